@@ -1,0 +1,193 @@
+"""Typed experiment config: YAML in, ``key=value`` overrides, validated before any Ray work.
+
+The defaults *are* the embedded default: the built-in ``shapes`` benchmark, local Ray, MLflow in
+sqlite. Every error names the field in one line (``config: train.real.lr: ...``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from fake2real.errors import ConfigError
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML 1.1 reads ``1e-3`` (no dot) as a string; read it as the float everyone means."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:\d[\d_]*\.[\d_]*(?:[eE][-+]?\d+)?|\.\d[\d_]*(?:[eE][-+]?\d+)?|\d[\d_]*[eE][-+]?\d+|\.(?:inf|nan))$", re.I),
+    list("-+0123456789."),
+)
+
+
+def _yaml(text: str):
+    return yaml.load(text, Loader=_Loader)
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ShapesWorld(_Section):
+    """Knobs of the built-in procedural world (see data/datasets/shapes.py)."""
+
+    image_size: int = Field(32, ge=16, le=256)
+    # Pool of images rendered per (y, b) group before the bias-ratio subsampling.
+    train_per_group: int = Field(1000, ge=1)
+    val_per_group: int = Field(100, ge=1)
+    test_per_group: int = Field(200, ge=1)
+    # How hard Y is to read: 0 = large high-contrast shapes, 1 = small faint noisy ones.
+    y_difficulty: float = Field(0.6, ge=0.0, le=1.0)
+    # Amplitude (in 0..1 intensity) of the synthetic renderer's periodic artifact (the G signal).
+    artifact_strength: float = Field(0.08, ge=0.0, le=1.0)
+    # Share of synthetic images whose class is drawn with the *other* shape family's geometry.
+    semantic_gap: float = Field(0.0, ge=0.0, le=1.0)
+
+
+class DatasetConfig(_Section):
+    name: Literal["shapes"] = "shapes"
+    bias_ratio: float = Field(0.99, ge=0.5, lt=1.0)
+    val_floor: int = Field(10, ge=0)
+    split_seed: int = 0
+    shapes: ShapesWorld = ShapesWorld()
+
+
+class GenerationConfig(_Section):
+    backend: Literal["procedural"] = "procedural"
+    # Images per group; None derives it from the mixture (DESIGN §2).
+    images_per_group: Optional[int] = Field(None, ge=1)
+    batch_size: int = Field(64, ge=1)
+    num_actors: int = Field(1, ge=1)
+    cpus_per_actor: float = Field(1.0, gt=0)
+
+
+class StageHparams(_Section):
+    epochs: int = Field(8, ge=1)
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(1e-5, ge=0)
+    batch_size: int = Field(128, ge=1)
+
+
+class TrainConfig(_Section):
+    mixture: str = "ffr"
+    method: str = "erm"
+    # Per method name, e.g. {"groupdro": {"eta": 0.01}}; each method checks its own.
+    method_params: dict[str, dict[str, Any]] = {}
+    model: Literal["small_cnn", "resnet18", "resnet50"] = "small_cnn"
+    # Hyperparameters of a stage that trains on real data / on synthetic data (FFR stage 1).
+    real: StageHparams = StageHparams()
+    synthetic: StageHparams = StageHparams(lr=1e-3)
+    num_workers: int = Field(2, ge=1)
+    cpus_per_worker: float = Field(1.0, gt=0)
+    use_gpu: bool = False
+
+
+class TrackingConfig(_Section):
+    # None: $MLFLOW_TRACKING_URI, else sqlite:///<cwd>/mlflow.db.
+    uri: Optional[str] = None
+    experiment: str = "fake2real"
+
+
+class SweepConfig(_Section):
+    mixtures: list[str] = ["none", "ffr"]
+    methods: list[str] = ["erm", "groupdro"]
+    seeds: list[int] = [0]
+
+    @field_validator("mixtures", "methods", "seeds")
+    @classmethod
+    def _non_empty(cls, value: list) -> list:
+        if not value:
+            raise ValueError("must list at least one entry")
+        return value
+
+
+class ExperimentConfig(_Section):
+    name: str = "shapes"
+    seed: int = 0
+    output_dir: str = "outputs"
+    dataset: DatasetConfig = DatasetConfig()
+    generation: GenerationConfig = GenerationConfig()
+    train: TrainConfig = TrainConfig()
+    tracking: TrackingConfig = TrackingConfig()
+    sweep: SweepConfig = SweepConfig()
+
+    def digest(self, *sections: str) -> str:
+        """Stable hash of the named sections (all if none): the identity of a job."""
+        data = self.model_dump(mode="json")
+        if sections:
+            data = {name: _get(data, name) for name in sections}
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _get(data: dict, dotted: str) -> Any:
+    for part in dotted.split("."):
+        data = data[part]
+    return data
+
+
+def _error_line(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"]) or "<root>"
+    if err["type"] == "extra_forbidden":
+        return f"config: unknown key '{where}'"
+    return f"config: {where}: {err['msg']} (got {err.get('input')!r})"
+
+
+def parse_overrides(overrides: list[str]) -> dict:
+    """``["train.real.lr=0.01", "sweep.seeds=[0,1]"]`` → nested dict; values parsed as YAML."""
+    nested: dict = {}
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key or any(not p for p in key.split(".")):
+            raise ConfigError(f"config: override '{item}' is not of the form key.path=value")
+        node = nested
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"config: override '{item}' conflicts with another override")
+        node[leaf] = _yaml(raw) if raw != "" else ""
+    return nested
+
+
+def merge(base: dict, update: dict) -> dict:
+    out = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def build_config(
+    path: str | Path | None = None, overrides: list[str] | dict | None = None, base: dict | None = None
+) -> ExperimentConfig:
+    """Defaults ← ``base`` (a preset) ← YAML file ← overrides, validated as a whole."""
+    data: dict = dict(base or {})
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config: file not found: {path}")
+        try:
+            loaded = _yaml(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config: {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"config: {path} must hold a mapping at the top level")
+        data = merge(data, loaded)
+    if overrides:
+        data = merge(data, overrides if isinstance(overrides, dict) else parse_overrides(overrides))
+    try:
+        return ExperimentConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_error_line(exc)) from None

@@ -1,0 +1,1 @@
+"""Image tables (the Parquet data contract), groups and bias-ratio subsampling."""

@@ -1,0 +1,132 @@
+"""``shapes``: the built-in procedural benchmark (DESIGN §6). No downloads.
+
+A world of 2 classes × 2 bias values that shows the FFR mechanism — it is a demonstration, not
+evidence for the paper:
+
+- Y (class) is the shape drawn, a filled disc (0) or a filled square (1): small, faint and noisy
+  as ``y_difficulty`` grows, so it is *harder* to learn than B.
+- B (bias) is the background colour, warm (0) or cool (1): trivially learnable.
+- G (source): the *real* renderer draws the scene; the *synthetic* renderer draws the same
+  scene plus a periodic checkerboard of amplitude ``artifact_strength`` — a learnable generator
+  artifact — and, for a share ``semantic_gap`` of images, renders Y differently (hollow outlines).
+
+Class y's majority bias is b = y. Every image is a pure function of (y, b, seed), so renders are
+bit-identical across runs, batchings and machines.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+
+import numpy as np
+import pyarrow as pa
+from PIL import Image
+
+from fake2real.config import DatasetConfig, ShapesWorld
+from fake2real.data.groups import check_no_empty_group, subsample_mask
+from fake2real.data.table import REAL, TableInfo, count_groups, group_name, write_table
+
+NAME = "shapes"
+CLASS_NAMES = ["disc", "square"]
+BIAS_NAMES = ["warm", "cool"]
+MAJORITY_BIAS = {0: 0, 1: 1}
+PROMPT_TEMPLATE = "a {class_name} on a {bias_name} background"
+SPLITS = ("train", "val", "test")
+
+_BACKGROUNDS = np.array([[0.78, 0.45, 0.30], [0.30, 0.48, 0.78]])  # warm, cool (RGB, 0..1)
+
+
+def prompt(y: int, b: int) -> str:
+    return PROMPT_TEMPLATE.format(class_name=CLASS_NAMES[y], bias_name=BIAS_NAMES[b])
+
+
+def stable_seed(*parts: object) -> int:
+    """A 63-bit seed from any parts, stable across processes (unlike ``hash``)."""
+    digest = hashlib.sha256(":".join(map(str, parts)).encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
+
+
+def render(y: int, b: int, seed: int, world: ShapesWorld, synthetic: bool) -> np.ndarray:
+    """One image as uint8 (H, W, 3)."""
+    rng = np.random.default_rng(seed)
+    size, d = world.image_size, world.y_difficulty
+    background = _BACKGROUNDS[b] + rng.uniform(-0.06, 0.06, size=3)
+    image = np.broadcast_to(background, (size, size, 3)).copy()
+
+    half = size * (0.32 - 0.18 * d) * rng.uniform(0.85, 1.15)  # half-width of the shape
+    cy, cx = rng.uniform(half + 1, size - half - 1, size=2)
+    rows, cols = np.mgrid[0:size, 0:size] + 0.5
+    # Drawn for every image, so a real and a synthetic render of the same seed are the same scene.
+    hollow = (rng.uniform() < world.semantic_gap) and synthetic
+    if y == 0:
+        dist = np.hypot(rows - cy, cols - cx)
+        mask = dist <= half
+        inner = dist <= half - max(1.5, half * 0.35)
+    else:
+        dist = np.maximum(np.abs(rows - cy), np.abs(cols - cx))
+        mask = dist <= half * 0.886  # same area as the disc: area is no cue
+        inner = dist <= half * 0.886 - max(1.5, half * 0.35)
+    if hollow:
+        mask = mask & ~inner
+    contrast = (0.55 - 0.4 * d) * rng.choice([-1.0, 1.0])
+    image[mask] += contrast
+    image += rng.normal(0.0, 0.02 + 0.12 * d, size=image.shape)
+    if synthetic and world.artifact_strength > 0:
+        checker = ((rows.astype(int) + cols.astype(int)) % 2) * 2.0 - 1.0
+        image += world.artifact_strength * checker[..., None]
+    return (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+def encode_png(pixels: np.ndarray) -> bytes:
+    # PNG, not JPEG: lossless, so the artifact is exactly what the renderer drew.
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _render_pool(config: DatasetConfig) -> pa.Table:
+    """Every split's balanced pool, before subsampling."""
+    world = config.shapes
+    per_group = {"train": world.train_per_group, "val": world.val_per_group, "test": world.test_per_group}
+    columns: dict[str, list] = {"id": [], "image": [], "y": [], "b": [], "split": [], "seed": []}
+    for split in SPLITS:
+        for y in range(len(CLASS_NAMES)):
+            for b in range(len(BIAS_NAMES)):
+                for i in range(per_group[split]):
+                    image_id = f"{NAME}-{split}-{group_name(y, b)}-{i:06d}"
+                    seed = stable_seed(NAME, config.split_seed, image_id)
+                    columns["id"].append(image_id)
+                    columns["image"].append(encode_png(render(y, b, seed, world, synthetic=False)))
+                    columns["y"].append(y)
+                    columns["b"].append(b)
+                    columns["split"].append(split)
+                    columns["seed"].append(seed)
+    return pa.table(columns)
+
+
+def build_real_table(config: DatasetConfig, path) -> TableInfo:
+    """Render the real pools, apply the bias-ratio rule, and write the table at ``path``."""
+    pool = _render_pool(config)
+    y, b, ids = (pool.column(c).to_numpy(zero_copy_only=False) for c in ("y", "b", "id"))
+    split = np.asarray(pool.column("split").to_pylist())
+    keep = split == "test"
+    for name, floor in (("train", 0), ("val", config.val_floor)):
+        rows = split == name
+        keep[rows] = subsample_mask(
+            y[rows], b[rows], ids[rows], MAJORITY_BIAS, config.bias_ratio, floor, seed=stable_seed(config.split_seed, name)
+        )
+    table = pool.filter(pa.array(keep))
+    expected = [group_name(yy, bb) for yy in range(len(CLASS_NAMES)) for bb in range(len(BIAS_NAMES))]
+    counts = count_groups(table)
+    for name in SPLITS:
+        check_no_empty_group(
+            counts.get(name, {}), expected, f"shapes {name} split at bias_ratio={config.bias_ratio}"
+        )
+    n = table.num_rows
+    table = table.append_column("g", pa.array([REAL] * n, pa.int64()))
+    for column, kind in (("prompt", pa.string()), ("generator", pa.string()), ("steps", pa.int64()), ("guidance", pa.float64())):
+        table = table.append_column(column, pa.nulls(n, kind))
+    info = TableInfo(NAME, CLASS_NAMES, BIAS_NAMES, source="real", extra={"world": config.shapes.model_dump()})
+    write_table(path, table, info)
+    return info
