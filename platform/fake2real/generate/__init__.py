@@ -1,0 +1,1 @@
+"""Synthetic data: prompt plans, generator backends, and the Ray Data generation job."""

@@ -1,0 +1,58 @@
+"""Prompt plans: one row per image to generate (group, prompt, seed, id), as an Arrow table.
+
+A plan is data: it can be printed and inspected before anything runs. Each row's seed derives
+from (plan id, row id), so the same plan always asks for the same images.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from fake2real.data.datasets.shapes import stable_seed
+from fake2real.data.table import group_name
+from fake2real.errors import ConfigError
+
+PLAN_SCHEMA = pa.schema([("id", pa.string()), ("y", pa.int64()), ("b", pa.int64()), ("split", pa.string()), ("prompt", pa.string()), ("seed", pa.int64())])
+
+
+def plan_id(identity: dict) -> str:
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def build_plan(counts: dict[tuple[int, int], int], prompt_fn, identity: dict) -> tuple[str, pa.Table]:
+    """``counts[(y, b)]`` images per group, prompts from ``prompt_fn(y, b)``.
+
+    ``identity`` (dataset, generator settings …) and the counts define the plan id.
+    """
+    if not counts:
+        raise ConfigError("generation: the plan has no groups")
+    for (y, b), n in sorted(counts.items()):
+        if n <= 0:
+            raise ConfigError(f"generation: images per group must be positive, got {n} for group {group_name(y, b)}")
+    pid = plan_id({**identity, "counts": {group_name(y, b): n for (y, b), n in sorted(counts.items())}})
+    rows: dict[str, list] = {name: [] for name in PLAN_SCHEMA.names}
+    for (y, b), n in sorted(counts.items()):
+        text = prompt_fn(y, b)
+        for i in range(n):
+            row_id = f"{pid}-{group_name(y, b)}-{i:06d}"
+            rows["id"].append(row_id)
+            rows["y"].append(y)
+            rows["b"].append(b)
+            rows["split"].append("train")
+            rows["prompt"].append(text)
+            rows["seed"].append(stable_seed(pid, row_id) % (2**31))
+    return pid, pa.table(rows, schema=PLAN_SCHEMA)
+
+
+def describe(plan: pa.Table, samples: int = 2) -> str:
+    """Counts per group and sample prompts, for ``--dry-run`` and logs."""
+    lines = []
+    for row in plan.group_by(["y", "b"]).aggregate([("id", "count")]).sort_by([("y", "ascending"), ("b", "ascending")]).to_pylist():
+        mask = pc.and_(pc.equal(plan["y"], row["y"]), pc.equal(plan["b"], row["b"]))
+        prompts = plan.filter(mask).column("prompt").to_pylist()[:samples]
+        lines.append(f"{group_name(row['y'], row['b'])}: {row['id_count']} images, e.g. {prompts[0]!r}")
+    return "\n".join(lines)
