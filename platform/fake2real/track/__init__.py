@@ -1,0 +1,1 @@
+"""MLflow: runs and their nesting, metric names, the per-report logging callback."""

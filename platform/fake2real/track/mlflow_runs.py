@@ -1,0 +1,122 @@
+"""MLflow runs for experiments and their stages, through an explicit ``MlflowClient``.
+
+Default store: ``sqlite:///<cwd>/mlflow.db`` (MLflow 3's file store raises); ``tracking.uri``
+or ``$MLFLOW_TRACKING_URI`` override it. Runs are found again by a ``fake2real.key`` tag (a hash
+of their config), so a re-run resumes logging into the same run instead of creating a twin.
+Nesting: ``mlflow.parentRunId`` (sweep → experiment → stage).
+
+Metric names (all MLflow-safe):
+  ``{split}/worst_group_accuracy``, ``{split}/balanced_accuracy``, ``{split}/overall_accuracy``,
+  ``{split}/group/y{Y}_b{B}/accuracy`` for split in val, test; ``train/loss``,
+  ``train/images_per_second_per_worker``; ``selected_epoch``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from fake2real.errors import TrackingError
+
+KEY_TAG = "fake2real.key"
+PARENT_TAG = "mlflow.parentRunId"
+
+
+def resolve_uri(configured: str | None) -> str:
+    if configured:
+        return configured
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return os.environ["MLFLOW_TRACKING_URI"]
+    return f"sqlite:///{Path.cwd() / 'mlflow.db'}"
+
+
+@contextmanager
+def _fail_fast():
+    """No retries while probing: an unreachable server must fail in seconds, not minutes."""
+    saved = {k: os.environ.get(k) for k in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_TIMEOUT")}
+    os.environ.update({"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"})
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+class Tracker:
+    """One experiment in one tracking store."""
+
+    def __init__(self, uri: str, experiment: str, artifact_root: Path):
+        from mlflow.tracking import MlflowClient
+
+        self.uri = uri
+        self.client = MlflowClient(tracking_uri=uri)
+        try:
+            with _fail_fast():
+                found = self.client.get_experiment_by_name(experiment)
+                if found is None:
+                    # Artifacts default to ./mlruns of whatever cwd a process has: pin them.
+                    location = None if uri.startswith(("http://", "https://", "databricks")) else artifact_root.absolute().as_uri()
+                    self.experiment_id = self.client.create_experiment(experiment, artifact_location=location)
+                else:
+                    self.experiment_id = found.experiment_id
+        except Exception as exc:  # MLflow raises many types here; all mean "cannot use this store"
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise TrackingError(f"tracking: cannot use MLflow at {uri}: {first[:300]}") from None
+
+    def run_for(self, key: str, name: str, parent_id: str | None = None, params: dict | None = None, tags: dict | None = None) -> str:
+        """The run tagged with ``key``, created if there is none yet."""
+        existing = self.client.search_runs([self.experiment_id], filter_string=f"tags.`{KEY_TAG}` = '{key}'", max_results=1)
+        if existing:
+            run_id = existing[0].info.run_id
+            self.client.update_run(run_id, status="RUNNING")
+            return run_id
+        all_tags = {KEY_TAG: key, "mlflow.runName": name, **(tags or {})}
+        if parent_id:
+            all_tags[PARENT_TAG] = parent_id
+        run = self.client.create_run(self.experiment_id, tags=all_tags, run_name=name)
+        if params:
+            self.log_params(run.info.run_id, params)
+        return run.info.run_id
+
+    def log_params(self, run_id: str, params: dict) -> None:
+        from mlflow.entities import Param
+
+        flat = {k: str(v)[:6000] for k, v in _flatten(params).items()}
+        items = [Param(k, v) for k, v in sorted(flat.items())]
+        for start in range(0, len(items), 100):
+            self.client.log_batch(run_id, params=items[start : start + 100])
+
+    def log_metrics(self, run_id: str, metrics: dict, step: int | None = None) -> None:
+        log_metrics(self.client, run_id, metrics, step)
+
+    def finish(self, run_id: str, status: str = "FINISHED") -> None:
+        self.client.set_terminated(run_id, status=status)
+
+
+def log_metrics(client, run_id: str, metrics: dict, step: int | None) -> None:
+    from mlflow.entities import Metric
+
+    now = int(time.time() * 1000)
+    items = [
+        Metric(key, float(value), now, step if step is not None else 0)
+        for key, value in sorted(metrics.items())
+        if isinstance(value, (int, float)) and not isinstance(value, bool)
+    ]
+    for start in range(0, len(items), 500):
+        client.log_batch(run_id, metrics=items[start : start + 500])
+
+
+def _flatten(data: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            out.update(_flatten(value, f"{name}."))
+        else:
+            out[name] = value
+    return out

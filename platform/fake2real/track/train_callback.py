@@ -1,0 +1,29 @@
+"""Logs every ``ray.train.report`` of a stage to its MLflow run, from the Train controller."""
+
+from __future__ import annotations
+
+import ray.train
+
+from fake2real.track.mlflow_runs import log_metrics
+
+
+class MLflowStageCallback(ray.train.UserCallback):
+    def __init__(self, tracking_uri: str, run_id: str, label: str):
+        self.tracking_uri = tracking_uri
+        self.run_id = run_id
+        self.label = label
+        self._client = None
+
+    def after_report(self, run_context, metrics, checkpoint):
+        from mlflow.tracking import MlflowClient
+
+        if self._client is None:
+            self._client = MlflowClient(tracking_uri=self.tracking_uri)
+        rank0 = metrics[0]
+        # The final report (selected model) is logged one step after the last epoch, so the
+        # UI's "latest" value of val/ and test/ metrics is the selected model's.
+        log_metrics(self._client, self.run_id, rank0, step=int(rank0["epoch"]))
+        # Progress, forwarded to the driver's console by Ray.
+        what = "selected model" if rank0.get("final") else f"epoch {int(rank0['epoch']) + 1}"
+        extra = f" test WGA {rank0['test/worst_group_accuracy']:.3f}" if rank0.get("final") else f" loss {rank0['train/loss']:.3f}"
+        print(f"[{self.label}] {what}: val WGA {rank0['val/worst_group_accuracy']:.3f}{extra}", flush=True)

@@ -1,0 +1,1 @@
+"""Models, methods, mixtures, and one stage of training on Ray Train."""

@@ -1,0 +1,11 @@
+"""ERM: the mean cross-entropy over the batch."""
+
+from fake2real.train.methods.base import Method, register
+
+
+@register
+class ERM(Method):
+    name = "erm"
+
+    def loss(self, per_sample_loss, groups, reducer):
+        return per_sample_loss.mean()

@@ -1,0 +1,58 @@
+"""Classifiers: a backbone producing penultimate features, and a linear head ``fc``."""
+
+from __future__ import annotations
+
+import torch
+import torchvision
+from torch import nn
+
+from fake2real.errors import ConfigError
+
+# ImageNet statistics: the ResNets expect them, and they are harmless for the small CNN.
+_MEAN = (0.485, 0.456, 0.406)
+_STD = (0.229, 0.224, 0.225)
+
+
+class Classifier(nn.Module):
+    """Takes uint8 images (N, 3, H, W); ``features`` gives the penultimate representation."""
+
+    def __init__(self, backbone: nn.Module, feature_dim: int, num_classes: int):
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(_STD).view(1, 3, 1, 1), persistent=False)
+        self.backbone = backbone
+        self.fc = nn.Linear(feature_dim, num_classes)
+
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        x = (images.float() / 255.0 - self.mean) / self.std
+        return self.backbone(x)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.features(images))
+
+
+def _small_cnn() -> tuple[nn.Module, int]:
+    def block(cin: int, cout: int) -> nn.Sequential:
+        return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+    layers = nn.Sequential(
+        block(3, 32), nn.MaxPool2d(2), block(32, 64), nn.MaxPool2d(2), block(64, 128), nn.AdaptiveAvgPool2d(1), nn.Flatten()
+    )
+    return layers, 128
+
+
+def _resnet(name: str) -> tuple[nn.Module, int]:
+    net = getattr(torchvision.models, name)(weights=None)
+    dim = net.fc.in_features
+    net.fc = nn.Identity()
+    return net, dim
+
+
+MODELS = {"small_cnn": _small_cnn, "resnet18": lambda: _resnet("resnet18"), "resnet50": lambda: _resnet("resnet50")}
+
+
+def build_model(name: str, num_classes: int) -> Classifier:
+    if name not in MODELS:
+        raise ConfigError(f"config: train.model: unknown model '{name}' (known: {', '.join(sorted(MODELS))})")
+    backbone, dim = MODELS[name]()
+    return Classifier(backbone, dim, num_classes)

@@ -1,0 +1,49 @@
+"""Image tables decoded into in-memory tensors for one training stage."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torchvision.io import ImageReadMode, decode_image
+
+from fake2real.data.groups import group_index
+from fake2real.data.table import read_table
+from fake2real.errors import DataError
+
+
+@dataclass
+class ImageTensors:
+    images: torch.Tensor  # uint8 (N, 3, H, W)
+    labels: torch.Tensor  # int64 (N,)
+    groups: torch.Tensor  # int64 (N,): (y, b) group index
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+def load_split(path: str, split: str, num_biases: int) -> ImageTensors:
+    table = read_table(path, split=split, columns=["id", "image", "y", "b"])
+    if table.num_rows == 0:
+        raise DataError(f"table {path} has no '{split}' rows")
+    images = []
+    for image_id, data in zip(table.column("id").to_pylist(), table.column("image").to_pylist()):
+        try:
+            images.append(decode_image(torch.frombuffer(bytearray(data), dtype=torch.uint8), mode=ImageReadMode.RGB))
+        except RuntimeError as exc:
+            raise DataError(f"table {path}: image {image_id} cannot be decoded: {str(exc).splitlines()[0]}") from None
+    shapes = {tuple(image.shape) for image in images}
+    if len(shapes) != 1:
+        raise DataError(f"table {path} '{split}': images have different sizes {sorted(shapes)[:3]}; resize at ingestion")
+    y = table.column("y").to_numpy().copy()
+    b = table.column("b").to_numpy().copy()
+    return ImageTensors(
+        images=torch.stack(images),
+        labels=torch.as_tensor(y, dtype=torch.int64),
+        groups=torch.as_tensor(group_index(y, b, num_biases), dtype=torch.int64),
+    )
+
+
+def group_counts(data: ImageTensors, num_groups: int) -> np.ndarray:
+    return np.bincount(data.groups.numpy(), minlength=num_groups)
