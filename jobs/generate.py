@@ -1,0 +1,18 @@
+"""Generate the synthetic table that a config's mixture needs (Ray Data → Parquet).
+
+    python jobs/generate.py --config configs/shapes.yaml
+    python jobs/generate.py --dry-run generation.images_per_group=500
+    ray job submit --working-dir . -- python jobs/generate.py --config configs/shapes.yaml
+"""
+
+from fake2real import cli
+from fake2real.experiment import run_generation_job
+
+
+def main() -> None:
+    args = cli.parse(__doc__, extra=lambda p: p.add_argument("--dry-run", action="store_true", help="print the plan only"))
+    print(run_generation_job(cli.load(args), dry_run=args.dry_run))
+
+
+if __name__ == "__main__":
+    cli.main(main)

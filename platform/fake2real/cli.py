@@ -1,0 +1,46 @@
+"""What every ``jobs/*.py`` shares: arguments → config, and one-line errors with exit status."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Callable
+
+from fake2real.config import ExperimentConfig, build_config
+from fake2real.errors import Fake2RealError
+from fake2real.presets import PRESETS, preset
+
+
+def parse(description: str, argv: list[str] | None = None, extra: Callable[[argparse.ArgumentParser], None] | None = None):
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--config", help="YAML experiment config (default: the built-in benchmark)")
+    parser.add_argument("--preset", choices=sorted(PRESETS), help="named overrides applied before --config")
+    parser.add_argument("overrides", nargs="*", metavar="key.path=value", help="e.g. train.real.lr=3e-4")
+    if extra:
+        extra(parser)
+    args = parser.parse_args(argv)
+    return args
+
+
+def load(args) -> ExperimentConfig:
+    return build_config(args.config, args.overrides, base=preset(args.preset))
+
+
+def main(fn: Callable[[], object]) -> None:
+    """Run ``fn``; a known problem becomes one line on stderr and exit status 2."""
+    # MLflow logs schema set-up of a new sqlite store at INFO on stderr; errors must stay one line.
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    try:
+        fn()
+    except Fake2RealError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except Exception as exc:  # Ray wraps worker errors; surface the root cause in one line
+        from ray.train import TrainingFailedError
+
+        if not isinstance(exc, TrainingFailedError):
+            raise
+        cause = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        print(f"error: training failed: {cause[:500]}", file=sys.stderr)
+        sys.exit(1)
