@@ -1,0 +1,136 @@
+"""Real components for the integration tests, started once per test run and stopped by handle.
+
+- One Ray head (``ray start --head --block``) in its own process group with a private short
+  RAY_TMPDIR; stopped by SIGTERM to that group, then SIGKILL of what is left. Never ``ray stop``:
+  it kills every Ray process on the host.
+- One ``mlflow server`` on 127.0.0.1 with a sqlite store.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from helpers import BIN
+
+pytestmark = pytest.mark.integration
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_http(url: str, timeout: float, process: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{url}: process exited ({process.returncode}):\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.5)
+    raise RuntimeError(f"{url} not up after {timeout}s:\n{log.read_text()[-3000:]}")
+
+
+def stop_group(process: subprocess.Popen, grace: float) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        pass
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait(timeout=10)
+
+
+class RayHead:
+    def __init__(self, gcs_address: str, dashboard_url: str, env: dict):
+        self.gcs_address = gcs_address
+        self.dashboard_url = dashboard_url
+        self.env = env  # what a job or driver on this cluster needs
+
+
+@pytest.fixture(scope="session")
+def ray_head():
+    tmp = Path(tempfile.mkdtemp(prefix="f2r-", dir="/tmp"))
+    port, dashboard_port = free_port(), free_port()
+    env = {
+        **os.environ,
+        "RAY_TMPDIR": str(tmp),
+        # A loopback cluster of this test run only.
+        "RAY_AUTH_MODE": "disabled",
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    log = tmp / "head.log"
+    with open(log, "w") as out:
+        process = subprocess.Popen(
+            [
+                str(BIN / "ray"), "start", "--head", "--block",
+                "--node-ip-address=127.0.0.1", f"--port={port}",
+                "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard_port}",
+                "--num-cpus=2", "--num-gpus=0", "--disable-usage-stats",
+                f"--temp-dir={tmp}",
+            ],
+            stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+        )
+    dashboard = f"http://127.0.0.1:{dashboard_port}"
+    try:
+        wait_http(f"{dashboard}/api/version", 120, process, log)
+        gcs = f"127.0.0.1:{port}"
+        yield RayHead(gcs, dashboard, {"RAY_ADDRESS": gcs, "RAY_AUTH_MODE": "disabled", "RAY_TMPDIR": str(tmp)})
+    finally:
+        import ray
+
+        if ray.is_initialized():
+            ray.shutdown()
+        stop_group(process, grace=30)
+
+
+@pytest.fixture(scope="session")
+def ray_connected(ray_head):
+    """This pytest process as a driver of the shared head."""
+    import ray
+
+    os.environ.update(ray_head.env)
+    if not ray.is_initialized():
+        ray.init(address=ray_head.gcs_address, log_to_driver=True)
+    return ray_head
+
+
+@pytest.fixture(scope="session")
+def mlflow_server():
+    tmp = Path(tempfile.mkdtemp(prefix="f2r-mlflow-", dir="/tmp"))
+    port = free_port()
+    log = tmp / "server.log"
+    with open(log, "w") as out:
+        process = subprocess.Popen(
+            [
+                str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
+                "--backend-store-uri", f"sqlite:///{tmp / 'mlflow.db'}",
+                "--artifacts-destination", str(tmp / "artifacts"),
+                "--workers", "1",
+            ],
+            stdout=out, stderr=subprocess.STDOUT, cwd=tmp, start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(f"{url}/health", 120, process, log)
+        yield url
+    finally:
+        stop_group(process, grace=10)

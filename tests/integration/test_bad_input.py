@@ -1,0 +1,92 @@
+"""Bad input through the real entry points: one line naming the problem, nonzero exit, and no
+output that looks complete. All of these fail before any Ray work starts."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import pytest
+
+from helpers import run_job
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def assert_one_line_error(completed, *needles: str) -> str:
+    assert completed.returncode != 0, completed.stdout
+    lines = [line for line in completed.stderr.strip().splitlines() if line.strip()]
+    assert len(lines) == 1, completed.stderr
+    assert lines[0].startswith("error: "), lines[0]
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    "overrides, needles",
+    [
+        (["train.lrr=0.1"], ["unknown key", "train.lrr"]),
+        (["dataset.bias_ratio=1.0"], ["dataset.bias_ratio"]),
+        (["dataset.bias_ratio=0.4"], ["dataset.bias_ratio"]),
+        (["generation.images_per_group=0"], ["generation.images_per_group"]),
+        (["sweep.methods=[erm,nope]"], ["unknown method 'nope'", "groupdro"]),
+        (["sweep.mixtures=[fake]"], ["unknown mixture 'fake'", "ffr"]),
+        (["train.method_params={groupdro: {etaa: 1}}"], ["etaa", "eta"]),
+        (["not-an-override"], ["not-an-override"]),
+    ],
+)
+def test_config_errors(tmp_path, overrides, needles):
+    completed = run_job("sweep.py", "--preset", "smoke", f"output_dir={tmp_path / 'out'}", *overrides, timeout=120)
+    assert_one_line_error(completed, *needles)
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("table.json"))
+
+
+def test_missing_config_file(tmp_path):
+    completed = run_job("sweep.py", "--config", str(tmp_path / "nope.yaml"), timeout=120)
+    assert_one_line_error(completed, "nope.yaml")
+
+
+def test_empty_group_after_subsampling(tmp_path):
+    # 100 majority at r=0.999 → floor(100·0.001/0.999) = 0 minority images: the group is empty.
+    completed = run_job(
+        "sweep.py", "--preset", "smoke", f"output_dir={tmp_path / 'out'}", f"tracking.uri=sqlite:///{tmp_path / 'm.db'}",
+        "dataset.bias_ratio=0.999", "dataset.shapes.train_per_group=100", timeout=120,
+    )
+    assert_one_line_error(completed, "group y0_b1 is empty", "train")
+    assert not any((tmp_path / "out").rglob("table.json"))
+
+
+def test_unwritable_output_path(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    completed = run_job("sweep.py", "--preset", "smoke", f"output_dir={blocker / 'out'}", timeout=120)
+    assert_one_line_error(completed, "not writable", str(blocker / "out"))
+
+
+def test_unreachable_tracking_uri(tmp_path):
+    uri = f"http://127.0.0.1:{closed_port()}"
+    started = time.monotonic()
+    completed = run_job("sweep.py", "--preset", "smoke", f"output_dir={tmp_path / 'out'}", f"tracking.uri={uri}", timeout=120)
+    assert_one_line_error(completed, "cannot use MLflow", uri)
+    assert time.monotonic() - started < 60
+    assert not any((tmp_path / "out").rglob("table.json"))
+
+
+def test_generate_dry_run_prints_the_plan(tmp_path):
+    completed = run_job("generate.py", "--preset", "smoke", "--dry-run", f"output_dir={tmp_path / 'out'}", timeout=120)
+    assert completed.returncode == 0, completed.stderr
+    # smoke at r=0.9: USB budget (40−4)·2 = 72 → 18 per group.
+    for group in ("y0_b0", "y0_b1", "y1_b0", "y1_b1"):
+        assert f"{group}: 18 images" in completed.stdout
+    assert "a disc on a cool background" in completed.stdout
+    assert not list((tmp_path / "out" / "data").glob("synthetic-*"))
+
+
+def test_generate_for_a_mixture_without_synthetic_data(tmp_path):
+    completed = run_job("generate.py", "--preset", "smoke", "--dry-run", "train.mixture=none", f"output_dir={tmp_path / 'out'}", timeout=120)
+    assert_one_line_error(completed, "mixture 'none'", "generation.images_per_group")

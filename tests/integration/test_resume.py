@@ -1,0 +1,54 @@
+"""Killing the driver mid-stage and running the same command again resumes from the checkpoint."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from mlflow.tracking import MlflowClient
+
+from helpers import REPO
+
+
+def test_interrupted_stage_resumes_from_its_last_checkpoint(ray_head, tmp_path):
+    out = tmp_path / "out"
+    tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    args = [
+        sys.executable, str(REPO / "jobs" / "train.py"), "--preset", "smoke",
+        f"output_dir={out}", f"tracking.uri={tracking}", "train.mixture=none",
+        "train.real.epochs=40", "train.num_workers=1",
+    ]
+    env = {**os.environ, **ray_head.env}
+    first = subprocess.Popen(args, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 240
+    while not list(out.glob("runs/real-*/checkpoint_*")):
+        assert first.poll() is None, first.stdout.read()
+        assert time.monotonic() < deadline, "no checkpoint appeared"
+        time.sleep(0.1)
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=30)
+    assert not list(out.glob("runs/*/stage_result.json")), "a killed stage must not look finished"
+
+    second = subprocess.run(args, env=env, cwd=REPO, capture_output=True, text=True, timeout=400)
+    assert second.returncode == 0, second.stderr[-3000:]
+    result = next(out.glob("runs/real-*/stage_result.json"))
+    import json
+
+    metrics = json.loads(result.read_text())["metrics"]
+    assert metrics["resumed_from_epoch"] >= 1, metrics
+    assert metrics["epoch"] == 40
+
+    # Logging resumed into the same MLflow runs: one experiment run, one stage run.
+    client = MlflowClient(tracking_uri=tracking)
+    runs = client.search_runs([client.get_experiment_by_name("fake2real").experiment_id])
+    assert sorted(run.info.run_name for run in runs) == ["none-erm-seed0", "real"]
+    assert all(run.info.status == "FINISHED" for run in runs)
+
+    # A third run reuses the finished stage without training.
+    third = subprocess.run(args, env=env, cwd=REPO, capture_output=True, text=True, timeout=200)
+    assert third.returncode == 0, third.stderr[-3000:]
+    assert "TrainController" not in third.stdout + third.stderr
