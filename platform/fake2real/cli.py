@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import logging
+import os
 import sys
 from typing import Callable
 
@@ -30,7 +30,7 @@ def load(args) -> ExperimentConfig:
 def main(fn: Callable[[], object]) -> None:
     """Run ``fn``; a known problem becomes one line on stderr and exit status 2."""
     # MLflow logs schema set-up of a new sqlite store at INFO on stderr; errors must stay one line.
-    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     try:
         fn()
     except Fake2RealError as exc:
