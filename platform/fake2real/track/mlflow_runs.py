@@ -54,9 +54,9 @@ class Tracker:
         from mlflow.tracking import MlflowClient
 
         self.uri = uri
-        self.client = MlflowClient(tracking_uri=uri)
         try:
             with _fail_fast():
+                self.client = MlflowClient(tracking_uri=uri)
                 found = self.client.get_experiment_by_name(experiment)
                 if found is None:
                     # Artifacts default to ./mlruns of whatever cwd a process has: pin them.
