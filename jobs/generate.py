@@ -2,11 +2,13 @@
 
     python jobs/generate.py --config configs/shapes.yaml
     python jobs/generate.py --dry-run generation.images_per_group=500
+    python jobs/generate.py generation.backend=diffusers generation.model=/models/sd-v1-4 \
+        generation.prompts=celeba generation.images_per_group=1000 generation.output=/data/celeba-sd
     ray job submit --working-dir . -- python jobs/generate.py --config configs/shapes.yaml
 """
 
 from fake2real import cli
-from fake2real.experiment import run_generation_job
+from fake2real.synthetic import run_generation_job
 
 
 def main() -> None:

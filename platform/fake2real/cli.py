@@ -33,10 +33,11 @@ def main(fn: Callable[[], object]) -> None:
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     try:
         fn()
-    except Fake2RealError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
-    except Exception as exc:  # Ray wraps worker errors; surface the root cause in one line
+    except Exception as exc:
+        known = _known_cause(exc)
+        if known is not None:
+            print(f"error: {str(known).splitlines()[0]}", file=sys.stderr)
+            sys.exit(2)
         from ray.train import TrainingFailedError
 
         if not isinstance(exc, TrainingFailedError):
@@ -44,3 +45,14 @@ def main(fn: Callable[[], object]) -> None:
         cause = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
         print(f"error: training failed: {cause[:500]}", file=sys.stderr)
         sys.exit(1)
+
+
+def _known_cause(exc: BaseException | None) -> Fake2RealError | None:
+    """Our error, also when Ray raised it in an actor or worker and wrapped it on the way back."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, Fake2RealError):
+            return exc
+        exc = getattr(exc, "cause", None) or exc.__cause__ or exc.__context__
+    return None

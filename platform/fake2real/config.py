@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal, Optional
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from fake2real.errors import ConfigError
 
@@ -62,12 +62,58 @@ class DatasetConfig(_Section):
 
 
 class GenerationConfig(_Section):
-    backend: Literal["procedural"] = "procedural"
-    # Images per group; None derives it from the mixture (DESIGN §2).
+    backend: Literal["procedural", "diffusers"] = "procedural"
+    # Images per group; None derives it from the mixture and the real table's group counts.
     images_per_group: Optional[int] = Field(None, ge=1)
+    # Prompt template: a built-in name (celeba, utkface, spuco_animals) or a YAML path;
+    # None = the dataset's own prompts (the built-in benchmark).
+    prompts: Optional[str] = None
+    # False: the reviewers' "no bias words" ablation ("a photo of {class}").
+    bias_words: bool = True
+    # A finished real table whose train group counts size a mixture's synthetic data
+    # (default: the table of the ``dataset`` section).
+    real_table: Optional[str] = None
+    # Where the synthetic table goes (default: <output_dir>/data/synthetic-<dataset>-<plan id>).
+    output: Optional[str] = None
+
+    # diffusers backend: a local pipeline directory or a model id in the local HF cache.
+    model: Optional[str] = None
+    revision: Optional[str] = None
+    dtype: Literal["float16", "bfloat16", "float32"] = "float16"
+    device: Literal["auto", "cuda", "cpu"] = "auto"
+    scheduler: Optional[str] = None  # a diffusers scheduler class, e.g. DPMSolverMultistepScheduler
+    steps: int = Field(25, ge=1)
+    guidance: float = Field(7.5, ge=0)
+    negative_prompt: Optional[str] = None
+    resolution: int = Field(512, ge=8)
+    safety_checker: bool = False
+    compile: bool = False
+    channels_last: bool = True
+    vae_slicing: bool = False
+
+    # Stored images: None = PNG for the procedural backend (lossless), JPEG otherwise.
+    image_format: Optional[Literal["jpeg", "png"]] = None
+    jpeg_quality: int = Field(95, ge=1, le=100)
+    output_size: Optional[int] = Field(None, ge=8)
+    # Reject filters; a rejected row is made again with a derived seed, max_attempts in all.
+    filters: list[dict[str, Any]] = [{"name": "grayscale"}]
+    max_attempts: int = Field(3, ge=1)
+
+    # Scale-out: an actor pool of min_actors..num_actors (None: one per GPU of the cluster).
     batch_size: int = Field(64, ge=1)
-    num_actors: int = Field(1, ge=1)
-    cpus_per_actor: float = Field(1.0, gt=0)
+    min_actors: int = Field(1, ge=1)
+    num_actors: Optional[int] = Field(None, ge=1)
+    cpus_per_actor: float = Field(1.0, ge=0)
+    # None: 1 for the diffusers backend when the cluster has GPUs, else 0. Fractions share a GPU.
+    gpus_per_actor: Optional[float] = Field(None, ge=0)
+
+    @model_validator(mode="after")
+    def _check(self) -> "GenerationConfig":
+        if self.backend == "diffusers" and not self.model:
+            raise ValueError("generation.model is required for the diffusers backend")
+        if self.num_actors is not None and self.num_actors < self.min_actors:
+            raise ValueError(f"generation.num_actors ({self.num_actors}) is below generation.min_actors ({self.min_actors})")
+        return self
 
 
 class StageHparams(_Section):
@@ -139,6 +185,8 @@ def _error_line(exc: ValidationError) -> str:
     where = ".".join(str(p) for p in err["loc"]) or "<root>"
     if err["type"] == "extra_forbidden":
         return f"config: unknown key '{where}'"
+    if err["type"] == "value_error":  # a cross-field check: its message names the fields
+        return f"config: {where}: {err['msg'].removeprefix('Value error, ')}"
     return f"config: {where}: {err['msg']} (got {err.get('input')!r})"
 
 

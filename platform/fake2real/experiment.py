@@ -8,37 +8,18 @@ it, so experiments of a sweep share the real table, the synthetic table and FFR'
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from fake2real.config import ExperimentConfig
 from fake2real.data.datasets import get_dataset
-from fake2real.data.table import TableInfo, check_writable, is_complete, read_info
-from fake2real.errors import ConfigError
-from fake2real.generate.job import run_generation
-from fake2real.generate.plan import build_plan, describe
+from fake2real.data.table import read_info
 from fake2real.runtime import init_ray
+from fake2real.synthetic import check_generation, prepare_synthetic
 from fake2real.track.mlflow_runs import Tracker, resolve_uri
 from fake2real.track.train_callback import MLflowStageCallback
 from fake2real.train.methods import get_method, resolve_params
 from fake2real.train.mixtures import get_mixture
 from fake2real.train.stage import Resources, StageResult, StageSpec, run_stage
-
-
-@dataclass
-class Workspace:
-    root: Path
-
-    @classmethod
-    def create(cls, config: ExperimentConfig) -> "Workspace":
-        return cls(check_writable(config.output_dir))
-
-    @property
-    def data(self) -> Path:
-        return self.root / "data"
-
-    @property
-    def runs(self) -> str:
-        return str(self.root / "runs")
+from fake2real.workspace import Workspace, prepare_real
 
 
 @dataclass
@@ -63,74 +44,7 @@ def validate(config: ExperimentConfig, mixtures: list[str], methods: list[str]) 
         resolve_params(get_method(name), config.train.method_params.get(name, {}))
     for name in config.train.method_params:
         get_method(name)
-
-
-def prepare_real(config: ExperimentConfig, workspace: Workspace) -> Path:
-    path = workspace.data / f"real-{config.dataset.name}-{config.digest('dataset')}"
-    if not is_complete(path):
-        workspace.data.mkdir(parents=True, exist_ok=True)
-        print(f"[data] writing the real {config.dataset.name} table to {path}", flush=True)
-        get_dataset(config.dataset.name).build_real_table(config.dataset, path)
-    return path
-
-
-def synthetic_plan(config: ExperimentConfig, real: Path):
-    """``(plan_id, plan, backend_kwargs)`` for the synthetic images this config asks for."""
-    mixture = get_mixture(config.train.mixture)
-    info = read_info(real)
-    train_counts = {
-        (y, b): info.group_counts["train"].get(f"y{y}_b{b}", 0)
-        for y in range(info.num_classes)
-        for b in range(info.num_biases)
-    }
-    per_group = config.generation.images_per_group
-    if per_group is None and not mixture.needs_synthetic:
-        raise ConfigError(
-            f"config: mixture '{mixture.name}' uses no synthetic data; set generation.images_per_group or another train.mixture"
-        )
-    counts = {g: per_group for g in train_counts} if per_group else mixture.synthetic_counts(train_counts)
-    if config.generation.backend == "procedural" and config.dataset.name != "shapes":
-        raise ConfigError("config: generation.backend: 'procedural' renders only the built-in shapes world")
-    backend_kwargs = {"world": config.dataset.shapes.model_dump()}
-    identity = {"dataset": config.dataset.name, "backend": config.generation.backend, "backend_kwargs": backend_kwargs}
-    plan_id, plan = build_plan(counts, get_dataset(config.dataset.name).prompt, identity)
-    return plan_id, plan, backend_kwargs
-
-
-def prepare_synthetic(config: ExperimentConfig, workspace: Workspace, real: Path) -> Path:
-    plan_id, plan, backend_kwargs = synthetic_plan(config, real)
-    path = workspace.data / f"synthetic-{config.dataset.name}-{plan_id}"
-    if not is_complete(path):
-        print(f"[generate] {plan.num_rows} images → {path}\n{describe(plan)}", flush=True)
-        info = read_info(real)
-        synthetic_info = TableInfo(
-            info.dataset, info.class_names, info.bias_names, "synthetic", extra={"plan_id": plan_id, "backend": config.generation.backend}
-        )
-        run_generation(
-            plan,
-            path,
-            synthetic_info,
-            config.generation.backend,
-            backend_kwargs,
-            batch_size=config.generation.batch_size,
-            num_actors=config.generation.num_actors,
-            cpus_per_actor=config.generation.cpus_per_actor,
-        )
-    return path
-
-
-def run_generation_job(config: ExperimentConfig, dry_run: bool = False) -> str:
-    """``jobs/generate.py``: the plan (dry run) or the finished synthetic table."""
-    workspace = Workspace.create(config)
-    validate(config, [config.train.mixture], [config.train.method])
-    real = prepare_real(config, workspace)
-    plan_id, plan, _ = synthetic_plan(config, real)
-    if dry_run:
-        return f"plan {plan_id}: {plan.num_rows} images\n{describe(plan)}"
-    init_ray()
-    path = prepare_synthetic(config, workspace, real)
-    info = read_info(path)
-    return f"synthetic table: {path} ({info.num_rows} rows)\n" + "\n".join(f"{k}: {v}" for k, v in info.group_counts["train"].items())
+    check_generation(config)
 
 
 def run_experiment(config: ExperimentConfig, tracker: Tracker, parent_run_id: str | None = None) -> ExperimentResult:
@@ -138,7 +52,7 @@ def run_experiment(config: ExperimentConfig, tracker: Tracker, parent_run_id: st
     validate(config, [config.train.mixture], [config.train.method])
     real = prepare_real(config, workspace)
     mixture = get_mixture(config.train.mixture)
-    synthetic = prepare_synthetic(config, workspace, real) if mixture.needs_synthetic else None
+    synthetic = prepare_synthetic(config, workspace) if mixture.needs_synthetic else None
     train = config.train
 
     key = config.digest("dataset", "generation.backend", "generation.images_per_group", "train", "seed")

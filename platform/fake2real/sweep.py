@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fake2real.config import ExperimentConfig, merge
-from fake2real.experiment import ExperimentResult, Workspace, prepare_real, run_experiment, validate
+from fake2real.experiment import ExperimentResult, run_experiment, validate
 from fake2real.report.table import bar_chart, markdown, write_csv
 from fake2real.runtime import init_ray
 from fake2real.track.mlflow_runs import Tracker, resolve_uri
+from fake2real.workspace import Workspace, prepare_real
 
 
 @dataclass

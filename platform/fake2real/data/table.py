@@ -35,9 +35,11 @@ SCHEMA = pa.schema(
         ("generator", pa.string()),
         ("steps", pa.int64()),
         ("guidance", pa.float64()),
+        # Synthetic rows: how often the row's image was rejected by a filter and made again.
+        ("rejections", pa.int64()),
     ]
 )
-PROVENANCE = ("prompt", "seed", "generator", "steps", "guidance")
+PROVENANCE = ("prompt", "seed", "generator", "steps", "guidance", "rejections")
 
 
 @dataclass
@@ -105,6 +107,9 @@ def write_table(final: str | Path, table: pa.Table, info: TableInfo) -> Path:
     """Write a whole in-memory table atomically."""
     final = Path(final)
     check_writable(final.parent)
+    for name in PROVENANCE:  # real rows have no provenance: null columns
+        if name not in table.column_names:
+            table = table.append_column(name, pa.nulls(table.num_rows, SCHEMA.field(name).type))
     table = table.select(SCHEMA.names).cast(SCHEMA)
     info.num_rows = table.num_rows
     info.group_counts = count_groups(table)

@@ -41,7 +41,14 @@ class ProceduralBackend(GeneratorBackend):
         return [shapes.render(int(yy), int(bb), int(s), self.world, synthetic=True) for yy, bb, s in zip(y, b, seeds)]
 
 
-BACKENDS: dict[str, type[GeneratorBackend]] = {"procedural": ProceduralBackend}
+def _diffusers(**kwargs) -> GeneratorBackend:
+    # Imported on use: diffusers and transformers are heavy and only generation actors need them.
+    from fake2real.generate.diffusers_backend import DiffusersBackend
+
+    return DiffusersBackend(**kwargs)
+
+
+BACKENDS = {"procedural": ProceduralBackend, "diffusers": _diffusers}
 
 
 def make_backend(name: str, kwargs: dict) -> GeneratorBackend:

@@ -1,59 +1,138 @@
-"""The generation job: plan → Ray Data ``map_batches`` over generator actors → image table."""
+"""The generation job: plan → Ray Data ``map_batches`` over generator actors → image table.
+
+Resumable: rows are written as atomic Parquet parts into ``.<table>.partial/`` beside the
+output; a run that finds that folder generates only the plan rows it does not hold yet. When
+every planned row is there exactly once, ``table.json`` is written and the folder is renamed to
+the table — before that, nothing looks complete.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import io
-import shutil
+import os
+import time
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import ray
 from PIL import Image
 
-from fake2real.data.table import SCHEMA, SYNTHETIC, TableInfo, count_groups, finalize, is_complete, read_info, staging_dir
+from fake2real.seeding import stable_seed
+from fake2real.data.table import SCHEMA, SYNTHETIC, TableInfo, count_groups, finalize, is_complete, read_info
+from fake2real.errors import DataError
+
+PLAN_FILE = "plan/plan.parquet"
 
 
-def encode(pixels: np.ndarray, image_format: str, quality: int = 95) -> bytes:
+def encode(pixels: np.ndarray, image_format: str, quality: int = 95, size: int | None = None) -> bytes:
+    image = Image.fromarray(pixels)
+    if size and image.size != (size, size):
+        image = image.resize((size, size), Image.Resampling.LANCZOS)
     buffer = io.BytesIO()
     if image_format == "png":
-        Image.fromarray(pixels).save(buffer, format="PNG")
+        image.save(buffer, format="PNG")
     else:
-        Image.fromarray(pixels).save(buffer, format="JPEG", quality=quality)
+        image.save(buffer, format="JPEG", quality=quality)
     return buffer.getvalue()
+
+
+def retry_seed(seed: int, attempt: int) -> int:
+    """The seed of a rejected row's next attempt: derived, so reruns regenerate the same image."""
+    return stable_seed(seed, "retry", attempt) % (2**31)
+
+
+def generate_filtered(backend, filters: list, max_attempts: int, y, b, prompts: list[str], seeds):
+    """Images, the seed each was finally made with, and how often each row was rejected.
+
+    A rejected row is made again with ``retry_seed(seed, attempt)``, up to ``max_attempts`` in all;
+    a row rejected every time keeps its last image and counts ``max_attempts`` rejections.
+    """
+
+    def rejected(images, texts) -> list[int]:
+        return [i for i, (image, text) in enumerate(zip(images, texts)) if any(f.reject(image, text) for f in filters)]
+
+    y, b = np.asarray(y), np.asarray(b)
+    original = np.array(seeds, dtype=np.int64)
+    seeds = original.copy()
+    images = list(backend.generate(y, b, prompts, seeds))
+    rejections = np.zeros(len(seeds), dtype=np.int64)
+    bad = rejected(images, prompts)
+    for attempt in range(1, max_attempts):
+        if not bad:
+            break
+        rejections[bad] += 1
+        seeds[bad] = [retry_seed(int(original[i]), attempt) for i in bad]
+        again = backend.generate(y[bad], b[bad], [prompts[i] for i in bad], seeds[bad])
+        for i, image in zip(bad, again):
+            images[i] = image
+        bad = [bad[j] for j in rejected(again, [prompts[i] for i in bad])]
+    rejections[bad] += 1
+    return images, seeds, rejections
 
 
 class GeneratorActor:
     """Loads its backend once; turns a batch of plan rows into contract rows."""
 
-    def __init__(self, backend: str, backend_kwargs: dict, image_format: str):
+    def __init__(self, backend: str, backend_kwargs: dict, image_format: str, quality: int = 95,
+                 output_size: int | None = None, filters: list[dict] | None = None, max_attempts: int = 3):
+        from ray.util.metrics import Counter, Gauge
+
         from fake2real.generate.backends import make_backend
+        from fake2real.generate.filters import make_filters
 
         self.backend = make_backend(backend, backend_kwargs)
-        self.image_format = image_format
+        self.image_format, self.quality, self.output_size = image_format, quality, output_size
+        self.filters = make_filters(filters or [])
+        self.max_attempts = max_attempts
+        # For the Grafana board: images made and the rate of this actor.
+        self.images_total = Counter("fake2real_generated_images", "Images generated", tag_keys=("backend",))
+        self.rate = Gauge("fake2real_generation_images_per_second", "Images/s of one actor's last batch", tag_keys=("backend",))
+        self.tags = {"backend": backend}
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        y = batch.column("y").to_numpy()
-        b = batch.column("b").to_numpy()
-        seeds = batch.column("seed").to_numpy()
+        started = time.perf_counter()
         prompts = batch.column("prompt").to_pylist()
-        images = self.backend.generate(y, b, prompts, seeds)
+        images, seeds, rejections = generate_filtered(
+            self.backend, self.filters, self.max_attempts,
+            batch.column("y").to_numpy(), batch.column("b").to_numpy(), prompts, batch.column("seed").to_numpy(),
+        )
         n = batch.num_rows
-        columns = {
-            "id": batch.column("id"),
-            "image": pa.array([encode(img, self.image_format) for img in images], pa.binary()),
-            "y": batch.column("y"),
-            "b": batch.column("b"),
-            "g": pa.array([SYNTHETIC] * n, pa.int64()),
-            "split": batch.column("split"),
-            "prompt": batch.column("prompt"),
-            "seed": batch.column("seed"),
-            "generator": pa.array([self.backend.generator] * n, pa.string()),
-            "steps": pa.array([self.backend.steps] * n, pa.int64()),
-            "guidance": pa.array([self.backend.guidance] * n, pa.float64()),
-        }
-        return pa.table(columns, schema=SCHEMA)
+        table = pa.table(
+            {
+                "id": batch.column("id"),
+                "image": pa.array([encode(i, self.image_format, self.quality, self.output_size) for i in images], pa.binary()),
+                "y": batch.column("y"),
+                "b": batch.column("b"),
+                "g": pa.array([SYNTHETIC] * n, pa.int64()),
+                "split": batch.column("split"),
+                "prompt": batch.column("prompt"),
+                "seed": pa.array(seeds, pa.int64()),
+                "generator": pa.array([self.backend.generator] * n, pa.string()),
+                "steps": pa.array([self.backend.steps] * n, pa.int64()),
+                "guidance": pa.array([self.backend.guidance] * n, pa.float64()),
+                "rejections": pa.array(rejections, pa.int64()),
+            },
+            schema=SCHEMA,
+        )
+        self.images_total.inc(n, tags=self.tags)
+        self.rate.set(n / max(time.perf_counter() - started, 1e-9), tags=self.tags)
+        return table
+
+
+def _parts(folder: Path) -> list[Path]:
+    return sorted(folder.glob("part-*.parquet"))
+
+
+def _write_part(folder: Path, rows: pa.Table) -> None:
+    ids = rows.column("id").to_pylist()
+    name = hashlib.sha256("\n".join(sorted(ids)).encode()).hexdigest()[:20]
+    temporary = folder / f".tmp-{name}-{os.getpid()}"
+    pq.write_table(rows, temporary)
+    os.replace(temporary, folder / f"part-{name}.parquet")  # atomic: a part is whole or absent
 
 
 def run_generation(
@@ -64,40 +143,70 @@ def run_generation(
     backend_kwargs: dict,
     *,
     image_format: str = "png",
+    quality: int = 95,
+    output_size: int | None = None,
+    filters: list[dict] | None = None,
+    max_attempts: int = 3,
     batch_size: int = 64,
+    min_actors: int = 1,
     num_actors: int = 1,
     cpus_per_actor: float = 1.0,
     gpus_per_actor: float = 0.0,
 ) -> TableInfo:
-    """Generate every plan row into the table at ``output``; a finished table is reused as is."""
+    """Generate every plan row missing from ``output``; a finished table is returned as is."""
     output = Path(output)
     if is_complete(output):
         return read_info(output)
-    staging = staging_dir(output)
-    # Enough blocks that every actor has work and progress shows per batch.
-    num_blocks = max(num_actors * 4, -(-plan.num_rows // batch_size))
-    dataset = ray.data.from_arrow(plan).repartition(num_blocks)
-    dataset = dataset.map_batches(
-        GeneratorActor,
-        fn_constructor_kwargs={"backend": backend, "backend_kwargs": backend_kwargs, "image_format": image_format},
-        batch_size=batch_size,
-        batch_format="pyarrow",
-        num_cpus=cpus_per_actor,
-        num_gpus=gpus_per_actor,
-        compute=ray.data.ActorPoolStrategy(min_size=1, max_size=num_actors),
-    )
-    try:
-        dataset.write_parquet(str(staging))
-        written = pa.concat_tables(
-            [pq.read_table(p, columns=["id", "y", "b", "split"]) for p in sorted(staging.glob("*.parquet"))]
+    staging = output.parent / f".{output.name}.partial"
+    (staging / "plan").mkdir(parents=True, exist_ok=True)
+    for leftover in staging.glob(".tmp-*"):
+        leftover.unlink()
+    plan_path = staging / PLAN_FILE
+    if plan_path.exists():
+        if not pq.read_table(plan_path).equals(plan):
+            raise DataError(f"{staging} holds a partial run of a different plan; remove it to start over")
+    else:
+        pq.write_table(plan, plan_path)
+
+    done = pa.concat_tables([pq.read_table(p, columns=["id"]) for p in _parts(staging)]) if _parts(staging) else None
+    todo = plan if done is None else plan.filter(pc.invert(pc.is_in(plan["id"], done["id"])))
+    total, made = plan.num_rows, plan.num_rows - todo.num_rows
+    if made:
+        print(f"[generate] resuming: {made}/{total} images already written", flush=True)
+    if todo.num_rows:
+        # Enough blocks that every actor stays busy; one block → one atomic part.
+        num_blocks = max(num_actors * 4, -(-todo.num_rows // batch_size))
+        dataset = ray.data.from_arrow(todo).repartition(num_blocks).map_batches(
+            GeneratorActor,
+            fn_constructor_kwargs={
+                "backend": backend, "backend_kwargs": backend_kwargs, "image_format": image_format, "quality": quality,
+                "output_size": output_size, "filters": filters, "max_attempts": max_attempts,
+            },
+            batch_size=batch_size,
+            batch_format="pyarrow",
+            num_cpus=cpus_per_actor,
+            num_gpus=gpus_per_actor,
+            compute=ray.data.ActorPoolStrategy(min_size=min_actors, max_size=num_actors),
         )
-        if written.num_rows != plan.num_rows:
-            raise RuntimeError(f"generation wrote {written.num_rows} rows for a plan of {plan.num_rows}")
-        info.num_rows = written.num_rows
-        info.group_counts = count_groups(written)
-        finalize(staging, output, info)
-        return info
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
+        started, next_report = time.perf_counter(), made + max(1, total // 10)
+        for rows in dataset.iter_batches(batch_size=None, batch_format="pyarrow"):
+            _write_part(staging, rows)
+            made += rows.num_rows
+            if made >= next_report or made == total:
+                rate = (made - (total - todo.num_rows)) / (time.perf_counter() - started)
+                print(f"[generate] {made}/{total} images ({rate:.1f} images/s)", flush=True)
+                next_report = made + max(1, total // 10)
+
+    written = pa.concat_tables([pq.read_table(p, columns=["id", "y", "b", "split", "rejections"]) for p in _parts(staging)])
+    ids = written.column("id")
+    if written.num_rows != total or pc.count_distinct(ids).as_py() != total or not pc.all(pc.is_in(ids, plan["id"])).as_py():
+        raise DataError(f"{staging}: {written.num_rows} rows written for a plan of {total}; remove the folder and run again")
+    info.num_rows = total
+    info.group_counts = count_groups(written)
+    rejections = written.column("rejections").to_numpy()
+    info.extra = {**info.extra, "rejections": int(rejections.sum()), "rows_rejected_on_every_attempt": int((rejections >= max_attempts).sum())}
+    finalize(staging, output, info)
+    if info.extra["rows_rejected_on_every_attempt"]:
+        print(f"[generate] warning: {info.extra['rows_rejected_on_every_attempt']} rows were rejected on all {max_attempts} attempts (column 'rejections')", flush=True)
+    return info
 

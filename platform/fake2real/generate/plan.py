@@ -12,7 +12,7 @@ import json
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from fake2real.data.datasets.shapes import stable_seed
+from fake2real.seeding import stable_seed
 from fake2real.data.table import group_name
 from fake2real.errors import ConfigError
 
@@ -24,7 +24,7 @@ def plan_id(identity: dict) -> str:
 
 
 def build_plan(counts: dict[tuple[int, int], int], prompt_fn, identity: dict) -> tuple[str, pa.Table]:
-    """``counts[(y, b)]`` images per group, prompts from ``prompt_fn(y, b)``.
+    """``counts[(y, b)]`` images per group, prompts from ``prompt_fn(y, b, seed)``.
 
     ``identity`` (dataset, generator settings …) and the counts define the plan id.
     """
@@ -36,15 +36,15 @@ def build_plan(counts: dict[tuple[int, int], int], prompt_fn, identity: dict) ->
     pid = plan_id({**identity, "counts": {group_name(y, b): n for (y, b), n in sorted(counts.items())}})
     rows: dict[str, list] = {name: [] for name in PLAN_SCHEMA.names}
     for (y, b), n in sorted(counts.items()):
-        text = prompt_fn(y, b)
         for i in range(n):
             row_id = f"{pid}-{group_name(y, b)}-{i:06d}"
+            seed = stable_seed(pid, row_id) % (2**31)
             rows["id"].append(row_id)
             rows["y"].append(y)
             rows["b"].append(b)
             rows["split"].append("train")
-            rows["prompt"].append(text)
-            rows["seed"].append(stable_seed(pid, row_id) % (2**31))
+            rows["prompt"].append(prompt_fn(y, b, seed))
+            rows["seed"].append(seed)
     return pid, pa.table(rows, schema=PLAN_SCHEMA)
 
 

@@ -90,7 +90,7 @@ def test_make_backend():
     backend = make_backend("procedural", {"world": ShapesWorld(artifact_strength=0.1).model_dump()})
     assert isinstance(backend, ProceduralBackend)
     assert backend.generator == "procedural:shapes/v1 artifact_strength=0.1 semantic_gap=0.0"
-    with pytest.raises(ConfigError, match="known: procedural"):
+    with pytest.raises(ConfigError, match="known: diffusers, procedural"):
         make_backend("nope", {})
 
 

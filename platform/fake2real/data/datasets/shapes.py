@@ -16,7 +16,6 @@ bit-identical across runs, batchings and machines.
 
 from __future__ import annotations
 
-import hashlib
 import io
 
 import numpy as np
@@ -26,6 +25,7 @@ from PIL import Image
 from fake2real.config import DatasetConfig, ShapesWorld
 from fake2real.data.groups import check_no_empty_group, subsample_mask
 from fake2real.data.table import REAL, TableInfo, count_groups, group_name, write_table
+from fake2real.seeding import stable_seed
 
 NAME = "shapes"
 CLASS_NAMES = ["disc", "square"]
@@ -37,14 +37,9 @@ SPLITS = ("train", "val", "test")
 _BACKGROUNDS = np.array([[0.78, 0.45, 0.30], [0.30, 0.48, 0.78]])  # warm, cool (RGB, 0..1)
 
 
-def prompt(y: int, b: int) -> str:
+def prompt(y: int, b: int, seed: int | None = None) -> str:
+    """The group's prompt (recorded as provenance; the procedural renderer reads y and b)."""
     return PROMPT_TEMPLATE.format(class_name=CLASS_NAMES[y], bias_name=BIAS_NAMES[b])
-
-
-def stable_seed(*parts: object) -> int:
-    """A 63-bit seed from any parts, stable across processes (unlike ``hash``)."""
-    digest = hashlib.sha256(":".join(map(str, parts)).encode()).digest()
-    return int.from_bytes(digest[:8], "little") >> 1
 
 
 def render(y: int, b: int, seed: int, world: ShapesWorld, synthetic: bool) -> np.ndarray:
@@ -125,8 +120,6 @@ def build_real_table(config: DatasetConfig, path) -> TableInfo:
         )
     n = table.num_rows
     table = table.append_column("g", pa.array([REAL] * n, pa.int64()))
-    for column, kind in (("prompt", pa.string()), ("generator", pa.string()), ("steps", pa.int64()), ("guidance", pa.float64())):
-        table = table.append_column(column, pa.nulls(n, kind))
     info = TableInfo(NAME, CLASS_NAMES, BIAS_NAMES, source="real", extra={"world": config.shapes.model_dump()})
     write_table(path, table, info)
     return info

@@ -1,0 +1,149 @@
+"""From a config to a synthetic table: counts per group, the prompt plan, the generation job.
+
+Counts come from ``generation.images_per_group`` or from the mixture's rule applied to a real
+table's train group counts. Prompts come from a template (``generation.prompts``) or, for the
+built-in benchmark, from the dataset itself.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import ray
+
+from fake2real.config import ExperimentConfig
+from fake2real.data.datasets import get_dataset
+from fake2real.data.table import TableInfo, check_writable, group_name, is_complete, read_info
+from fake2real.errors import ConfigError
+from fake2real.generate.filters import make_filters
+from fake2real.generate.job import run_generation
+from fake2real.generate.plan import build_plan, describe
+from fake2real.generate.prompts import load_template
+from fake2real.runtime import init_ray
+from fake2real.train.mixtures import get_mixture
+from fake2real.workspace import Workspace, prepare_real
+
+
+def check_generation(config: ExperimentConfig) -> None:
+    """Driver-side checks of the generation settings, before any Ray work."""
+    gen = config.generation
+    make_filters(gen.filters)
+    if gen.prompts:
+        load_template(gen.prompts)
+    if gen.backend == "procedural" and config.dataset.name != "shapes":
+        raise ConfigError("config: generation.backend: 'procedural' renders only the built-in shapes world")
+    if gen.backend == "diffusers":
+        import diffusers
+        from diffusers import DiffusionPipeline
+
+        try:
+            DiffusionPipeline.load_config(gen.model, revision=gen.revision, local_files_only=True)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(
+                f"config: generation.model: no diffusers pipeline at '{gen.model}' (a local directory with "
+                f"model_index.json, or a model id already in the local Hugging Face cache): {str(exc).splitlines()[0][:150]}"
+            ) from None
+        scheduler = getattr(diffusers, gen.scheduler, None) if gen.scheduler else None
+        if gen.scheduler and not (isinstance(scheduler, type) and issubclass(scheduler, diffusers.SchedulerMixin)):
+            raise ConfigError(f"config: generation.scheduler: unknown scheduler '{gen.scheduler}' (a diffusers scheduler class, e.g. DDIMScheduler)")
+
+
+def _backend_kwargs(config: ExperimentConfig) -> dict:
+    gen = config.generation
+    if gen.backend == "procedural":
+        return {"world": config.dataset.shapes.model_dump()}
+    names = ("model", "revision", "dtype", "device", "scheduler", "steps", "guidance", "negative_prompt", "resolution",
+             "safety_checker", "compile", "channels_last", "vae_slicing")
+    return {name: getattr(gen, name) for name in names}
+
+
+def synthetic_plan(config: ExperimentConfig, workspace: Workspace):
+    """``(plan_id, plan, info)``: the rows to generate and the table metadata they will carry."""
+    gen = config.generation
+    template = load_template(gen.prompts) if gen.prompts else None
+    real = None
+    if gen.images_per_group is None or template is None:
+        real = Path(gen.real_table) if gen.real_table else prepare_real(config, workspace)
+        real_info = read_info(real)
+    if template is not None:
+        class_names, bias_names, groups = template.class_names, template.bias_names, template.all_groups()
+        prompt = lambda y, b, seed: template.prompt(y, b, seed, gen.bias_words)  # noqa: E731
+    else:
+        if not gen.bias_words:
+            raise ConfigError("config: generation.bias_words=false needs a prompt template (generation.prompts)")
+        dataset = get_dataset(config.dataset.name)
+        class_names, bias_names = real_info.class_names, real_info.bias_names
+        groups = [(y, b) for y in range(len(class_names)) for b in range(len(bias_names))]
+        prompt = dataset.prompt
+    if gen.images_per_group is not None:
+        counts = {g: gen.images_per_group for g in groups}
+    else:
+        mixture = get_mixture(config.train.mixture)
+        if not mixture.needs_synthetic:
+            raise ConfigError(
+                f"config: mixture '{mixture.name}' uses no synthetic data; set generation.images_per_group or another train.mixture"
+            )
+        if real_info.class_names != class_names or real_info.bias_names != bias_names:
+            raise ConfigError(f"config: generation.prompts: template classes/biases do not match the real table {real}")
+        train = real_info.group_counts.get("train", {})
+        counts = mixture.synthetic_counts({g: train.get(group_name(*g), 0) for g in groups})
+    identity = {
+        "dataset": config.dataset.name if template is None else template.name,
+        "template": template.model_dump() if template else None,
+        "bias_words": gen.bias_words,
+        "backend": gen.backend,
+        "backend_kwargs": _backend_kwargs(config),
+        "stored": [_image_format(config), gen.jpeg_quality, gen.output_size, gen.filters, gen.max_attempts],
+    }
+    plan_id, plan = build_plan(counts, prompt, identity)
+    info = TableInfo(identity["dataset"], class_names, bias_names, "synthetic", extra={"plan_id": plan_id, "backend": gen.backend})
+    return plan_id, plan, info
+
+
+def _image_format(config: ExperimentConfig) -> str:
+    gen = config.generation
+    return gen.image_format or ("png" if gen.backend == "procedural" else "jpeg")
+
+
+def _actors(config: ExperimentConfig) -> tuple[int, float]:
+    """(max actors, GPUs per actor): by default one actor per GPU of the cluster."""
+    gen = config.generation
+    cluster_gpus = ray.cluster_resources().get("GPU", 0)
+    gpus = gen.gpus_per_actor if gen.gpus_per_actor is not None else (1.0 if gen.backend == "diffusers" and cluster_gpus else 0.0)
+    if gen.num_actors is not None:
+        return gen.num_actors, gpus
+    return (max(gen.min_actors, int(cluster_gpus // gpus)) if gpus else gen.min_actors), gpus
+
+
+def prepare_synthetic(config: ExperimentConfig, workspace: Workspace) -> Path:
+    gen = config.generation
+    plan_id, plan, info = synthetic_plan(config, workspace)
+    path = Path(gen.output) if gen.output else workspace.data / f"synthetic-{info.dataset}-{plan_id}"
+    if is_complete(path):
+        return path
+    max_actors, gpus = _actors(config)
+    print(f"[generate] {plan.num_rows} images → {path} ({max_actors} actor(s), {gpus} GPU each)\n{describe(plan)}", flush=True)
+    run_generation(
+        plan, path, info, gen.backend, _backend_kwargs(config),
+        image_format=_image_format(config), quality=gen.jpeg_quality, output_size=gen.output_size,
+        filters=gen.filters, max_attempts=gen.max_attempts, batch_size=gen.batch_size,
+        min_actors=min(gen.min_actors, max_actors), num_actors=max_actors,
+        cpus_per_actor=gen.cpus_per_actor, gpus_per_actor=gpus,
+    )
+    return path
+
+
+def run_generation_job(config: ExperimentConfig, dry_run: bool = False) -> str:
+    """``jobs/generate.py``: the plan (dry run) or the finished synthetic table."""
+    check_generation(config)
+    workspace = Workspace.create(config)
+    if config.generation.output:
+        check_writable(Path(config.generation.output).parent)
+    plan_id, plan, _ = synthetic_plan(config, workspace)
+    if dry_run:
+        return f"plan {plan_id}: {plan.num_rows} images\n{describe(plan)}"
+    init_ray()
+    path = prepare_synthetic(config, workspace)
+    info = read_info(path)
+    lines = [f"synthetic table: {path} ({info.num_rows} rows, {info.extra.get('rejections', 0)} rejections)"]
+    return "\n".join(lines + [f"  {k}: {v}" for k, v in info.group_counts["train"].items()])

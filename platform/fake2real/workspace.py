@@ -1,0 +1,36 @@
+"""Where a config's artifacts live, and the real table every experiment of a dataset shares."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from fake2real.config import ExperimentConfig
+from fake2real.data.datasets import get_dataset
+from fake2real.data.table import check_writable, is_complete
+
+
+@dataclass
+class Workspace:
+    root: Path
+
+    @classmethod
+    def create(cls, config: ExperimentConfig) -> "Workspace":
+        return cls(check_writable(config.output_dir))
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def runs(self) -> str:
+        return str(self.root / "runs")
+
+
+def prepare_real(config: ExperimentConfig, workspace: Workspace) -> Path:
+    path = workspace.data / f"real-{config.dataset.name}-{config.digest('dataset')}"
+    if not is_complete(path):
+        workspace.data.mkdir(parents=True, exist_ok=True)
+        print(f"[data] writing the real {config.dataset.name} table to {path}", flush=True)
+        get_dataset(config.dataset.name).build_real_table(config.dataset, path)
+    return path
