@@ -175,8 +175,10 @@ def run_generation(
         print(f"[generate] resuming: {made}/{total} images already written", flush=True)
     if todo.num_rows:
         # Enough blocks that every actor stays busy; one block → one atomic part.
-        num_blocks = max(num_actors * 4, -(-todo.num_rows // batch_size))
-        dataset = ray.data.from_arrow(todo).repartition(num_blocks).map_batches(
+        # Blocks cut here, not by a repartition task: a pool holding every CPU would starve it.
+        block_rows = max(1, min(batch_size, -(-todo.num_rows // (num_actors * 4))))
+        blocks = [todo.slice(start, block_rows) for start in range(0, todo.num_rows, block_rows)]
+        dataset = ray.data.from_arrow(blocks).map_batches(
             GeneratorActor,
             fn_constructor_kwargs={
                 "backend": backend, "backend_kwargs": backend_kwargs, "image_format": image_format, "quality": quality,
