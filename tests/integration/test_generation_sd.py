@@ -142,3 +142,18 @@ def test_unwritable_output(tiny_sd, tmp_path):
     assert completed.returncode == 2
     lines = completed.stderr.strip().splitlines()
     assert len(lines) == 1 and "not writable" in lines[0], completed.stderr
+
+
+def test_sdxl_pipelines_load_and_generate_through_the_same_backend(tmp_path):
+    import numpy as np
+
+    from fake2real.generate.diffusers_backend import DiffusersBackend
+    from tiny_sd import build_tiny_sdxl
+
+    model = build_tiny_sdxl(tmp_path / "sdxl")
+    backend = DiffusersBackend(str(model), dtype="float32", device="cpu", steps=2, resolution=32, scheduler="DDIMScheduler")
+    assert "StableDiffusionXLPipeline" in backend.generator and "DDIMScheduler" in backend.generator
+    first = backend.generate(np.array([0, 1]), np.array([1, 0]), ["a photo", "a headshot"], [11, 12])
+    again = backend.generate(np.array([1]), np.array([0]), ["a headshot"], [12])
+    assert first[0].shape == (32, 32, 3) and first[0].dtype == np.uint8
+    assert np.array_equal(first[1], again[0])  # an image depends on its own seed, not its batch
