@@ -9,7 +9,6 @@ the table — before that, nothing looks complete.
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import time
 from pathlib import Path
@@ -19,25 +18,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import ray
-from PIL import Image
 
 from fake2real.seeding import stable_seed
+from fake2real.data.images import encode_image
 from fake2real.data.table import SCHEMA, SYNTHETIC, TableInfo, count_groups, finalize, is_complete, read_info
 from fake2real.errors import DataError
 
 PLAN_FILE = "plan/plan.parquet"
-
-
-def encode(pixels: np.ndarray, image_format: str, quality: int = 95, size: int | None = None) -> bytes:
-    image = Image.fromarray(pixels)
-    if size and image.size != (size, size):
-        image = image.resize((size, size), Image.Resampling.LANCZOS)
-    buffer = io.BytesIO()
-    if image_format == "png":
-        image.save(buffer, format="PNG")
-    else:
-        image.save(buffer, format="JPEG", quality=quality)
-    return buffer.getvalue()
 
 
 def retry_seed(seed: int, attempt: int) -> int:
@@ -104,7 +91,7 @@ class GeneratorActor:
         table = pa.table(
             {
                 "id": batch.column("id"),
-                "image": pa.array([encode(i, self.image_format, self.quality, self.output_size) for i in images], pa.binary()),
+                "image": pa.array([encode_image(i, self.image_format, self.quality, self.output_size) for i in images], pa.binary()),
                 "y": batch.column("y"),
                 "b": batch.column("b"),
                 "g": pa.array([SYNTHETIC] * n, pa.int64()),

@@ -3,7 +3,8 @@
 - ``none``: one stage on real data with the chosen method.
 - ``ffr``: stage 1 trains ERM on group-balanced synthetic data only (N // n_groups per group,
   N = the USB budget Σ_g (max_g n_g − n_g)); stage 2 starts from stage 1's selected checkpoint
-  (head included) and trains on real data with the chosen method.
+  (head included) and trains on real data with the chosen method. Every stage, stage 1 included,
+  selects its epoch by worst-group accuracy on the *real* validation set.
 """
 
 from __future__ import annotations

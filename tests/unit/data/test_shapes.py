@@ -10,6 +10,7 @@ from PIL import Image
 
 from fake2real.config import DatasetConfig, ShapesWorld
 from fake2real.data.datasets import get_dataset, shapes
+from fake2real.data.images import encode_image
 from fake2real.data.table import SCHEMA, read_info, read_table
 from fake2real.errors import ConfigError, DataError
 
@@ -83,8 +84,8 @@ def test_build_real_table_is_deterministic(small_table, tmp_path):
 def test_render_is_deterministic():
     world = ShapesWorld()
     for synthetic in (False, True):
-        first = shapes.encode_png(shapes.render(1, 0, 1234, world, synthetic))
-        second = shapes.encode_png(shapes.render(1, 0, 1234, world, synthetic))
+        first = encode_image(shapes.render(1, 0, 1234, world, synthetic), "png")
+        second = encode_image(shapes.render(1, 0, 1234, world, synthetic), "png")
         assert first == second
     assert not np.array_equal(shapes.render(1, 0, 1234, world, False), shapes.render(1, 0, 1235, world, False))
 

@@ -16,13 +16,11 @@ bit-identical across runs, batchings and machines.
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import pyarrow as pa
-from PIL import Image
 
 from fake2real.config import DatasetConfig, ShapesWorld
+from fake2real.data.images import encode_image
 from fake2real.data.groups import check_no_empty_group, subsample_mask
 from fake2real.data.table import REAL, TableInfo, count_groups, group_name, write_table
 from fake2real.seeding import stable_seed
@@ -73,13 +71,6 @@ def render(y: int, b: int, seed: int, world: ShapesWorld, synthetic: bool) -> np
     return (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
-def encode_png(pixels: np.ndarray) -> bytes:
-    # PNG, not JPEG: lossless, so the artifact is exactly what the renderer drew.
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
 def _render_pool(config: DatasetConfig) -> pa.Table:
     """Every split's balanced pool, before subsampling."""
     world = config.shapes
@@ -92,7 +83,8 @@ def _render_pool(config: DatasetConfig) -> pa.Table:
                     image_id = f"{NAME}-{split}-{group_name(y, b)}-{i:06d}"
                     seed = stable_seed(NAME, config.split_seed, image_id)
                     columns["id"].append(image_id)
-                    columns["image"].append(encode_png(render(y, b, seed, world, synthetic=False)))
+                    # PNG, not JPEG: lossless, so the images are exactly what the renderer drew.
+                    columns["image"].append(encode_image(render(y, b, seed, world, synthetic=False), "png"))
                     columns["y"].append(y)
                     columns["b"].append(b)
                     columns["split"].append(split)
