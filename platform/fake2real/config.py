@@ -73,6 +73,8 @@ class GenerationConfig(_Section):
     # A finished real table whose train group counts size a mixture's synthetic data
     # (default: the table of the ``dataset`` section).
     real_table: Optional[str] = None
+    # Which mixture's budget sizes the plan (usb, asb, ffr); None: train.mixture's.
+    counts_from: Optional[Literal["usb", "asb", "ffr"]] = None
     # Where the synthetic table goes (default: <output_dir>/data/synthetic-<dataset>-<plan id>).
     output: Optional[str] = None
 

@@ -20,7 +20,7 @@ from fake2real.generate.job import run_generation
 from fake2real.generate.plan import build_plan, describe
 from fake2real.generate.prompts import load_template
 from fake2real.runtime import init_ray
-from fake2real.train.mixtures import get_mixture
+from fake2real.train.mixtures import get_mixture, synthetic_counts
 from fake2real.workspace import Workspace, prepare_real
 
 
@@ -78,15 +78,19 @@ def synthetic_plan(config: ExperimentConfig, workspace: Workspace):
     if gen.images_per_group is not None:
         counts = {g: gen.images_per_group for g in groups}
     else:
-        mixture = get_mixture(config.train.mixture)
-        if not mixture.needs_synthetic:
-            raise ConfigError(
-                f"config: mixture '{mixture.name}' uses no synthetic data; set generation.images_per_group or another train.mixture"
-            )
+        rule = gen.counts_from
+        if rule is None:
+            mixture = get_mixture(config.train.mixture)
+            if not mixture.needs_synthetic:
+                raise ConfigError(
+                    f"config: mixture '{mixture.name}' uses no synthetic data; set generation.images_per_group, "
+                    "generation.counts_from or another train.mixture"
+                )
+            rule = mixture.name
         if real_info.class_names != class_names or real_info.bias_names != bias_names:
             raise ConfigError(f"config: generation.prompts: template classes/biases do not match the real table {real}")
         train = real_info.group_counts.get("train", {})
-        counts = mixture.synthetic_counts({g: train.get(group_name(*g), 0) for g in groups})
+        counts = synthetic_counts(rule, {g: train.get(group_name(*g), 0) for g in groups})
     identity = {
         "dataset": config.dataset.name if template is None else template.name,
         "template": template.model_dump() if template else None,

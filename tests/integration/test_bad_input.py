@@ -90,3 +90,15 @@ def test_generate_dry_run_prints_the_plan(tmp_path):
 def test_generate_for_a_mixture_without_synthetic_data(tmp_path):
     completed = run_job("generate.py", "--preset", "smoke", "--dry-run", "train.mixture=none", f"output_dir={tmp_path / 'out'}", timeout=120)
     assert_one_line_error(completed, "mixture 'none'", "generation.images_per_group")
+
+
+def test_generate_dry_run_with_usb_counts(tmp_path):
+    completed = run_job(
+        "generate.py", "--preset", "smoke", "--dry-run", "train.mixture=none", "generation.counts_from=usb",
+        f"output_dir={tmp_path / 'out'}", timeout=120,
+    )
+    assert completed.returncode == 0, completed.stderr
+    # smoke train counts 40/4/4/40: USB fills the two minority groups up to 40, 36 images each.
+    assert "plan " in completed.stdout and ": 72 images" in completed.stdout
+    assert "y0_b1: 36 images" in completed.stdout and "y1_b0: 36 images" in completed.stdout
+    assert "y0_b0:" not in completed.stdout and "y1_b1:" not in completed.stdout

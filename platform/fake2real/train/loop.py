@@ -9,7 +9,6 @@ whose ``best_model.pt`` is what the next stage starts from.
 
 from __future__ import annotations
 
-import logging
 import tempfile
 import time
 from pathlib import Path
@@ -61,8 +60,6 @@ def _load_state(path: Path) -> dict:
 
 
 def train_loop_per_worker(config: dict) -> None:
-    # Ray Train logs every report at INFO; the controller callback prints a line per epoch instead.
-    logging.getLogger("ray.train").setLevel(logging.WARNING)
     context = ray.train.get_context()
     rank, world = context.get_world_rank(), context.get_world_size()
     device = ray.train.torch.get_device()

@@ -32,20 +32,36 @@ class Mixture:
         """Images to generate per (y, b) group, from the real training set's group counts."""
         if not self.needs_synthetic:
             return {}
-        budget = usb_budget(real_train_counts)
-        per_group = budget // len(real_train_counts)
-        if per_group <= 0:
-            raise ConfigError(
-                f"mixture {self.name}: the USB budget is {budget} synthetic images, fewer than one per group "
-                f"for {len(real_train_counts)} groups (set generation.images_per_group)"
-            )
-        return {group: per_group for group in real_train_counts}
+        return synthetic_counts(self.name, real_train_counts)
 
 
 def usb_budget(counts: dict[tuple[int, int], int]) -> int:
     """Synthetic images USB adds: every group filled up to the largest real group."""
     largest = max(counts.values())
     return sum(largest - n for n in counts.values())
+
+
+# The paper's synthetic budgets. usb: each group up to the largest real group. asb and ffr: the
+# same total N as usb, N // n_groups to every group (asb mixes it with real data, ffr does not).
+COUNT_RULES = ("usb", "asb", "ffr")
+
+
+def synthetic_counts(rule: str, real_train_counts: dict[tuple[int, int], int]) -> dict[tuple[int, int], int]:
+    """Per-group synthetic counts under ``rule``; groups that get none are left out."""
+    if rule not in COUNT_RULES:
+        raise ConfigError(f"config: unknown synthetic count rule '{rule}' (known: {', '.join(COUNT_RULES)})")
+    budget = usb_budget(real_train_counts)
+    if rule == "usb":
+        largest = max(real_train_counts.values())
+        counts = {group: largest - n for group, n in real_train_counts.items() if largest > n}
+    else:
+        counts = {group: budget // len(real_train_counts) for group in real_train_counts}
+    if not counts or min(counts.values()) <= 0:
+        raise ConfigError(
+            f"mixture {rule}: the USB budget is {budget} synthetic images, fewer than one per group "
+            f"for {len(real_train_counts)} groups (set generation.images_per_group)"
+        )
+    return counts
 
 
 MIXTURES = {

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 
 import pyarrow.fs
 import ray.train
-from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+from ray.train import CheckpointConfig, FailureConfig, LoggingConfig, RunConfig, ScalingConfig
 from ray.train.torch import TorchConfig, TorchTrainer
 
 from fake2real.train.loop import train_loop_per_worker
@@ -95,6 +95,8 @@ def run_stage(spec: StageSpec, resources: Resources, storage: str, callbacks: li
             # The latest checkpoint holds the resume state and the best model: keep only it.
             checkpoint_config=CheckpointConfig(num_to_keep=1),
             failure_config=FailureConfig(max_failures=0),
+            # Ray Train logs every report at INFO; MLflowStageCallback prints a line per epoch instead.
+            logging_config=LoggingConfig(log_level="WARNING"),
             callbacks=callbacks or [],
         ),
     )

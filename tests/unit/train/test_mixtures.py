@@ -52,3 +52,19 @@ def test_get_mixture_unknown():
     assert set(MIXTURES) == {"none", "ffr"}
     with pytest.raises(ConfigError, match=r"unknown mixture 'nope' \(known: ffr, none\)"):
         get_mixture("nope")
+
+
+def test_count_rules_on_the_issue_table():
+    from fake2real.train.mixtures import synthetic_counts
+
+    counts = {(0, 0): 54, (0, 1): 5335, (1, 0): 7797, (1, 1): 79}
+    usb = synthetic_counts("usb", counts)
+    # Each group up to 7797; the largest group gets none and is left out of the plan.
+    assert usb == {(0, 0): 7743, (0, 1): 2462, (1, 1): 7718}
+    assert sum(usb.values()) == 17923
+    assert synthetic_counts("asb", counts) == {g: 4480 for g in counts}
+    assert synthetic_counts("ffr", counts) == {g: 4480 for g in counts}
+    with pytest.raises(ConfigError, match="unknown synthetic count rule 'mix'"):
+        synthetic_counts("mix", counts)
+    with pytest.raises(ConfigError, match="USB budget is 0"):
+        synthetic_counts("usb", {(0, 0): 5, (0, 1): 5})
