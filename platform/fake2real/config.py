@@ -54,11 +54,28 @@ class ShapesWorld(_Section):
 
 
 class DatasetConfig(_Section):
-    name: Literal["shapes"] = "shapes"
-    bias_ratio: float = Field(0.99, ge=0.5, lt=1.0)
+    name: Literal["shapes", "celeba", "celebahq", "utkface", "spuco_animals", "waterbirds"] = "shapes"
+    # Share of each class's majority bias after subsampling; None keeps the data as distributed.
+    bias_ratio: Optional[float] = Field(0.99, ge=0.5, lt=1.0)
     val_floor: int = Field(10, ge=0)
     split_seed: int = 0
     shapes: ShapesWorld = ShapesWorld()
+    # Real datasets: the native layout's folder (local path or URI such as s3://bucket/celeba).
+    root: Optional[str] = None
+    # CelebA / CelebA-HQ: any two attributes of the annotation file.
+    class_attribute: str = "Smiling"
+    bias_attribute: str = "Male"
+    # Images are resized to image_size² and stored as JPEG at ingestion.
+    image_size: int = Field(224, ge=8, le=1024)
+    jpeg_quality: int = Field(95, ge=1, le=100)
+
+    @model_validator(mode="after")
+    def _check(self) -> "DatasetConfig":
+        if self.name == "shapes" and self.bias_ratio is None:
+            raise ValueError("dataset.bias_ratio is required for the built-in shapes world")
+        if self.name != "shapes" and not self.root:
+            raise ValueError(f"dataset.root is required for dataset '{self.name}' (the folder of its native layout)")
+        return self
 
 
 class GenerationConfig(_Section):
@@ -152,9 +169,9 @@ class SweepConfig(_Section):
 
     @field_validator("mixtures", "methods", "seeds")
     @classmethod
-    def _non_empty(cls, value: list) -> list:
+    def _non_empty(cls, value: list, info) -> list:
         if not value:
-            raise ValueError("must list at least one entry")
+            raise ValueError(f"sweep.{info.field_name} must list at least one entry")
         return value
 
 
@@ -188,7 +205,7 @@ def _error_line(exc: ValidationError) -> str:
     if err["type"] == "extra_forbidden":
         return f"config: unknown key '{where}'"
     if err["type"] == "value_error":  # a cross-field check: its message names the fields
-        return f"config: {where}: {err['msg'].removeprefix('Value error, ')}"
+        return f"config: {err['msg'].removeprefix('Value error, ')}"
     return f"config: {where}: {err['msg']} (got {err.get('input')!r})"
 
 

@@ -55,7 +55,9 @@ def run_experiment(config: ExperimentConfig, tracker: Tracker, parent_run_id: st
     synthetic = prepare_synthetic(config, workspace) if mixture.needs_synthetic else None
     train = config.train
 
-    key = config.digest("dataset", "generation.backend", "generation.images_per_group", "train", "seed")
+    plan_id = read_info(synthetic).extra.get("plan_id") if synthetic else "none"
+    # The experiment is its real data, its synthetic data (by plan), its training and its seed.
+    key = f"{config.digest('dataset', 'train', 'seed')}-{plan_id}"
     name = f"{train.mixture}-{train.method}-seed{config.seed}"
     params = {
         "dataset": config.dataset.model_dump(),
@@ -63,9 +65,8 @@ def run_experiment(config: ExperimentConfig, tracker: Tracker, parent_run_id: st
         "seed": config.seed,
         "data.real_table": str(real),
         "data.synthetic_table": str(synthetic) if synthetic else "none",
+        "data.synthetic_plan_id": plan_id,
     }
-    if synthetic:
-        params["data.synthetic_plan_id"] = read_info(synthetic).extra.get("plan_id")
     run_id = tracker.run_for(key, name, parent_run_id, params=params)
     result = ExperimentResult(train.mixture, train.method, config.seed, run_id)
     resources = Resources(train.num_workers, train.cpus_per_worker, train.use_gpu)
@@ -91,6 +92,8 @@ def run_experiment(config: ExperimentConfig, tracker: Tracker, parent_run_id: st
             except BaseException:
                 tracker.finish(stage_run, "FAILED")
                 raise
+            if previous.reused:
+                print(f"[train] {name} / {plan.name}: finished earlier, reused", flush=True)
             tracker.client.set_tag(stage_run, "checkpoint_uri", previous.checkpoint_uri)
             tracker.client.set_tag(run_id, f"{plan.name}.run_id", stage_run)
             tracker.finish(stage_run)

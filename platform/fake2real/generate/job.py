@@ -153,7 +153,8 @@ def run_generation(
         if not pq.read_table(plan_path).equals(plan):
             raise DataError(f"{staging} holds a partial run of a different plan; remove it to start over")
     else:
-        pq.write_table(plan, plan_path)
+        pq.write_table(plan, plan_path.with_suffix(".tmp"))
+        os.replace(plan_path.with_suffix(".tmp"), plan_path)
 
     done = pa.concat_tables([pq.read_table(p, columns=["id"]) for p in _parts(staging)]) if _parts(staging) else None
     todo = plan if done is None else plan.filter(pc.invert(pc.is_in(plan["id"], done["id"])))

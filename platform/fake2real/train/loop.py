@@ -9,6 +9,7 @@ whose ``best_model.pt`` is what the next stage starts from.
 
 from __future__ import annotations
 
+import logging
 import tempfile
 import time
 from pathlib import Path
@@ -60,6 +61,9 @@ def _load_state(path: Path) -> dict:
 
 
 def train_loop_per_worker(config: dict) -> None:
+    # Ray Train's per-report INFO line comes from a logger named by a file path (so LoggingConfig
+    # misses it) through this worker's root logger; the controller callback prints a line per epoch.
+    logging.getLogger().setLevel(logging.WARNING)
     context = ray.train.get_context()
     rank, world = context.get_world_rank(), context.get_world_size()
     device = ray.train.torch.get_device()
