@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from typing import Callable
 
@@ -36,7 +37,7 @@ def main(fn: Callable[[], object]) -> None:
     except Exception as exc:
         known = _known_cause(exc)
         if known is not None:
-            print(f"error: {str(known).splitlines()[0]}", file=sys.stderr)
+            print(f"error: {known}", file=sys.stderr)
             sys.exit(2)
         from ray.train import TrainingFailedError
 
@@ -47,12 +48,14 @@ def main(fn: Callable[[], object]) -> None:
         sys.exit(1)
 
 
-def _known_cause(exc: BaseException | None) -> Fake2RealError | None:
-    """Our error, also when Ray raised it in an actor or worker and wrapped it on the way back."""
-    seen = set()
+def _known_cause(exc: BaseException | None) -> str | None:
+    """Our error's message, also when Ray raised it in a task or actor and wrapped it on the way
+    back (Ray Data keeps only the remote traceback's text: the last ``fake2real.errors`` line)."""
+    seen, first = set(), exc
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
         if isinstance(exc, Fake2RealError):
-            return exc
+            return str(exc).splitlines()[0]
         exc = getattr(exc, "cause", None) or exc.__cause__ or exc.__context__
-    return None
+    found = re.findall(r"fake2real\.errors\.\w+Error: (.+)", str(first))
+    return found[-1].strip() if found else None
