@@ -87,8 +87,11 @@ def synthetic_plan(config: ExperimentConfig, workspace: Workspace):
                     "generation.counts_from or another train.mixture"
                 )
             rule = mixture.name
-        if real_info.class_names != class_names or real_info.bias_names != bias_names:
-            raise ConfigError(f"config: generation.prompts: template classes/biases do not match the real table {real}")
+        if (len(real_info.class_names), len(real_info.bias_names)) != (len(class_names), len(bias_names)):
+            raise ConfigError(
+                f"config: generation.prompts: the template has {len(class_names)} classes × {len(bias_names)} bias values, "
+                f"the real table {real} {len(real_info.class_names)} × {len(real_info.bias_names)}"
+            )
         train = real_info.group_counts.get("train", {})
         counts = synthetic_counts(rule, {g: train.get(group_name(*g), 0) for g in groups})
     identity = {

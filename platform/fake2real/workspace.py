@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fake2real.config import ExperimentConfig
-from fake2real.data.datasets import get_dataset
+from fake2real.data.datasets import build_real_table
+from fake2real.data.ingest import count_table
 from fake2real.data.table import check_writable, is_complete
 
 
@@ -32,5 +33,18 @@ def prepare_real(config: ExperimentConfig, workspace: Workspace) -> Path:
     if not is_complete(path):
         workspace.data.mkdir(parents=True, exist_ok=True)
         print(f"[data] writing the real {config.dataset.name} table to {path}", flush=True)
-        get_dataset(config.dataset.name).build_real_table(config.dataset, path)
+        info = build_real_table(config.dataset, path)
+        print(count_table(info), flush=True)
     return path
+
+
+def run_ingest(config: ExperimentConfig) -> str:
+    """``jobs/ingest.py``: the real table of ``config.dataset`` (built once, then reused)."""
+    from fake2real.data.datasets import check_dataset
+    from fake2real.data.table import read_info
+
+    workspace = Workspace.create(config)
+    check_dataset(config.dataset)
+    path = prepare_real(config, workspace)
+    info = read_info(path)
+    return f"real table: {path} ({info.num_rows} images)\n{count_table(info)}"

@@ -15,7 +15,7 @@ from fake2real.errors import ConfigError
 from fake2real.presets import PRESETS, preset
 
 REPO = Path(__file__).resolve().parents[2]
-CONFIG_FILES = sorted((REPO / "configs").glob("*.yaml")) + sorted((REPO / "configs").glob("*.yml"))
+CONFIG_FILES = sorted((REPO / "configs").rglob("*.yaml")) + sorted((REPO / "configs").rglob("*.yml"))
 
 
 def test_defaults_validate():
@@ -161,7 +161,7 @@ def test_shipped_config_files_exist():
     assert CONFIG_FILES, f"no YAML config in {REPO / 'configs'}: the README's configs/shapes.yaml is missing"
 
 
-@pytest.mark.parametrize("path", CONFIG_FILES, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", CONFIG_FILES, ids=lambda p: str(p.relative_to(REPO / "configs")))
 def test_shipped_config_file_validates(path):
     from fake2real.train.methods import get_method, resolve_params
     from fake2real.train.mixtures import get_mixture
@@ -174,6 +174,10 @@ def test_shipped_config_file_validates(path):
         resolve_params(get_method(name), config.train.method_params.get(name, {}))
     for name in config.train.method_params:
         get_method(name)
+    if config.generation.prompts:
+        from fake2real.generate.prompts import load_template
+
+        load_template(config.generation.prompts)
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))

@@ -6,6 +6,7 @@ last, by an atomic rename of the whole folder: a folder without it is never a fi
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -117,6 +118,17 @@ def write_table(final: str | Path, table: pa.Table, info: TableInfo) -> Path:
     staging.mkdir()
     pq.write_table(table, staging / "part-00000.parquet")
     return finalize(staging, final, info)
+
+
+def write_part(folder: Path, rows: pa.Table) -> Path:
+    """One Parquet part, named by its ids, written atomically (whole or absent)."""
+    ids = rows.column("id").to_pylist()
+    name = hashlib.sha256("\n".join(sorted(ids)).encode()).hexdigest()[:20]
+    temporary = folder / f".tmp-{name}-{os.getpid()}"
+    pq.write_table(rows, temporary)
+    final = folder / f"part-{name}.parquet"
+    os.replace(temporary, final)
+    return final
 
 
 def is_complete(path: str | Path) -> bool:

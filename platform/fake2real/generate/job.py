@@ -8,7 +8,6 @@ the table — before that, nothing looks complete.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from pathlib import Path
@@ -21,7 +20,7 @@ import ray
 
 from fake2real.seeding import stable_seed
 from fake2real.data.images import encode_image
-from fake2real.data.table import SCHEMA, SYNTHETIC, TableInfo, count_groups, finalize, is_complete, read_info
+from fake2real.data.table import SCHEMA, SYNTHETIC, TableInfo, count_groups, finalize, is_complete, read_info, write_part
 from fake2real.errors import DataError
 
 PLAN_FILE = "plan/plan.parquet"
@@ -114,14 +113,6 @@ def _parts(folder: Path) -> list[Path]:
     return sorted(folder.glob("part-*.parquet"))
 
 
-def _write_part(folder: Path, rows: pa.Table) -> None:
-    ids = rows.column("id").to_pylist()
-    name = hashlib.sha256("\n".join(sorted(ids)).encode()).hexdigest()[:20]
-    temporary = folder / f".tmp-{name}-{os.getpid()}"
-    pq.write_table(rows, temporary)
-    os.replace(temporary, folder / f"part-{name}.parquet")  # atomic: a part is whole or absent
-
-
 def run_generation(
     plan: pa.Table,
     output: str | Path,
@@ -180,7 +171,7 @@ def run_generation(
         )
         started, next_report = time.perf_counter(), made + max(1, total // 10)
         for rows in dataset.iter_batches(batch_size=None, batch_format="pyarrow"):
-            _write_part(staging, rows)
+            write_part(staging, rows)
             made += rows.num_rows
             if made >= next_report or made == total:
                 rate = (made - (total - todo.num_rows)) / (time.perf_counter() - started)

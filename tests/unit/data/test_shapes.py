@@ -34,8 +34,8 @@ def test_prompt():
 
 def test_get_dataset():
     assert get_dataset("shapes") is shapes
-    with pytest.raises(ConfigError, match="known: shapes"):
-        get_dataset("waterbirds")
+    with pytest.raises(ConfigError, match="unknown dataset 'mnist' .*known: celeba, celebahq, shapes, spuco_animals, utkface, waterbirds"):
+        get_dataset("mnist")
 
 
 def test_build_real_table_counts(small_table):

@@ -12,7 +12,7 @@ from fake2real.generate.prompts import builtin_templates, load_template
 
 
 def test_builtin_templates_follow_the_paper():
-    assert builtin_templates() == ["celeba", "spuco_animals", "utkface"]
+    assert builtin_templates() == ["celeba", "spuco_animals", "utkface", "waterbirds"]
     celeba = load_template("celeba")
     assert celeba.prompt(1, 1, seed=0) == "a headshot of male celebrity smiling"
     assert celeba.prompt(0, 0, seed=0) == "a headshot of female celebrity with serious face"

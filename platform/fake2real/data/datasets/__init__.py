@@ -1,12 +1,18 @@
-"""Datasets by name. Each module turns its native layout into the image-table contract."""
+"""Datasets by name. Each module turns its native layout into the image-table contract.
+
+``shapes`` renders itself; the others list their images (``list_images``) and name their classes
+and bias values (``names``), and ``data/ingest.py`` does the rest.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from fake2real.data.datasets import celeba, celebahq, shapes, spuco_animals, utkface, waterbirds
+from fake2real.data.table import TableInfo
 from fake2real.errors import ConfigError
 
-from fake2real.data.datasets import shapes
-
-DATASETS = {"shapes": shapes}
+DATASETS = {m.NAME: m for m in (shapes, celeba, celebahq, utkface, spuco_animals, waterbirds)}
 
 
 def get_dataset(name: str):
@@ -14,3 +20,20 @@ def get_dataset(name: str):
         return DATASETS[name]
     except KeyError:
         raise ConfigError(f"config: dataset.name: unknown dataset '{name}' (known: {', '.join(sorted(DATASETS))})") from None
+
+
+def check_dataset(config) -> None:
+    """Everything about the dataset that can fail before Ray starts (layout, files, groups)."""
+    if config.name != "shapes":
+        from fake2real.data.ingest import listing
+
+        listing(config, get_dataset(config.name))
+
+
+def build_real_table(config, path: Path) -> TableInfo:
+    module = get_dataset(config.name)
+    if config.name == "shapes":
+        return module.build_real_table(config, path)
+    from fake2real.data.ingest import build_native_table
+
+    return build_native_table(config, module, path)

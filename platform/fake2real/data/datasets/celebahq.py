@@ -1,0 +1,26 @@
+"""CelebA-HQ (CelebAMask-HQ): ``CelebA-HQ-img/``, ``CelebAMask-HQ-attribute-anno.txt``.
+
+No official split: a seeded, stable 80/10/10 split by image id (``dataset.split_seed``).
+"""
+
+from __future__ import annotations
+
+from fake2real.data.datasets._common import attribute_index, attribute_table, listing, read_text, seeded_split
+from fake2real.data.datasets.celeba import names  # noqa: F401  (same attribute naming as CelebA)
+
+NAME = "celebahq"
+
+
+def list_images(config, fs, root: str):
+    path = f"{root}/CelebAMask-HQ-attribute-anno.txt"
+    attributes, rows = attribute_table(read_text(fs, path), path)
+    ci = attribute_index(attributes, config.class_attribute, "class_attribute")
+    bi = attribute_index(attributes, config.bias_attribute, "bias_attribute")
+    ids = [f"{NAME}-{row[0]}" for row in rows]
+    return listing(
+        ids,
+        [f"{root}/CelebA-HQ-img/{row[0]}" for row in rows],
+        [int(row[1 + ci] == "1") for row in rows],
+        [int(row[1 + bi] == "1") for row in rows],
+        seeded_split(ids, config.split_seed),
+    )

@@ -1,0 +1,47 @@
+"""UTK-Face: one folder of ``{age}_{gender}_{race}_{date}.jpg`` (aligned ``.chip.jpg`` too).
+
+Class: gender (0 male, 1 female). Bias: age with the paper's bins — young (≤ 5) and old (20–50);
+other ages are dropped. No official split: a seeded, stable 80/10/10 split by file name.
+"""
+
+from __future__ import annotations
+
+from pathlib import PurePosixPath
+
+from fake2real.data.datasets._common import list_files, listing, seeded_split
+from fake2real.errors import DataError
+
+NAME = "utkface"
+
+
+def names(config) -> tuple[list[str], list[str]]:
+    return ["male", "female"], ["young", "old"]
+
+
+def age_bin(age: int) -> int | None:
+    if age <= 5:
+        return 0
+    if 20 <= age <= 50:
+        return 1
+    return None
+
+
+def list_images(config, fs, root: str):
+    ids, paths, y, b = [], [], [], []
+    for path in list_files(fs, root):
+        name = PurePosixPath(path).name
+        parts = name.split("_")
+        try:
+            age, gender = int(parts[0]), int(parts[1])
+        except (IndexError, ValueError):
+            raise DataError(f"{path}: not a UTK-Face file name (age_gender_race_date.jpg)") from None
+        if gender not in (0, 1):
+            raise DataError(f"{path}: gender must be 0 or 1, got {gender}")
+        bias = age_bin(age)
+        if bias is None:
+            continue
+        ids.append(f"{NAME}-{name}")
+        paths.append(path)
+        y.append(gender)
+        b.append(bias)
+    return listing(ids, paths, y, b, seeded_split(ids, config.split_seed))

@@ -1,0 +1,38 @@
+"""Waterbirds: ``metadata.csv`` (``img_filename,y,split,place``) and its image folders.
+
+Class y: landbird (0) / waterbird (1); bias: the place, land (0) / water (1); split 0/1/2 =
+train/val/test.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from fake2real.data.datasets._common import listing, read_text
+from fake2real.errors import DataError
+
+NAME = "waterbirds"
+SPLITS = {"0": "train", "1": "val", "2": "test"}
+
+
+def names(config) -> tuple[list[str], list[str]]:
+    return ["landbird", "waterbird"], ["land", "water"]
+
+
+def list_images(config, fs, root: str):
+    path = f"{root}/metadata.csv"
+    reader = csv.DictReader(io.StringIO(read_text(fs, path)))
+    missing = {"img_filename", "y", "split", "place"} - set(reader.fieldnames or [])
+    if missing:
+        raise DataError(f"{path}: missing column {sorted(missing)[0]}")
+    ids, paths, y, b, split = [], [], [], [], []
+    for row in reader:
+        if row["split"] not in SPLITS:
+            raise DataError(f"{path}: split must be 0, 1 or 2 for {row['img_filename']}, got {row['split']!r}")
+        ids.append(f"{NAME}-{row['img_filename']}")
+        paths.append(f"{root}/{row['img_filename']}")
+        y.append(int(row["y"]))
+        b.append(int(row["place"]))
+        split.append(SPLITS[row["split"]])
+    return listing(ids, paths, y, b, split)

@@ -1,0 +1,120 @@
+"""Real datasets from fixture copies of their native layouts, through the Ray Data ingest job."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from PIL import Image
+
+import native_fixtures as fixtures
+from fake2real.config import build_config
+from fake2real.data.table import read_info, read_table
+from fake2real.workspace import Workspace, prepare_real, run_ingest
+from helpers import run_job
+
+GROUPS4 = ("y0_b0", "y0_b1", "y1_b0", "y1_b1")
+
+
+def ingest(name: str, root, tmp_path, **dataset):
+    config = build_config(overrides={"output_dir": str(tmp_path / "out"), "dataset": {"name": name, "root": str(root), "image_size": 16, **dataset}})
+    summary = run_ingest(config)
+    return config, prepare_real(config, Workspace.create(config)), summary
+
+
+def test_celeba_official_split_and_bias_ratio(ray_connected, tmp_path):
+    root = fixtures.celeba(tmp_path / "celeba")
+    config, path, summary = ingest("celeba", root, tmp_path, bias_ratio=0.9)
+    info = read_info(path)
+    # Not smiling: majority male (20 vs 6) → minority floor(20·0.1/0.9) = 2; smiling: majority female → 2.
+    assert info.group_counts["train"] == {"y0_b0": 2, "y0_b1": 20, "y1_b0": 20, "y1_b1": 2}
+    # Validation keeps max(floor(10·0.1/0.9) = 1, min(10, available)): all 4 and 3 minority images.
+    assert info.group_counts["val"] == {"y0_b0": 4, "y0_b1": 10, "y1_b0": 10, "y1_b1": 3}
+    assert info.group_counts["test"] == {g: 3 for g in GROUPS4}
+    assert info.class_names == ["not_smiling", "smiling"] and info.bias_names == ["not_male", "male"]
+    assert "| train | 2 | 20 | 20 | 2 |" in summary
+    table = read_table(path)
+    image = Image.open(io.BytesIO(table["image"][0].as_py()))
+    assert image.format == "JPEG" and image.size == (16, 16)
+    assert set(table["g"].to_pylist()) == {0} and table["prompt"].null_count == table.num_rows
+    # Deterministic: the same inputs and seed give the same table.
+    again = build_config(overrides={"output_dir": str(tmp_path / "again"), "dataset": config.dataset.model_dump()})
+    assert read_table(prepare_real(again, Workspace.create(again))).equals(table)
+
+
+def test_waterbirds_from_a_file_uri(ray_connected, tmp_path):
+    root = fixtures.waterbirds(tmp_path / "waterbirds")
+    _, path, _ = ingest("waterbirds", f"file://{root}", tmp_path, bias_ratio=0.9)
+    info = read_info(path)
+    # Landbirds on land 10 → 1 on water (floor 10·0.1/0.9 = 1); waterbirds on water 10 → 1 on land.
+    assert info.group_counts["train"] == {"y0_b0": 10, "y0_b1": 1, "y1_b0": 1, "y1_b1": 10}
+    assert info.group_counts["val"] == {g: 2 for g in GROUPS4}
+    assert info.group_counts["test"] == {g: 2 for g in GROUPS4}
+
+
+@pytest.mark.parametrize("name, build, groups, per_group", [
+    ("utkface", fixtures.utkface, GROUPS4, 30),
+    ("celebahq", fixtures.celebahq, GROUPS4, 30),
+    ("spuco_animals", fixtures.spuco_animals, ("y0_b0", "y0_b1", "y1_b0", "y1_b1", "y2_b2", "y2_b3", "y3_b2", "y3_b3"), 9),
+])
+def test_layouts_as_distributed(ray_connected, tmp_path, name, build, groups, per_group):
+    root = build(tmp_path / name)
+    _, path, _ = ingest(name, root, tmp_path, bias_ratio=None)
+    info = read_info(path)
+    totals = {g: sum(info.group_counts[s].get(g, 0) for s in ("train", "val", "test")) for g in groups}
+    assert totals == {g: per_group for g in groups}  # UTK: ages 10 and 60 are dropped by the bins
+    assert all(info.group_counts[s].get(g, 0) > 0 for s in ("train", "val", "test") for g in groups)
+    if name == "spuco_animals":
+        assert all(info.group_counts[s][g] == 3 for s in ("train", "val", "test") for g in groups)
+
+
+def celeba_job(tmp_path, root, *extra, env=None):
+    return run_job(
+        "ingest.py", f"output_dir={tmp_path / 'out'}", "dataset.name=celeba", f"dataset.root={root}",
+        "dataset.bias_ratio=0.9", "dataset.image_size=16", *extra, env=env, timeout=240,
+    )
+
+
+def assert_failed_cleanly(completed, tmp_path, *needles):
+    assert completed.returncode == 2, completed.stdout[-2000:] + completed.stderr[-2000:]
+    lines = [line for line in completed.stderr.strip().splitlines() if line.startswith("error: ")]
+    assert len(lines) == 1, completed.stderr[-3000:]
+    assert all(n in lines[0] for n in needles), lines[0]
+    assert not list((tmp_path / "out").rglob("table.json"))
+
+
+def test_missing_metadata_file(tmp_path):
+    root = fixtures.celeba(tmp_path / "celeba")
+    (root / "list_eval_partition.txt").unlink()
+    assert_failed_cleanly(celeba_job(tmp_path, root), tmp_path, "missing metadata file", "list_eval_partition.txt")
+
+
+def test_listed_image_absent(tmp_path):
+    root = fixtures.celeba(tmp_path / "celeba")
+    (root / "img_align_celeba" / "000007.jpg").unlink()
+    assert_failed_cleanly(celeba_job(tmp_path, root), tmp_path, "listed image", "000007.jpg", "is missing")
+
+
+def test_unknown_attribute(tmp_path):
+    root = fixtures.celeba(tmp_path / "celeba")
+    assert_failed_cleanly(celeba_job(tmp_path, root, "dataset.class_attribute=Smilling"), tmp_path,
+                          "dataset.class_attribute", "unknown attribute 'Smilling'", "Smiling")
+
+
+def test_bias_ratio_out_of_range(tmp_path):
+    root = fixtures.celeba(tmp_path / "celeba")
+    assert_failed_cleanly(celeba_job(tmp_path, root, "dataset.bias_ratio=1.5"), tmp_path, "dataset.bias_ratio")
+
+
+def test_group_left_empty(tmp_path):
+    root = fixtures.celeba(tmp_path / "celeba")
+    # floor(20·0.001/0.999) = 0 minority training images.
+    assert_failed_cleanly(celeba_job(tmp_path, root, "dataset.bias_ratio=0.999"), tmp_path, "celeba train split", "is empty")
+
+
+def test_corrupt_image_is_fatal_and_named(ray_head, tmp_path):
+    root = fixtures.celeba(tmp_path / "celeba")
+    victim = root / "img_align_celeba" / "000005.jpg"
+    victim.write_bytes(victim.read_bytes()[:40])  # truncated JPEG
+    completed = celeba_job(tmp_path, root, env=ray_head.env)
+    assert_failed_cleanly(completed, tmp_path, "000005.jpg", "cannot decode image")

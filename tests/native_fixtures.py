@@ -1,0 +1,116 @@
+"""Tiny datasets written in each dataset's native layout (real JPEG files, 8×8 noise)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+
+def jpeg(seed: int) -> bytes:
+    pixels = np.random.default_rng(seed).integers(0, 255, (8, 8, 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="JPEG")
+    return buffer.getvalue()
+
+
+def write(path: Path, seed: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(jpeg(seed))
+
+
+# CelebA groups (Smiling = y, Male = b) per official split.
+CELEBA_COUNTS = {
+    "train": {(0, 0): 6, (0, 1): 20, (1, 0): 20, (1, 1): 5},
+    "val": {(0, 0): 4, (0, 1): 10, (1, 0): 10, (1, 1): 3},
+    "test": {(0, 0): 3, (0, 1): 3, (1, 0): 3, (1, 1): 3},
+}
+ATTRIBUTES = ["5_o_Clock_Shadow", "Male", "Smiling", "Young"]
+
+
+def _attribute_rows(groups) -> list[str]:
+    rows = []
+    for name, (y, b) in groups:
+        values = {"5_o_Clock_Shadow": -1, "Male": 1 if b else -1, "Smiling": 1 if y else -1, "Young": 1}
+        rows.append(f"{name} " + " ".join(f"{values[a]:2d}" for a in ATTRIBUTES))
+    return rows
+
+
+def celeba(root: Path) -> Path:
+    groups, partition, index = [], [], 0
+    for split_code, split in enumerate(("train", "val", "test")):
+        for group, n in CELEBA_COUNTS[split].items():
+            for _ in range(n):
+                index += 1
+                name = f"{index:06d}.jpg"
+                write(root / "img_align_celeba" / name, index)
+                groups.append((name, group))
+                partition.append(f"{name} {split_code}")
+    (root / "list_attr_celeba.txt").write_text(f"{len(groups)}\n" + " ".join(ATTRIBUTES) + "\n" + "\n".join(_attribute_rows(groups)) + "\n")
+    (root / "list_eval_partition.txt").write_text("\n".join(partition) + "\n")
+    return root
+
+
+def celebahq(root: Path, per_group: int = 30) -> Path:
+    groups, index = [], 0
+    for group in ((0, 0), (0, 1), (1, 0), (1, 1)):
+        for _ in range(per_group):
+            name = f"{index}.jpg"
+            write(root / "CelebA-HQ-img" / name, index)
+            groups.append((name, group))
+            index += 1
+    (root / "CelebAMask-HQ-attribute-anno.txt").write_text(f"{len(groups)}\n" + " ".join(ATTRIBUTES) + "\n" + "\n".join(_attribute_rows(groups)) + "\n")
+    return root
+
+
+def utkface(root: Path, per_group: int = 30) -> Path:
+    """Ages 2 (young) and 30 (old) for both genders, plus ages 10 and 60 that the bins drop."""
+    index = 0
+    for gender in (0, 1):
+        for age in (2, 30):
+            for _ in range(per_group):
+                write(root / f"{age}_{gender}_0_2017010{index % 10}{index:05d}.jpg.chip.jpg", index)
+                index += 1
+        for age in (10, 60):
+            write(root / f"{age}_{gender}_1_20170109{index:05d}.jpg.chip.jpg", index)
+            index += 1
+    return root
+
+
+def spuco_animals(root: Path, per_group: int = 3) -> Path:
+    layout = {
+        "spuco_birds": {"landbirds": ("land", "water"), "waterbirds": ("land", "water")},
+        "spuco_dogs": {"small_dogs": ("indoor", "outdoor"), "big_dogs": ("indoor", "outdoor")},
+    }
+    index = 0
+    for family, classes in layout.items():
+        for split in ("train", "val", "test"):
+            for class_name, biases in classes.items():
+                for bias in biases:
+                    for i in range(per_group):
+                        write(root / family / split / class_name / bias / f"{i}.jpg", index)
+                        index += 1
+    return root
+
+
+# Waterbirds groups (y, place) per split code.
+WATERBIRDS_COUNTS = {
+    0: {(0, 0): 10, (0, 1): 2, (1, 0): 3, (1, 1): 10},
+    1: {(0, 0): 2, (0, 1): 2, (1, 0): 2, (1, 1): 2},
+    2: {(0, 0): 2, (0, 1): 2, (1, 0): 2, (1, 1): 2},
+}
+
+
+def waterbirds(root: Path) -> Path:
+    lines, index = ["img_id,img_filename,y,split,place,place_filename"], 0
+    for split, groups in WATERBIRDS_COUNTS.items():
+        for (y, place), n in groups.items():
+            for _ in range(n):
+                index += 1
+                name = f"{index:03d}.Bird_{y}/Bird_{index:04d}.jpg"
+                write(root / name, index)
+                lines.append(f"{index},{name},{y},{split},{place},/x/{index}.jpg")
+    (root / "metadata.csv").write_text("\n".join(lines) + "\n")
+    return root
