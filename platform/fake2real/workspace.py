@@ -40,11 +40,9 @@ def prepare_real(config: ExperimentConfig, workspace: Workspace) -> Path:
 
 def run_ingest(config: ExperimentConfig) -> str:
     """``jobs/ingest.py``: the real table of ``config.dataset`` (built once, then reused)."""
-    from fake2real.data.datasets import check_dataset
     from fake2real.data.table import read_info
 
-    workspace = Workspace.create(config)
-    check_dataset(config.dataset)
-    path = prepare_real(config, workspace)
+    # prepare_real checks the listing (files, groups) before it starts any Ray work.
+    path = prepare_real(config, Workspace.create(config))
     info = read_info(path)
     return f"real table: {path} ({info.num_rows} images)\n{count_table(info)}"

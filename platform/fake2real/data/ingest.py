@@ -73,13 +73,13 @@ def _decode_batch(batch: pa.Table, root: str, size: int, quality: int) -> pa.Tab
     return batch.drop_columns(["path"]).append_column("image", pa.array(images, pa.binary()))
 
 
-def build_native_table(config, reader, path: Path, rows: pa.Table | None = None) -> TableInfo:
+def build_native_table(config, reader, path: Path) -> TableInfo:
     """Ingest the dataset at ``config.root`` into the table at ``path``."""
     import ray
 
     from fake2real.runtime import init_ray
 
-    rows = rows if rows is not None else listing(config, reader)
+    rows = listing(config, reader)  # every check that can fail does so before Ray starts
     init_ray()
     staging = staging_dir(Path(path))
     staging.mkdir(parents=True)

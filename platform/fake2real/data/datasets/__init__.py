@@ -22,14 +22,6 @@ def get_dataset(name: str):
         raise ConfigError(f"config: dataset.name: unknown dataset '{name}' (known: {', '.join(sorted(DATASETS))})") from None
 
 
-def check_dataset(config) -> None:
-    """Everything about the dataset that can fail before Ray starts (layout, files, groups)."""
-    if config.name != "shapes":
-        from fake2real.data.ingest import listing
-
-        listing(config, get_dataset(config.name))
-
-
 def build_real_table(config, path: Path) -> TableInfo:
     module = get_dataset(config.name)
     if config.name == "shapes":
