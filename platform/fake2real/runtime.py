@@ -10,6 +10,4 @@ import ray
 def init_ray() -> None:
     if ray.is_initialized():
         return
-    # Quieter consoles: Ray Data's per-operator bars are enough progress for generation.
-    os.environ.setdefault("RAY_DEDUP_LOGS", "1")
     ray.init(address=os.environ.get("RAY_ADDRESS") or None, log_to_driver=True)

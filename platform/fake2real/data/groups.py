@@ -62,3 +62,25 @@ def check_no_empty_group(counts: dict[str, int], expected: list[str], where: str
     empty = [name for name in expected if counts.get(name, 0) == 0]
     if empty:
         raise DataError(f"{where}: group {empty[0]} is empty ({', '.join(f'{k}={v}' for k, v in counts.items())})")
+
+
+def apply_bias_ratio(y, b, ids, split, majority_bias: dict[int, int], bias_ratio: float, val_floor: int, seed: int) -> np.ndarray:
+    """Rows kept by the paper's rule: train without floor, val with ``val_floor``, test untouched."""
+    from fake2real.seeding import stable_seed
+
+    split = np.asarray(split)
+    keep = np.ones(len(split), dtype=bool)
+    for name, floor in (("train", 0), ("val", val_floor)):
+        rows = split == name
+        keep[rows] = subsample_mask(
+            np.asarray(y)[rows], np.asarray(b)[rows], np.asarray(ids)[rows], majority_bias, bias_ratio, floor,
+            seed=stable_seed(seed, name),
+        )
+    return keep
+
+
+def check_splits(counts: dict[str, dict[str, int]], expected: list[str], dataset: str, bias_ratio: float | None) -> None:
+    """No expected group may be empty in any split."""
+    ratio = f" at bias_ratio={bias_ratio}" if bias_ratio is not None else ""
+    for name in ("train", "val", "test"):
+        check_no_empty_group(counts.get(name, {}), expected, f"{dataset} {name} split{ratio}")

@@ -19,11 +19,10 @@ import pyarrow.fs as pafs
 from PIL import Image
 
 from fake2real.data.datasets._common import filesystem
-from fake2real.data.groups import check_no_empty_group, subsample_mask
+from fake2real.data.groups import apply_bias_ratio, check_splits
 from fake2real.data.images import encode_image
-from fake2real.data.table import REAL, TableInfo, count_groups, finalize, group_name, staging_dir, write_part
+from fake2real.data.table import REAL, TableInfo, count_groups, finalize, group_name, staging_dir, to_contract, write_part
 from fake2real.errors import DataError
-from fake2real.seeding import stable_seed
 
 
 def listing(config, reader) -> pa.Table:
@@ -40,20 +39,13 @@ def listing(config, reader) -> pa.Table:
 
     y, b, ids = rows["y"].to_numpy(), rows["b"].to_numpy(), rows["id"].to_numpy(zero_copy_only=False)
     split = np.asarray(rows["split"].to_pylist())
-    keep = np.ones(rows.num_rows, dtype=bool)
     if config.bias_ratio is not None:
         train = split == "train"
         # A class's majority bias is its most frequent bias value in the training split.
         majority = {int(c): int(np.bincount(b[train & (y == c)]).argmax()) for c in np.unique(y[train])}
-        for name, floor in (("train", 0), ("val", config.val_floor)):
-            part = split == name
-            keep[part] = subsample_mask(y[part], b[part], ids[part], majority, config.bias_ratio, floor, stable_seed(config.split_seed, name))
-    rows = rows.filter(pa.array(keep))
+        rows = rows.filter(pa.array(apply_bias_ratio(y, b, ids, split, majority, config.bias_ratio, config.val_floor, config.split_seed)))
     groups = sorted({group_name(int(yy), int(bb)) for yy, bb in zip(y, b)})
-    counts = count_groups(rows)
-    for name in ("train", "val", "test"):
-        ratio = f" at bias_ratio={config.bias_ratio}" if config.bias_ratio is not None else ""
-        check_no_empty_group(counts.get(name, {}), groups, f"{config.name} {name} split{ratio}")
+    check_splits(count_groups(rows), groups, config.name, config.bias_ratio)
     return rows
 
 
@@ -93,7 +85,7 @@ def build_native_table(config, reader, path: Path) -> TableInfo:
         for part in dataset.iter_batches(batch_size=None, batch_format="pyarrow"):
             n = part.num_rows
             part = part.append_column("g", pa.array([REAL] * n, pa.int64()))
-            write_part(staging, _contract(part))
+            write_part(staging, to_contract(part))
         class_names, bias_names = reader.names(config)
         info = TableInfo(config.name, class_names, bias_names, "real", extra={"root": config.root, "image_size": config.image_size})
         info.num_rows = rows.num_rows
@@ -103,14 +95,6 @@ def build_native_table(config, reader, path: Path) -> TableInfo:
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
-
-
-def _contract(part: pa.Table) -> pa.Table:
-    from fake2real.data.table import PROVENANCE, SCHEMA
-
-    for name in PROVENANCE:
-        part = part.append_column(name, pa.nulls(part.num_rows, SCHEMA.field(name).type))
-    return part.select(SCHEMA.names).cast(SCHEMA)
 
 
 def count_table(info: TableInfo) -> str:

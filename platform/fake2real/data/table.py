@@ -104,14 +104,19 @@ def finalize(staging: Path, final: Path, info: TableInfo) -> Path:
     return final
 
 
+def to_contract(table: pa.Table) -> pa.Table:
+    """The contract's columns in its order; missing provenance (real rows) becomes nulls."""
+    for name in PROVENANCE:
+        if name not in table.column_names:
+            table = table.append_column(name, pa.nulls(table.num_rows, SCHEMA.field(name).type))
+    return table.select(SCHEMA.names).cast(SCHEMA)
+
+
 def write_table(final: str | Path, table: pa.Table, info: TableInfo) -> Path:
     """Write a whole in-memory table atomically."""
     final = Path(final)
     check_writable(final.parent)
-    for name in PROVENANCE:  # real rows have no provenance: null columns
-        if name not in table.column_names:
-            table = table.append_column(name, pa.nulls(table.num_rows, SCHEMA.field(name).type))
-    table = table.select(SCHEMA.names).cast(SCHEMA)
+    table = to_contract(table)
     info.num_rows = table.num_rows
     info.group_counts = count_groups(table)
     staging = staging_dir(final)

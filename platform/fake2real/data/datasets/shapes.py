@@ -21,7 +21,7 @@ import pyarrow as pa
 
 from fake2real.config import DatasetConfig, ShapesWorld
 from fake2real.data.images import encode_image
-from fake2real.data.groups import check_no_empty_group, subsample_mask
+from fake2real.data.groups import apply_bias_ratio, check_splits
 from fake2real.data.table import REAL, TableInfo, count_groups, group_name, write_table
 from fake2real.seeding import stable_seed
 
@@ -96,20 +96,11 @@ def build_real_table(config: DatasetConfig, path) -> TableInfo:
     """Render the real pools, apply the bias-ratio rule, and write the table at ``path``."""
     pool = _render_pool(config)
     y, b, ids = (pool.column(c).to_numpy(zero_copy_only=False) for c in ("y", "b", "id"))
-    split = np.asarray(pool.column("split").to_pylist())
-    keep = split == "test"
-    for name, floor in (("train", 0), ("val", config.val_floor)):
-        rows = split == name
-        keep[rows] = subsample_mask(
-            y[rows], b[rows], ids[rows], MAJORITY_BIAS, config.bias_ratio, floor, seed=stable_seed(config.split_seed, name)
-        )
+    split = pool.column("split").to_pylist()
+    keep = apply_bias_ratio(y, b, ids, split, MAJORITY_BIAS, config.bias_ratio, config.val_floor, config.split_seed)
     table = pool.filter(pa.array(keep))
     expected = [group_name(yy, bb) for yy in range(len(CLASS_NAMES)) for bb in range(len(BIAS_NAMES))]
-    counts = count_groups(table)
-    for name in SPLITS:
-        check_no_empty_group(
-            counts.get(name, {}), expected, f"shapes {name} split at bias_ratio={config.bias_ratio}"
-        )
+    check_splits(count_groups(table), expected, NAME, config.bias_ratio)
     n = table.num_rows
     table = table.append_column("g", pa.array([REAL] * n, pa.int64()))
     info = TableInfo(NAME, CLASS_NAMES, BIAS_NAMES, source="real", extra={"world": config.shapes.model_dump()})
