@@ -5,16 +5,8 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.fs as pafs
 
+from fake2real.data.storage import filesystem  # noqa: F401  (the readers' entry point: local folder or URI)
 from fake2real.errors import DataError
-
-
-def filesystem(root: str) -> tuple[pafs.FileSystem, str]:
-    """``(filesystem, path)`` for a local folder or a URI (s3://, gs://, file://)."""
-    if "://" in root:
-        return pafs.FileSystem.from_uri(root)
-    from pathlib import Path
-
-    return pafs.LocalFileSystem(), str(Path(root).absolute())
 
 
 def read_text(fs: pafs.FileSystem, path: str) -> str:
