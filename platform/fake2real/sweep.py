@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import itertools
 import shlex
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from fake2real.config import ExperimentConfig, merge
+from fake2real.data.storage import Location, upload
 from fake2real.experiment import ExperimentResult, run_experiment, validate
 from fake2real.report.table import bar_chart, markdown, write_csv
 from fake2real.runtime import init_ray
@@ -23,7 +25,7 @@ from fake2real.workspace import Workspace, prepare_real
 class SweepResult:
     results: list[ExperimentResult]
     table: str
-    directory: Path
+    directory: Location  # local folder or URI
     run_id: str
     tracking_uri: str
 
@@ -41,7 +43,7 @@ def run_sweep(config: ExperimentConfig) -> SweepResult:
     validate(config, config.sweep.mixtures, config.sweep.methods)
     workspace = Workspace.create(config)
     uri = resolve_uri(config.tracking.uri)
-    tracker = Tracker(uri, config.tracking.experiment, workspace.root / "mlartifacts")
+    tracker = Tracker(uri, config.tracking.experiment, workspace.artifacts)
     # Every cell shares the dataset: build its table before Ray starts, so bad data fails fast.
     prepare_real(config, workspace)
     init_ray()
@@ -54,15 +56,18 @@ def run_sweep(config: ExperimentConfig) -> SweepResult:
         tracker.finish(sweep_run, "FAILED")
         raise
 
-    directory = workspace.root / "results" / f"{config.name}-{key}"
-    directory.mkdir(parents=True, exist_ok=True)
+    directory = workspace.results / f"{config.name}-{key}"
     title = f"{config.name}: {config.dataset.name}, bias ratio {config.dataset.bias_ratio}"
     table = markdown(results, title)
-    (directory / "results.md").write_text(table)
-    write_csv(results, directory / "results.csv")
-    bar_chart(results, directory / "results.png", title)
-    for artifact in ("results.md", "results.csv", "results.png"):
-        tracker.client.log_artifact(sweep_run, str(directory / artifact))
+    # Rendered on the driver's disk, then stored in the workspace (local or a URI) and in MLflow.
+    with tempfile.TemporaryDirectory(prefix="fake2real-results-") as rendered:
+        local = Path(rendered)
+        (local / "results.md").write_text(table)
+        write_csv(results, local / "results.csv")
+        bar_chart(results, local / "results.png", title)
+        for artifact in ("results.md", "results.csv", "results.png"):
+            upload(local / artifact, directory / artifact)
+            tracker.client.log_artifact(sweep_run, str(local / artifact))
     tracker.finish(sweep_run)
     return SweepResult(results, table, directory, sweep_run, uri)
 

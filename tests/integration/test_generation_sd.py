@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from fake2real.config import build_config
-from fake2real.data.table import read_info, read_table
+from fake2real.data.table import is_complete, read_info, read_table
 from fake2real.synthetic import run_generation_job
 from helpers import REPO, run_job
 from tiny_sd import build_tiny_sd
@@ -74,22 +74,22 @@ def test_killed_generation_resumes_with_only_the_missing_rows(reference, ray_hea
     args = [sys.executable, str(REPO / "jobs" / "generate.py"), *sd_overrides(tiny_sd, output, **{"generation.batch_size": 2})]
     env = {**os.environ, **ray_head.env}
     first = subprocess.Popen(args, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    staging = output.parent / f".{output.name}.partial"
     deadline = time.monotonic() + 240
-    while len(list(staging.glob("part-*.parquet"))) < 2:
+    # Parts are written in place in the table's folder; table.json only at the end.
+    while len(list(output.glob("part-*.parquet"))) < 2:
         assert first.poll() is None, first.stdout.read()
         assert time.monotonic() < deadline, "no part written"
         time.sleep(0.05)
     first.send_signal(signal.SIGKILL)
     first.wait(timeout=30)
-    assert not output.exists(), "a killed generation must not look complete"
-    written = sum(1 for _ in staging.glob("part-*.parquet"))
+    assert not is_complete(output), "a killed generation must not look complete"
+    written = sum(1 for _ in output.glob("part-*.parquet"))
     assert 0 < written < 4 * PER_GROUP // 2
 
     second = subprocess.run(args, env=env, cwd=REPO, capture_output=True, text=True, timeout=400)
     assert second.returncode == 0, second.stderr[-3000:]
     assert "[generate] resuming:" in second.stdout
-    assert not staging.exists()
+    assert not list(output.glob(".tmp-*")) and sorted(p.name for p in output.parent.iterdir()) == ["celeba-sd", "work"]
     assert images_by_id(output) == images_by_id(reference)
 
 

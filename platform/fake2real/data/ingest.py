@@ -3,31 +3,36 @@
 The reader (one module per dataset) lists images with (y, b, split); here the listing is
 checked (every listed image exists, no group empty after subsampling) *before* any Ray work,
 subsampled by the paper's rule, then decoded → resized → JPEG-encoded by Ray Data tasks, and
-written as atomic parts; ``table.json`` comes last. A corrupt or truncated image is fatal: the
-error names the file (a silently smaller group would change the bias ratio being studied).
+written as whole parts into the table's folder (local or a URI); ``table.json`` comes last. A
+corrupt or truncated image is fatal: the error names the file (a silently smaller group would
+change the bias ratio being studied).
 """
 
 from __future__ import annotations
 
 import io
-import shutil
-from pathlib import Path
+import os
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.fs as pafs
 from PIL import Image
 
-from fake2real.data.datasets._common import filesystem
 from fake2real.data.groups import apply_bias_ratio, check_splits
 from fake2real.data.images import encode_image
-from fake2real.data.table import REAL, TableInfo, count_groups, finalize, group_name, staging_dir, to_contract, write_part
+from fake2real.data.storage import filesystem
+from fake2real.data.table import (
+    REAL, TableInfo, check_writable, clear_debris, count_groups, finalize, group_name, is_complete, to_contract, write_part,
+)
 from fake2real.errors import DataError
 
 
 def listing(config, reader) -> pa.Table:
     """The reader's rows after the checks and the bias-ratio rule; raises on bad input."""
-    fs, root = filesystem(config.root)
+    try:
+        fs, root = filesystem(config.root)
+    except DataError as exc:
+        raise DataError(f"dataset.root: {exc}") from None
     if fs.get_file_info(root).type != pafs.FileType.Directory:
         raise DataError(f"dataset.root: no folder at {config.root}")
     rows = reader.list_images(config, fs, root)
@@ -65,16 +70,18 @@ def _decode_batch(batch: pa.Table, root: str, size: int, quality: int) -> pa.Tab
     return batch.drop_columns(["path"]).append_column("image", pa.array(images, pa.binary()))
 
 
-def build_native_table(config, reader, path: Path) -> TableInfo:
-    """Ingest the dataset at ``config.root`` into the table at ``path``."""
+def build_native_table(config, reader, path: str | os.PathLike) -> TableInfo:
+    """Ingest the dataset at ``config.root`` into the table at ``path`` (a local folder or a URI)."""
     import ray
 
     from fake2real.runtime import init_ray
 
     rows = listing(config, reader)  # every check that can fail does so before Ray starts
+    table = check_writable(path)
+    if is_complete(table):
+        raise DataError(f"table {table} already exists")
+    clear_debris(table)  # an earlier run's unfinished parts
     init_ray()
-    staging = staging_dir(Path(path))
-    staging.mkdir(parents=True)
     try:
         block = max(1, min(256, -(-rows.num_rows // 32)))
         blocks = [rows.slice(start, block) for start in range(0, rows.num_rows, block)]
@@ -85,16 +92,20 @@ def build_native_table(config, reader, path: Path) -> TableInfo:
         for part in dataset.iter_batches(batch_size=None, batch_format="pyarrow"):
             n = part.num_rows
             part = part.append_column("g", pa.array([REAL] * n, pa.int64()))
-            write_part(staging, to_contract(part))
+            write_part(table, to_contract(part))
         class_names, bias_names = reader.names(config)
         info = TableInfo(config.name, class_names, bias_names, "real", extra={"root": config.root, "image_size": config.image_size})
         info.num_rows = rows.num_rows
         info.group_counts = count_groups(rows)
-        finalize(staging, Path(path), info)
+        finalize(table, info)
         return info
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
+    except BaseException:
+        try:  # best effort: a later run clears what is left anyway
+            if not is_complete(table):
+                clear_debris(table)
+        except Exception:
+            pass
+        raise
 
 
 def count_table(info: TableInfo) -> str:

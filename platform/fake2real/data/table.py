@@ -1,7 +1,10 @@
 """The image-table contract (DESIGN §4): a folder of Parquet parts plus ``table.json``.
 
-``table.json`` carries the dataset metadata (class and bias names, group counts) and is written
-last, by an atomic rename of the whole folder: a folder without it is never a finished table.
+The folder may be local or in an object store (``s3://…``, ``gs://…``; see ``data/storage.py``);
+the protocol is the same for both, since object stores cannot rename: parts are written in place
+in the table's folder, each whole or absent, and ``table.json`` — the dataset metadata (class and
+bias names, group counts) and the list of the table's parts — is written last. A folder without
+``table.json`` is never a finished table; readers read exactly the parts it lists.
 """
 
 from __future__ import annotations
@@ -9,14 +12,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import uuid
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import asdict, dataclass, field, fields
 
 import pyarrow as pa
+import pyarrow.dataset as pads
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from fake2real.data.storage import TMP_PREFIX, Location, get_bytes, is_file, list_names, path_in, put_bytes
 from fake2real.errors import DataError
 
 REAL, SYNTHETIC = 0, 1
@@ -76,32 +80,65 @@ def count_groups(table: pa.Table) -> dict[str, dict[str, int]]:
     return {split: dict(sorted(groups.items())) for split, groups in sorted(counts.items())}
 
 
-def check_writable(path: str | Path) -> Path:
-    """Create ``path`` (a folder) or fail with one line naming it."""
-    path = Path(path).absolute()
+def _reason(exc: BaseException) -> str:
+    text = getattr(exc, "strerror", None) or str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:200]
+
+
+def check_writable(path: str | os.PathLike) -> Location:
+    """Create ``path`` (a folder, local or a URI) or fail with one line naming it."""
+    location = Location(path)
     try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / f".write-probe-{uuid.uuid4().hex}"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise DataError(f"output path {path} is not writable: {exc.strerror or exc}") from None
-    return path
+        fs, root = location.filesystem()
+        fs.create_dir(root, recursive=True)
+        probe = path_in(location, f".write-probe-{uuid.uuid4().hex}")
+        with fs.open_output_stream(probe):
+            pass
+        fs.delete_file(probe)
+    except (OSError, pa.ArrowException, DataError) as exc:
+        raise DataError(f"output path {location} is not writable: {_reason(exc)}") from None
+    return location
 
 
-def staging_dir(final: Path) -> Path:
-    """A sibling folder to write into before the atomic rename to ``final``."""
-    return final.parent / f".{final.name}.partial-{uuid.uuid4().hex[:8]}"
+PART_PREFIX, PART_SUFFIX = "part-", ".parquet"
 
 
-def finalize(staging: Path, final: Path, info: TableInfo) -> Path:
-    """Write ``table.json`` into ``staging`` and rename it to ``final`` (replacing nothing)."""
-    (staging / METADATA_FILE).write_text(json.dumps(asdict(info), indent=2, sort_keys=True))
-    if final.exists():
-        shutil.rmtree(staging)
-        raise DataError(f"table {final} already exists")
-    os.replace(staging, final)
-    return final
+def part_names(folder: str | os.PathLike) -> list[str]:
+    """The Parquet parts directly in ``folder``, in name order."""
+    return list_names(folder, PART_PREFIX, PART_SUFFIX)
+
+
+def clear_debris(folder: str | os.PathLike) -> int:
+    """Remove the parts and temporary files of an unfinished write; returns how many."""
+    location = Location(folder)
+    if is_complete(location):
+        raise DataError(f"table {location} is complete; not clearing it")
+    fs, _ = location.filesystem()
+    names = part_names(location) + list_names(location, TMP_PREFIX)
+    for name in names:
+        fs.delete_file(path_in(location, name))
+    return len(names)
+
+
+def finalize(folder: str | os.PathLike, info: TableInfo) -> Location:
+    """Write ``table.json`` — last — listing the folder's parts, once they hold ``info.num_rows`` rows."""
+    location = Location(folder)
+    if is_complete(location):
+        raise DataError(f"table {location} already exists")
+    fs, _ = location.filesystem()
+    names = part_names(location)
+    rows = sum(pq.read_metadata(path_in(location, n), filesystem=fs).num_rows for n in names)
+    if rows != info.num_rows:
+        raise DataError(f"table {location}: its parts hold {rows} rows, not {info.num_rows}; remove the folder and write it again")
+    put_bytes(location / METADATA_FILE, json.dumps({**asdict(info), "parts": names}, indent=2, sort_keys=True).encode())
+    return location
+
+
+def serialize(rows: pa.Table) -> pa.Buffer:
+    """One Parquet file in memory: complete before any byte of it is stored."""
+    sink = pa.BufferOutputStream()
+    pq.write_table(rows, sink)
+    return sink.getvalue()
 
 
 def to_contract(table: pa.Table) -> pa.Table:
@@ -112,49 +149,62 @@ def to_contract(table: pa.Table) -> pa.Table:
     return table.select(SCHEMA.names).cast(SCHEMA)
 
 
-def write_table(final: str | Path, table: pa.Table, info: TableInfo) -> Path:
-    """Write a whole in-memory table atomically."""
-    final = Path(final)
-    check_writable(final.parent)
+def write_table(final: str | os.PathLike, table: pa.Table, info: TableInfo) -> Location:
+    """Write a whole in-memory table (one part, then ``table.json``); debris of an unfinished write is cleared first."""
+    location = Location(final)
+    check_writable(location.parent)
+    if is_complete(location):
+        raise DataError(f"table {location} already exists")
     table = to_contract(table)
     info.num_rows = table.num_rows
     info.group_counts = count_groups(table)
-    staging = staging_dir(final)
-    staging.mkdir()
-    pq.write_table(table, staging / "part-00000.parquet")
-    return finalize(staging, final, info)
+    clear_debris(location)
+    put_bytes(location / f"{PART_PREFIX}00000{PART_SUFFIX}", serialize(table))
+    return finalize(location, info)
 
 
-def write_part(folder: Path, rows: pa.Table) -> Path:
-    """One Parquet part, named by its ids, written atomically (whole or absent)."""
+def write_part(folder: str | os.PathLike, rows: pa.Table) -> Location:
+    """One Parquet part, named by its ids, written whole or not at all."""
     ids = rows.column("id").to_pylist()
     name = hashlib.sha256("\n".join(sorted(ids)).encode()).hexdigest()[:20]
-    temporary = folder / f".tmp-{name}-{os.getpid()}"
-    pq.write_table(rows, temporary)
-    final = folder / f"part-{name}.parquet"
-    os.replace(temporary, final)
-    return final
+    return put_bytes(Location(folder) / f"{PART_PREFIX}{name}{PART_SUFFIX}", serialize(rows))
 
 
-def is_complete(path: str | Path) -> bool:
-    return (Path(path) / METADATA_FILE).is_file()
+def is_complete(path: str | os.PathLike) -> bool:
+    return is_file(Location(path) / METADATA_FILE)
 
 
-def read_info(path: str | Path) -> TableInfo:
-    meta = Path(path) / METADATA_FILE
-    if not meta.is_file():
+def _metadata(path: str | os.PathLike) -> dict:
+    location = Location(path)
+    if not is_complete(location):
         raise DataError(f"table {path} is missing or incomplete (no {METADATA_FILE})")
-    return TableInfo(**json.loads(meta.read_text()))
+    return json.loads(get_bytes(location / METADATA_FILE))
 
 
-def read_table(path: str | Path, split: str | None = None, columns: list[str] | None = None) -> pa.Table:
-    """Read a finished table, optionally one split, parts in name order (stable row order)."""
-    read_info(path)
-    parts = sorted(Path(path).glob("*.parquet"))
-    if not parts:
+def read_info(path: str | os.PathLike) -> TableInfo:
+    known = {f.name for f in fields(TableInfo)}
+    return TableInfo(**{k: v for k, v in _metadata(path).items() if k in known})
+
+
+def read_parts(folder: str | os.PathLike, names: list[str], split: str | None = None, columns: list[str] | None = None) -> pa.Table:
+    """The rows of the named parts of ``folder`` (read in parallel), optionally one split."""
+    location = Location(folder)
+    fs, _ = location.filesystem()
+    paths = [path_in(location, n) for n in names]
+    missing = [n for n, i in zip(names, fs.get_file_info(paths)) if i.type != pafs.FileType.File]
+    if missing:
+        raise DataError(f"table {folder}: part {missing[0]} is missing ({len(missing)} missing in all)")
+    dataset = pads.dataset(paths, filesystem=fs, format="parquet")
+    return dataset.to_table(columns=columns, filter=(pads.field("split") == split) if split is not None else None)
+
+
+def read_table(path: str | os.PathLike, split: str | None = None, columns: list[str] | None = None) -> pa.Table:
+    """Read a finished table, optionally one split, in a stable row order (by id)."""
+    meta = _metadata(path)
+    # Tables written before table.json listed its parts: every part in the folder.
+    names = meta["parts"] if "parts" in meta else part_names(path)
+    if not names:
         raise DataError(f"table {path} has no Parquet parts")
-    filters = [("split", "=", split)] if split is not None else None
-    tables = [pq.read_table(p, columns=columns, filters=filters) for p in parts]
-    table = pa.concat_tables(tables)
+    table = read_parts(path, names, split, columns)
     # Sort by id: the row order must not depend on how a writer partitioned the parts.
     return table.sort_by("id") if "id" in table.column_names else table

@@ -1,16 +1,16 @@
 """The generation job: plan → Ray Data ``map_batches`` over generator actors → image table.
 
-Resumable: rows are written as atomic Parquet parts into ``.<table>.partial/`` beside the
-output; a run that finds that folder generates only the plan rows it does not hold yet. When
-every planned row is there exactly once, ``table.json`` is written and the folder is renamed to
-the table — before that, nothing looks complete.
+Resumable, on a local disk or an object store alike: the plan is stored first in the table's
+folder (``plan/plan.parquet``), rows are written there as whole Parquet parts, and a run that
+finds the folder generates only the plan rows it does not hold yet (a folder holding another plan
+is refused). When every planned row is there exactly once, ``table.json`` is written — before
+that, nothing looks complete.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -20,7 +20,11 @@ import ray
 
 from fake2real.seeding import stable_seed
 from fake2real.data.images import encode_image
-from fake2real.data.table import SCHEMA, SYNTHETIC, TableInfo, count_groups, finalize, is_complete, read_info, write_part
+from fake2real.data.storage import TMP_PREFIX, Location, delete_file, get_bytes, is_file, list_names, put_bytes
+from fake2real.data.table import (
+    SCHEMA, SYNTHETIC, TableInfo, check_writable, count_groups, finalize, is_complete, part_names, read_info, read_parts,
+    serialize, write_part,
+)
 from fake2real.errors import DataError
 
 PLAN_FILE = "plan/plan.parquet"
@@ -109,13 +113,21 @@ class GeneratorActor:
         return table
 
 
-def _parts(folder: Path) -> list[Path]:
-    return sorted(folder.glob("part-*.parquet"))
+def _store_plan(output: Location, plan: pa.Table) -> None:
+    """Keep the plan in the folder, or check that the folder holds this plan."""
+    where = output / PLAN_FILE
+    if is_file(where):
+        if not pq.read_table(pa.BufferReader(get_bytes(where))).equals(plan):
+            raise DataError(f"{output} holds a partial run of a different plan; remove it to start over")
+    elif part_names(output):
+        raise DataError(f"{output} holds image parts but no generation plan; remove it to start over")
+    else:
+        put_bytes(where, serialize(plan))
 
 
 def run_generation(
     plan: pa.Table,
-    output: str | Path,
+    output: str | os.PathLike,
     info: TableInfo,
     backend: str,
     backend_kwargs: dict,
@@ -132,22 +144,16 @@ def run_generation(
     gpus_per_actor: float = 0.0,
 ) -> TableInfo:
     """Generate every plan row missing from ``output``; a finished table is returned as is."""
-    output = Path(output)
+    output = Location(output)
     if is_complete(output):
         return read_info(output)
-    staging = output.parent / f".{output.name}.partial"
-    (staging / "plan").mkdir(parents=True, exist_ok=True)
-    for leftover in staging.glob(".tmp-*"):
-        leftover.unlink()
-    plan_path = staging / PLAN_FILE
-    if plan_path.exists():
-        if not pq.read_table(plan_path).equals(plan):
-            raise DataError(f"{staging} holds a partial run of a different plan; remove it to start over")
-    else:
-        pq.write_table(plan, plan_path.with_suffix(".tmp"))
-        os.replace(plan_path.with_suffix(".tmp"), plan_path)
+    check_writable(output)
+    for leftover in list_names(output, TMP_PREFIX):  # a killed local write's temporary file
+        delete_file(output / leftover)
+    _store_plan(output, plan)
 
-    done = pa.concat_tables([pq.read_table(p, columns=["id"]) for p in _parts(staging)]) if _parts(staging) else None
+    names = part_names(output)
+    done = read_parts(output, names, columns=["id"]) if names else None
     todo = plan if done is None else plan.filter(pc.invert(pc.is_in(plan["id"], done["id"])))
     total, made = plan.num_rows, plan.num_rows - todo.num_rows
     if made:
@@ -171,22 +177,22 @@ def run_generation(
         )
         started, next_report = time.perf_counter(), made + max(1, total // 10)
         for rows in dataset.iter_batches(batch_size=None, batch_format="pyarrow"):
-            write_part(staging, rows)
+            write_part(output, rows)
             made += rows.num_rows
             if made >= next_report or made == total:
                 rate = (made - (total - todo.num_rows)) / (time.perf_counter() - started)
                 print(f"[generate] {made}/{total} images ({rate:.1f} images/s)", flush=True)
                 next_report = made + max(1, total // 10)
 
-    written = pa.concat_tables([pq.read_table(p, columns=["id", "y", "b", "split", "rejections"]) for p in _parts(staging)])
+    written = read_parts(output, part_names(output), columns=["id", "y", "b", "split", "rejections"])
     ids = written.column("id")
     if written.num_rows != total or pc.count_distinct(ids).as_py() != total or not pc.all(pc.is_in(ids, plan["id"])).as_py():
-        raise DataError(f"{staging}: {written.num_rows} rows written for a plan of {total}; remove the folder and run again")
+        raise DataError(f"{output}: {written.num_rows} rows written for a plan of {total}; remove the folder and run again")
     info.num_rows = total
     info.group_counts = count_groups(written)
     rejections = written.column("rejections").to_numpy()
     info.extra = {**info.extra, "rejections": int(rejections.sum()), "rows_rejected_on_every_attempt": int((rejections >= max_attempts).sum())}
-    finalize(staging, output, info)
+    finalize(output, info)
     if info.extra["rows_rejected_on_every_attempt"]:
         print(f"[generate] warning: {info.extra['rows_rejected_on_every_attempt']} rows were rejected on all {max_attempts} attempts (column 'rejections')", flush=True)
     return info

@@ -47,10 +47,18 @@ def _fail_fast():
                 os.environ[key] = value
 
 
+def _local_artifact_root(artifact_root: str | os.PathLike) -> Path:
+    text = str(artifact_root)  # a Path, a path string, or a workspace Location (local or URI)
+    return Path.cwd() / "mlartifacts" if "://" in text and not text.startswith("file://") else Path(text.removeprefix("file://")).absolute()
+
+
 class Tracker:
     """One experiment in one tracking store."""
 
-    def __init__(self, uri: str, experiment: str, artifact_root: Path):
+    def __init__(self, uri: str, experiment: str, artifact_root: str | os.PathLike):
+        """``artifact_root``: where a new experiment of a non-server store keeps its artifacts; a URI
+        (a remote workspace's ``…/mlartifacts``) is replaced by ``<cwd>/mlartifacts``: MLflow's own
+        object-store clients are not configured here, and a server stores artifacts itself."""
         from mlflow.tracking import MlflowClient
 
         self.uri = uri
@@ -60,7 +68,7 @@ class Tracker:
                 found = self.client.get_experiment_by_name(experiment)
                 if found is None:
                     # Artifacts default to ./mlruns of whatever cwd a process has: pin them.
-                    location = None if uri.startswith(("http://", "https://", "databricks")) else artifact_root.absolute().as_uri()
+                    location = None if uri.startswith(("http://", "https://", "databricks")) else _local_artifact_root(artifact_root).as_uri()
                     self.experiment_id = self.client.create_experiment(experiment, artifact_location=location)
                 else:
                     self.experiment_id = found.experiment_id

@@ -6,8 +6,6 @@ and bias values (``names``), and ``data/ingest.py`` does the rest.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from fake2real.data.datasets import celeba, celebahq, shapes, spuco_animals, utkface, waterbirds
 from fake2real.data.table import TableInfo
 from fake2real.errors import ConfigError
@@ -22,7 +20,8 @@ def get_dataset(name: str):
         raise ConfigError(f"config: dataset.name: unknown dataset '{name}' (known: {', '.join(sorted(DATASETS))})") from None
 
 
-def build_real_table(config, path: Path) -> TableInfo:
+def build_real_table(config, path) -> TableInfo:
+    """The real table of ``config`` at ``path`` (a local folder or a URI)."""
     module = get_dataset(config.name)
     if config.name == "shapes":
         return module.build_real_table(config, path)
