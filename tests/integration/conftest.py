@@ -4,6 +4,8 @@
   RAY_TMPDIR; stopped by SIGTERM to that group, then SIGKILL of what is left. Never ``ray stop``:
   it kills every Ray process on the host.
 - One ``mlflow server`` on 127.0.0.1 with a sqlite store.
+- One local S3 (``moto_server``) on 127.0.0.1, started before the Ray head so that Ray's workers
+  see its endpoint and credentials in their environment, as a cluster's nodes would.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+import s3
 from helpers import BIN
 
 pytestmark = pytest.mark.integration
@@ -67,11 +70,30 @@ class RayHead:
 
 
 @pytest.fixture(scope="session")
-def ray_head():
+def s3_server():
+    process, log, server = s3.start(BIN, free_port())
+    try:
+        wait_http(server.endpoint, 60, process, log)
+        yield server
+    finally:
+        stop_group(process, grace=10)
+
+
+@pytest.fixture
+def s3_bucket(s3_server, monkeypatch):
+    """``s3://<a new bucket>``, with this process's environment pointing at the local S3."""
+    for key, value in s3_server.env.items():
+        monkeypatch.setenv(key, value)
+    return f"s3://{s3_server.create_bucket()}"
+
+
+@pytest.fixture(scope="session")
+def ray_head(s3_server):
     tmp = Path(tempfile.mkdtemp(prefix="f2r-", dir="/tmp"))
     port, dashboard_port = free_port(), free_port()
     env = {
         **os.environ,
+        **s3_server.env,
         "RAY_TMPDIR": str(tmp),
         # A loopback cluster of this test run only.
         "RAY_AUTH_MODE": "disabled",
