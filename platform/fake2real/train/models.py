@@ -51,8 +51,33 @@ def _resnet(name: str) -> tuple[nn.Module, int]:
 MODELS = {"small_cnn": _small_cnn, "resnet18": lambda: _resnet("resnet18"), "resnet50": lambda: _resnet("resnet50")}
 
 
-def build_model(name: str, num_classes: int) -> Classifier:
+def load_pretrained(backbone: nn.Module, path: str) -> None:
+    """Torchvision weights from a local file into a backbone whose ``fc`` is gone."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise ConfigError(f"config: train.pretrained: no file at {path}") from None
+    except Exception as exc:  # pickle/zip errors of a file that is not a state dict
+        raise ConfigError(f"config: train.pretrained: {path} is not a torch state dict ({str(exc).splitlines()[0][:120]})") from None
+    state = {k: v for k, v in state.items() if not k.startswith("fc.")}
+    own = backbone.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    misshapen = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
+    if missing or unexpected or misshapen:
+        raise ConfigError(
+            f"config: train.pretrained: {path} does not fit this model ({len(missing)} missing, "
+            f"{len(unexpected)} unexpected, {len(misshapen)} misshapen keys, e.g. {(missing + unexpected + misshapen)[0]})"
+        )
+    backbone.load_state_dict(state)
+
+
+def build_model(name: str, num_classes: int, pretrained: str | None = None) -> Classifier:
     if name not in MODELS:
         raise ConfigError(f"config: train.model: unknown model '{name}' (known: {', '.join(sorted(MODELS))})")
     backbone, dim = MODELS[name]()
+    if pretrained:
+        if name == "small_cnn":
+            raise ConfigError("config: train.pretrained: the small CNN has no pretrained weights (use resnet18 or resnet50)")
+        load_pretrained(backbone, pretrained)
     return Classifier(backbone, dim, num_classes)

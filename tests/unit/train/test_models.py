@@ -55,3 +55,35 @@ def test_unknown_model():
     assert set(MODELS) == {"small_cnn", "resnet18", "resnet50"}
     with pytest.raises(ConfigError, match=r"train.model: unknown model 'vgg' \(known: resnet18, resnet50, small_cnn\)"):
         build_model("vgg", 2)
+
+
+def test_pretrained_weights_from_a_local_file(tmp_path):
+    import torchvision
+
+    from fake2real.train.models import build_model
+
+    reference = torchvision.models.resnet18(weights=None)
+    path = tmp_path / "resnet18.pth"
+    torch.save(reference.state_dict(), path)
+    model = build_model("resnet18", 3, str(path))
+    assert torch.equal(model.backbone.conv1.weight, reference.conv1.weight)
+    assert torch.equal(model.backbone.layer4[1].bn2.running_var, reference.layer4[1].bn2.running_var)
+    assert model.fc.out_features == 3  # a new head
+
+
+def test_pretrained_errors_name_the_problem(tmp_path):
+    import torchvision
+
+    from fake2real.errors import ConfigError
+    from fake2real.train.models import build_model
+
+    with pytest.raises(ConfigError, match="train.pretrained: no file at"):
+        build_model("resnet18", 2, str(tmp_path / "missing.pth"))
+    (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
+    with pytest.raises(ConfigError, match="junk.pth is not a torch state dict"):
+        build_model("resnet18", 2, str(tmp_path / "junk.pth"))
+    torch.save(torchvision.models.resnet18(weights=None).state_dict(), tmp_path / "r18.pth")
+    with pytest.raises(ConfigError, match="r18.pth does not fit this model"):
+        build_model("resnet50", 2, str(tmp_path / "r18.pth"))
+    with pytest.raises(ConfigError, match="small CNN has no pretrained weights"):
+        build_model("small_cnn", 2, str(tmp_path / "r18.pth"))
