@@ -23,15 +23,20 @@ def _step(method, reducer=None, losses=LOSSES, groups=GROUPS, requires_grad=Fals
     return per_sample, loss
 
 
+def counts_to_groups(counts) -> np.ndarray:
+    """Per-sample group indices with these group counts."""
+    return np.repeat(np.arange(len(counts)), counts)
+
+
 def test_registry():
-    assert {"erm", "groupdro"} <= set(METHODS)
+    assert set(METHODS) == {"erm", "groupdro", "resample", "reweight", "dfr", "jtt"}
     assert get_method("erm") is ERM
     assert get_method("groupdro") is GroupDRO
     assert GroupDRO.uses_groups and not ERM.uses_groups
 
 
 def test_get_method_unknown_lists_known():
-    with pytest.raises(ConfigError, match=r"unknown method 'nope' \(known: erm, groupdro\)"):
+    with pytest.raises(ConfigError, match=r"unknown method 'nope' \(known: dfr, erm, groupdro, jtt, resample, reweight\)"):
         get_method("nope")
 
 
@@ -74,16 +79,16 @@ def test_resolve_params_rejects_value_outside_its_range(value):
 
 def test_method_init_rejects_unknown_params():
     with pytest.raises(ConfigError, match="etaa"):
-        GroupDRO({"etaa": 1.0}, np.array([4, 1]))
+        GroupDRO({"etaa": 1.0}, counts_to_groups([4, 1]), 2)
 
 
 def test_erm_loss_is_mean():
-    _, loss = _step(ERM({}, np.array([2, 1])))
+    _, loss = _step(ERM({}, counts_to_groups([2, 1]), 2))
     assert loss.item() == pytest.approx(5.0 / 3.0, abs=1e-12)  # (1 + 1 + 3) / 3
 
 
 def test_groupdro_single_step_hand_computed():
-    method = GroupDRO({"eta": 1.0}, np.array([4, 1]))
+    method = GroupDRO({"eta": 1.0}, counts_to_groups([4, 1]), 2)
     assert method.q.tolist() == [0.5, 0.5]
     per_sample, loss = _step(method, requires_grad=True)
     # group losses: g0 = (1 + 1) / 2 = 1, g1 = 3 / 1 = 3
@@ -101,7 +106,7 @@ def test_groupdro_single_step_hand_computed():
 
 
 def test_groupdro_two_steps_compound():
-    method = GroupDRO({"eta": 1.0}, np.array([4, 1]))
+    method = GroupDRO({"eta": 1.0}, counts_to_groups([4, 1]), 2)
     _step(method)
     _step(method)
     # q ∝ [0.5 e^(1+1), 0.5 e^(3+3)] = [1 / (1 + e^4), e^4 / (1 + e^4)]
@@ -109,7 +114,7 @@ def test_groupdro_two_steps_compound():
 
 
 def test_groupdro_group_adjustment():
-    method = GroupDRO({"eta": 1.0, "group_adjustment": 2.0}, np.array([4, 1]))
+    method = GroupDRO({"eta": 1.0, "group_adjustment": 2.0}, counts_to_groups([4, 1]), 2)
     # C / sqrt(n): [2 / 2, 2 / 1] = [1, 2]
     assert method.adjustment.tolist() == pytest.approx([1.0, 2.0])
     _, loss = _step(method)
@@ -122,7 +127,7 @@ def test_groupdro_group_adjustment():
 
 
 def test_groupdro_group_absent_from_batch():
-    method = GroupDRO({"eta": 1.0}, np.array([4, 1, 3]))
+    method = GroupDRO({"eta": 1.0}, counts_to_groups([4, 1, 3]), 3)
     _, loss = _step(method)  # group 2 absent: its loss counts as 0 this step
     # q ∝ [e^1, e^3, e^0] / 3
     z = math.exp(1) + math.exp(3) + 1.0
@@ -131,19 +136,19 @@ def test_groupdro_group_absent_from_batch():
 
 
 def test_groupdro_loss_dtype_follows_input():
-    method = GroupDRO({"eta": 1.0}, np.array([4, 1]))
+    method = GroupDRO({"eta": 1.0}, counts_to_groups([4, 1]), 2)
     loss = method.loss(torch.tensor(LOSSES, dtype=torch.float32), torch.tensor(GROUPS), Reducer())
     assert loss.dtype == torch.float32
     assert method.q.dtype == torch.float64
 
 
 def test_groupdro_state_dict_roundtrip():
-    method = GroupDRO({"eta": 1.0}, np.array([4, 1]))
+    method = GroupDRO({"eta": 1.0}, counts_to_groups([4, 1]), 2)
     _step(method)
     state = method.state_dict()
     assert torch.equal(state["q"], method.q)
 
-    restored = GroupDRO({"eta": 1.0}, np.array([4, 1]))
+    restored = GroupDRO({"eta": 1.0}, counts_to_groups([4, 1]), 2)
     restored.load_state_dict(state)
     assert torch.equal(restored.q, method.q)
     state["q"].fill_(0.0)  # the loaded q is a copy
@@ -156,10 +161,10 @@ def test_groupdro_state_dict_roundtrip():
 
 
 def test_groupdro_two_workers_match_one():
-    single = GroupDRO({"eta": 1.0}, np.array([4, 1]))
+    single = GroupDRO({"eta": 1.0}, counts_to_groups([4, 1]), 2)
     _, loss_single = _step(single)
     # Two identical shards: the all-reduce sum doubles every count and sum.
-    double = GroupDRO({"eta": 1.0}, np.array([4, 1]))
+    double = GroupDRO({"eta": 1.0}, counts_to_groups([4, 1]), 2)
     per_sample, loss_double = _step(double, reducer=Reducer(world_size=2, sum=lambda t: t * 2), requires_grad=True)
     q0 = 1.0 / (1.0 + math.exp(2.0))
     q1 = math.exp(2.0) / (1.0 + math.exp(2.0))

@@ -1,8 +1,16 @@
-"""What a debiasing method is: its loss, sampler weights, freezing and hyperparameter space.
+"""What a debiasing method is: its loss, sampler, freezing, hyperparameter space and stages.
 
 A method lives in one file under ``train/methods/`` that subclasses ``Method`` and decorates it
 with ``@register``; the package imports every module in the folder, so adding a method touches
-that file and nothing else.
+that file and nothing else. The training loop calls these hooks and nothing method-specific:
+
+- ``loss``: the batch loss from per-sample losses and group indices;
+- ``epoch_indices``: the training-set indices of one epoch (default: a seeded permutation);
+- ``warmup_epochs`` / ``after_warmup``: a first model trained that many epochs whose per-sample
+  correctness the method sees before the model is re-initialized (JTT's identification model);
+- ``freeze``: what is not trained;
+- ``base_method`` / ``posthoc``: a method that trains as another one (e.g. DFR trains ERM) and
+  then refits on the finished model's features.
 """
 
 from __future__ import annotations
@@ -57,10 +65,25 @@ class Method:
     hyperparameters: ClassVar[tuple[Hyperparameter, ...]] = ()
     # Whether the loss or sampler needs group labels of the training data.
     uses_groups: ClassVar[bool] = False
+    # A post-hoc method trains its stages as ``base_method`` and then refits (see ``posthoc``).
+    base_method: ClassVar[str | None] = None
 
-    def __init__(self, params: dict, train_group_counts: np.ndarray):
+    def __init__(self, params: dict, train_groups: np.ndarray, num_groups: int):
+        """``train_groups``: the group index of every training sample (in table order)."""
         self.params = resolve_params(type(self), params)
-        self.train_group_counts = np.asarray(train_group_counts, dtype=np.float64)
+        self.train_groups = np.asarray(train_groups, dtype=np.int64)
+        self.train_group_counts = np.bincount(self.train_groups, minlength=num_groups).astype(np.float64)
+
+    @property
+    def warmup_epochs(self) -> int:
+        return 0
+
+    def after_warmup(self, correct: np.ndarray) -> None:
+        """Sees whether the warm-up model classified each training sample correctly."""
+
+    def epoch_indices(self, epoch: int, generator: torch.Generator) -> torch.Tensor:
+        """Training-set indices of one epoch, drawn with ``generator`` (seeded per epoch)."""
+        return torch.randperm(len(self.train_groups), generator=generator)
 
     def freeze(self, model: torch.nn.Module) -> None:
         """Set ``requires_grad=False`` on what this method does not train (default: nothing)."""
@@ -74,6 +97,15 @@ class Method:
 
     def load_state_dict(self, state: dict) -> None:
         pass
+
+    @classmethod
+    def posthoc(cls, features: dict, seed: int) -> dict:
+        """Refit on a finished model's features; returns ``{"predict": fn, "params": {...}}``.
+
+        Only for methods with a ``base_method``. ``features[split]`` holds ``x`` (N, D) and
+        ``labels``, ``groups`` arrays for the real ``val`` and ``test`` splits.
+        """
+        raise NotImplementedError(f"method '{cls.name}' has no post-hoc step")
 
 
 def resolve_params(method: type[Method], params: dict) -> dict:

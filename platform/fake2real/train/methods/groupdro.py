@@ -21,8 +21,8 @@ class GroupDRO(Method):
         Hyperparameter("group_adjustment", 0.0, ("choice", [0.0, 1.0, 2.0, 3.0, 4.0, 5.0])),
     )
 
-    def __init__(self, params, train_group_counts):
-        super().__init__(params, train_group_counts)
+    def __init__(self, params, train_groups, num_groups):
+        super().__init__(params, train_groups, num_groups)
         num_groups = len(self.train_group_counts)
         self.q = torch.full((num_groups,), 1.0 / num_groups, dtype=torch.float64)
         counts = torch.as_tensor(self.train_group_counts, dtype=torch.float64)
