@@ -51,6 +51,10 @@ class ShapesWorld(_Section):
     artifact_strength: float = Field(0.08, ge=0.0, le=1.0)
     # Share of synthetic images whose class is drawn with the *other* shape family's geometry.
     semantic_gap: float = Field(0.0, ge=0.0, le=1.0)
+    # When a prompt names no background (the ffr_unbalanced ablation), the share of a class's
+    # synthetic images drawn on its majority background: the renderer's own prior, as a
+    # text-to-image model has one.
+    unprompted_bias_ratio: float = Field(0.9, ge=0.0, le=1.0)
 
 
 class DatasetConfig(_Section):
@@ -76,6 +80,11 @@ class DatasetConfig(_Section):
         if self.name != "shapes" and not self.root:
             raise ValueError(f"dataset.root is required for dataset '{self.name}' (the folder of its native layout)")
         return self
+
+
+class Degradation(_Section):
+    kind: Literal["pixelate", "blur"] = "pixelate"
+    severity: int = Field(3, ge=1, le=5)
 
 
 class GenerationConfig(_Section):
@@ -114,6 +123,11 @@ class GenerationConfig(_Section):
     image_format: Optional[Literal["jpeg", "png"]] = None
     jpeg_quality: int = Field(95, ge=1, le=100)
     output_size: Optional[int] = Field(None, ge=8)
+    # Held-out synthetic test set per (y, b) group, for synthetic-test metrics and the G-leakage
+    # probe of every run (0: neither).
+    test_images_per_group: int = Field(100, ge=0)
+    # How the ffr_degraded ablation degrades its synthetic images (no other mixture does).
+    ablation_degradation: Degradation = Degradation()
     # Reject filters; a rejected row is made again with a derived seed, max_attempts in all.
     filters: list[dict[str, Any]] = [{"name": "grayscale"}]
     max_attempts: int = Field(3, ge=1)
@@ -148,6 +162,9 @@ class TrainConfig(_Section):
     # Per method name, e.g. {"groupdro": {"eta": 0.01}}; each method checks its own.
     method_params: dict[str, dict[str, Any]] = {}
     model: Literal["small_cnn", "resnet18", "resnet50"] = "small_cnn"
+    # ResNets: a local torchvision state-dict file (e.g. ImageNet resnet50-11ad3fa6.pth), loaded
+    # with weights_only=True into the backbone (its fc is replaced); None = random init.
+    pretrained: Optional[str] = None
     # Hyperparameters of a stage that trains on real data / on synthetic data (FFR stage 1).
     real: StageHparams = StageHparams()
     synthetic: StageHparams = StageHparams(lr=1e-3)
@@ -166,12 +183,28 @@ class SweepConfig(_Section):
     mixtures: list[str] = ["none", "ffr"]
     methods: list[str] = ["erm", "groupdro"]
     seeds: list[int] = [0]
+    # Bias ratios to sweep (each its own real table); None: dataset.bias_ratio alone.
+    bias_ratios: Optional[list[float]] = None
+    # Extra cells: these mixtures (e.g. the reviewers' ablations) with ablation_methods only.
+    ablation_mixtures: list[str] = []
+    ablation_methods: list[str] = ["erm"]
 
     @field_validator("mixtures", "methods", "seeds")
     @classmethod
     def _non_empty(cls, value: list, info) -> list:
         if not value:
             raise ValueError(f"sweep.{info.field_name} must list at least one entry")
+        return value
+
+    @field_validator("bias_ratios")
+    @classmethod
+    def _ratios(cls, value: list | None) -> list | None:
+        if value is not None:
+            if not value:
+                raise ValueError("sweep.bias_ratios must list at least one entry (or be null)")
+            bad = [r for r in value if not 0.5 <= r < 1.0]
+            if bad:
+                raise ValueError(f"sweep.bias_ratios: {bad[0]} is outside [0.5, 1)")
         return value
 
 

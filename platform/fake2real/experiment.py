@@ -13,11 +13,14 @@ from fake2real.config import ExperimentConfig
 from fake2real.data.datasets import get_dataset
 from fake2real.data.table import read_info
 from fake2real.runtime import init_ray
-from fake2real.synthetic import check_generation, prepare_synthetic
+from fake2real.errors import ConfigError
+from fake2real.synthetic import check_generation, needs_generation, prepare_synthetic
 from fake2real.track.mlflow_runs import Tracker, resolve_uri
 from fake2real.track.train_callback import MLflowStageCallback
 from fake2real.train.methods import get_method, resolve_params
 from fake2real.train.mixtures import get_mixture
+from fake2real.train.models import build_model
+from fake2real.train.posthoc import PosthocSpec, run_posthoc_task
 from fake2real.train.stage import Resources, StageResult, StageSpec, run_stage
 from fake2real.workspace import Workspace, prepare_real
 
@@ -28,11 +31,19 @@ class ExperimentResult:
     method: str
     seed: int
     run_id: str
+    bias_ratio: float | None = None
     stages: list[StageResult] = field(default_factory=list)
+    # Post-hoc refits (DFR), synthetic-test metrics and the G-leakage probe (train/posthoc.py).
+    posthoc: dict = field(default_factory=dict)
 
     @property
     def metrics(self) -> dict:
-        return self.stages[-1].metrics
+        return {**self.stages[-1].metrics, **self.posthoc}
+
+
+def training_method(method: str) -> str:
+    """The method a stage trains with: a post-hoc method (DFR) trains as its base method."""
+    return get_method(method).base_method or method
 
 
 def validate(config: ExperimentConfig, mixtures: list[str], methods: list[str]) -> None:
@@ -44,7 +55,23 @@ def validate(config: ExperimentConfig, mixtures: list[str], methods: list[str]) 
         resolve_params(get_method(name), config.train.method_params.get(name, {}))
     for name in config.train.method_params:
         get_method(name)
-    check_generation(config)
+    if needs_generation(config, mixtures):
+        check_generation(config)
+    if config.train.pretrained:  # the file exists, is a state dict, and fits the backbone
+        build_model(config.train.model, 2, config.train.pretrained)
+    gen = config.generation
+    for name in mixtures:
+        mixture = get_mixture(name)
+        # A text-to-image model told no bias words picks B itself: its images have no group labels.
+        unlabelled = gen.prompts is not None and not (gen.bias_words and mixture.bias_words)
+        for stage in mixture.stages:
+            for method in methods:
+                trained = stage.method or training_method(method)
+                if unlabelled and stage.data != "real" and get_method(trained).uses_groups:
+                    raise ConfigError(
+                        f"config: method '{trained}' needs group labels, but mixture '{name}' trains its "
+                        f"'{stage.name}' stage on images generated without bias words (their bias is unknown)"
+                    )
 
 
 def run_experiment(config: ExperimentConfig, tracker: Tracker, parent_run_id: str | None = None) -> ExperimentResult:
@@ -52,12 +79,14 @@ def run_experiment(config: ExperimentConfig, tracker: Tracker, parent_run_id: st
     validate(config, [config.train.mixture], [config.train.method])
     real = prepare_real(config, workspace)
     mixture = get_mixture(config.train.mixture)
-    synthetic = prepare_synthetic(config, workspace) if mixture.needs_synthetic else None
+    synthetic = prepare_synthetic(config, workspace, mixture) if mixture.needs_synthetic else None
+    synthetic_test = prepare_synthetic(config, workspace, test=True) if config.generation.test_images_per_group else None
     train = config.train
 
     plan_id = read_info(synthetic).extra.get("plan_id") if synthetic else "none"
+    test_plan_id = read_info(synthetic_test).extra.get("plan_id") if synthetic_test else "none"
     # The experiment is its real data, its synthetic data (by plan), its training and its seed.
-    key = f"{config.digest('dataset', 'train', 'seed')}-{plan_id}"
+    key = f"{config.digest('dataset', 'train', 'seed')}-{plan_id}-{test_plan_id}"
     name = f"{train.mixture}-{train.method}-seed{config.seed}"
     params = {
         "dataset": config.dataset.model_dump(),
@@ -66,17 +95,19 @@ def run_experiment(config: ExperimentConfig, tracker: Tracker, parent_run_id: st
         "data.real_table": str(real),
         "data.synthetic_table": str(synthetic) if synthetic else "none",
         "data.synthetic_plan_id": plan_id,
+        "data.synthetic_test_table": str(synthetic_test) if synthetic_test else "none",
     }
-    run_id = tracker.run_for(key, name, parent_run_id, params=params)
-    result = ExperimentResult(train.mixture, train.method, config.seed, run_id)
+    run_id = tracker.run_for(key, name, parent_run_id, params=params, tags={"model.init": f"pretrained:{train.pretrained}" if train.pretrained else "random"})
+    result = ExperimentResult(train.mixture, train.method, config.seed, run_id, config.dataset.bias_ratio)
+    tables = {"real": (str(real),), "synthetic": (str(synthetic),), "mixed": (str(real), str(synthetic))}
     resources = Resources(train.num_workers, train.cpus_per_worker, train.use_gpu)
     previous: StageResult | None = None
     try:
         for plan in mixture.stages:
-            method = plan.method or train.method
+            method = plan.method or training_method(train.method)
             spec = StageSpec(
                 name=plan.name,
-                train_table=str(synthetic if plan.data == "synthetic" else real),
+                train_tables=tables[plan.data],
                 eval_table=str(real),
                 method=method,
                 method_params=resolve_params(get_method(method), train.method_params.get(method, {})),
@@ -84,6 +115,7 @@ def run_experiment(config: ExperimentConfig, tracker: Tracker, parent_run_id: st
                 hparams=(train.synthetic if plan.data == "synthetic" else train.real).model_dump(),
                 seed=config.seed,
                 init_checkpoint=previous.checkpoint_uri if plan.init_from_previous and previous else None,
+                pretrained=train.pretrained if not (plan.init_from_previous and previous) else None,
             )
             stage_run = tracker.run_for(spec.key(), plan.name, run_id, params={"stage": plan.name, **spec.__dict__})
             print(f"[train] {name} / {plan.name} (MLflow run {stage_run})", flush=True)
@@ -98,10 +130,16 @@ def run_experiment(config: ExperimentConfig, tracker: Tracker, parent_run_id: st
             tracker.client.set_tag(run_id, f"{plan.name}.run_id", stage_run)
             tracker.finish(stage_run)
             result.stages.append(previous)
+        if synthetic_test or get_method(train.method).base_method:
+            posthoc = PosthocSpec(
+                previous.checkpoint_uri, train.model, str(real), str(synthetic_test) if synthetic_test else None, train.method, config.seed
+            )
+            result.posthoc = run_posthoc_task(posthoc, workspace.runs, train.use_gpu)
     except BaseException:
         tracker.finish(run_id, "FAILED")
         raise
-    tracker.log_metrics(run_id, {k: v for k, v in result.metrics.items() if k.startswith(("val/", "test/"))})
+    logged = ("val/", "test/", "synthetic_test/", "probe/", f"{train.method}/")
+    tracker.log_metrics(run_id, {k: v for k, v in result.metrics.items() if k.startswith(logged)})
     tracker.client.set_tag(run_id, "checkpoint_uri", result.stages[-1].checkpoint_uri)
     tracker.finish(run_id)
     return result
@@ -117,6 +155,7 @@ def run_single(config: ExperimentConfig) -> str:
     result = run_experiment(config, tracker)
     metrics = result.metrics
     lines = [f"{result.mixture} / {result.method} / seed {result.seed} (MLflow run {result.run_id})"]
-    lines += [f"  {k}: {metrics[k]:.4f}" for k in sorted(metrics) if k.startswith("test/") and "/group/" not in k]
+    shown = ("test/", "synthetic_test/", "probe/", f"{result.method}/C")
+    lines += [f"  {k}: {metrics[k]:.4f}" for k in sorted(metrics) if k.startswith(shown) and "/group/" not in k]
     lines += [f"  checkpoint: {result.stages[-1].checkpoint_uri}"]
     return "\n".join(lines)

@@ -20,18 +20,29 @@ from fake2real.generate.job import run_generation
 from fake2real.generate.plan import build_plan, describe
 from fake2real.generate.prompts import load_template
 from fake2real.runtime import init_ray
-from fake2real.train.mixtures import get_mixture, synthetic_counts
+from fake2real.train.mixtures import Mixture, get_mixture, synthetic_counts
 from fake2real.workspace import Workspace, prepare_real
+
+
+def needs_generation(config: ExperimentConfig, mixtures: list[str]) -> bool:
+    """Whether any of these mixtures trains on synthetic data, or runs get a synthetic test set."""
+    return config.generation.test_images_per_group > 0 or any(get_mixture(m).needs_synthetic for m in mixtures)
 
 
 def check_generation(config: ExperimentConfig) -> None:
     """Driver-side checks of the generation settings, before any Ray work."""
     gen = config.generation
     make_filters(gen.filters)
+    if gen.backend == "procedural" and config.dataset.name != "shapes":
+        raise ConfigError(
+            "config: generation.backend: 'procedural' renders only the built-in shapes world; synthetic data for "
+            f"'{config.dataset.name}' needs generation.backend=diffusers and generation.model (or train.mixture=none "
+            "and generation.test_images_per_group=0)"
+        )
     if gen.prompts:
         load_template(gen.prompts)
-    if gen.backend == "procedural" and config.dataset.name != "shapes":
-        raise ConfigError("config: generation.backend: 'procedural' renders only the built-in shapes world")
+    elif not hasattr(get_dataset(config.dataset.name), "prompt"):
+        raise ConfigError(f"config: generation.prompts is required for dataset '{config.dataset.name}' (a built-in template name or a YAML path)")
     if gen.backend == "diffusers":
         import diffusers
         from diffusers import DiffusionPipeline
@@ -57,36 +68,46 @@ def _backend_kwargs(config: ExperimentConfig) -> dict:
     return {name: getattr(gen, name) for name in names}
 
 
-def synthetic_plan(config: ExperimentConfig, workspace: Workspace):
-    """``(plan_id, plan, info)``: the rows to generate and the table metadata they will carry."""
+def synthetic_plan(config: ExperimentConfig, workspace: Workspace, mixture: Mixture | None = None, test: bool = False):
+    """``(plan_id, plan, info)``: the rows to generate and the table metadata they will carry.
+
+    ``mixture``: whose budget and generation changes (no bias words, degraded images) apply
+    (default: ``train.mixture``'s). ``test``: the held-out synthetic test set instead —
+    ``generation.test_images_per_group`` per group, bias words on, never degraded, the same for
+    every mixture so their synthetic-test metrics compare.
+    """
     gen = config.generation
+    mixture = mixture or get_mixture(config.train.mixture)
+    bias_words = True if test else gen.bias_words and mixture.bias_words
+    degradation = gen.ablation_degradation.model_dump() if mixture.degrade and not test else None
     template = load_template(gen.prompts) if gen.prompts else None
     real = None
-    if gen.images_per_group is None or template is None:
+    if (gen.images_per_group is None and not test) or template is None:
         real = Path(gen.real_table) if gen.real_table else prepare_real(config, workspace)
         real_info = read_info(real)
+    bias_fn = None
     if template is not None:
         class_names, bias_names, groups = template.class_names, template.bias_names, template.all_groups()
-        prompt = lambda y, b, seed: template.prompt(y, b, seed, gen.bias_words)  # noqa: E731
+        prompt = lambda y, b, seed: template.prompt(y, b, seed, bias_words)  # noqa: E731
     else:
-        if not gen.bias_words:
-            raise ConfigError("config: generation.bias_words=false needs a prompt template (generation.prompts)")
         dataset = get_dataset(config.dataset.name)
         class_names, bias_names = real_info.class_names, real_info.bias_names
         groups = [(y, b) for y in range(len(class_names)) for b in range(len(bias_names))]
-        prompt = dataset.prompt
-    if gen.images_per_group is not None:
+        prompt = lambda y, b, seed: dataset.prompt(y, b, seed, bias_words)  # noqa: E731
+        if not bias_words:
+            world = config.dataset.shapes
+            bias_fn = lambda y, b, seed: dataset.unprompted_bias(y, seed, world)  # noqa: E731
+    if test:
+        counts = {g: gen.test_images_per_group for g in groups}
+    elif gen.images_per_group is not None:
         counts = {g: gen.images_per_group for g in groups}
     else:
-        rule = gen.counts_from
+        rule = gen.counts_from or mixture.count_rule
         if rule is None:
-            mixture = get_mixture(config.train.mixture)
-            if not mixture.needs_synthetic:
-                raise ConfigError(
-                    f"config: mixture '{mixture.name}' uses no synthetic data; set generation.images_per_group, "
-                    "generation.counts_from or another train.mixture"
-                )
-            rule = mixture.name
+            raise ConfigError(
+                f"config: mixture '{mixture.name}' uses no synthetic data; set generation.images_per_group, "
+                "generation.counts_from or another train.mixture"
+            )
         if (len(real_info.class_names), len(real_info.bias_names)) != (len(class_names), len(bias_names)):
             raise ConfigError(
                 f"config: generation.prompts: the template has {len(class_names)} classes × {len(bias_names)} bias values, "
@@ -97,13 +118,19 @@ def synthetic_plan(config: ExperimentConfig, workspace: Workspace):
     identity = {
         "dataset": config.dataset.name if template is None else template.name,
         "template": template.model_dump() if template else None,
-        "bias_words": gen.bias_words,
+        "bias_words": bias_words,
         "backend": gen.backend,
         "backend_kwargs": _backend_kwargs(config),
         "stored": [_image_format(config), gen.jpeg_quality, gen.output_size, gen.filters, gen.max_attempts],
     }
-    plan_id, plan = build_plan(counts, prompt, identity)
-    info = TableInfo(identity["dataset"], class_names, bias_names, "synthetic", extra={"plan_id": plan_id, "backend": gen.backend})
+    if degradation:  # only then: the plan ids of undegraded tables stay what they were
+        identity["degradation"] = degradation
+    plan_id, plan = build_plan(counts, prompt, identity, split="test" if test else "train", bias_fn=bias_fn)
+    extra = {"plan_id": plan_id, "backend": gen.backend, "bias_words": bias_words, "degradation": degradation}
+    # Without bias words a text-to-image model picks B itself: the b column is then the group
+    # requested, not what was drawn (the procedural world records what it drew).
+    extra["bias_labels"] = "drawn" if bias_fn else ("requested" if not bias_words else "prompted")
+    info = TableInfo(identity["dataset"], class_names, bias_names, "synthetic", extra=extra)
     return plan_id, plan, info
 
 
@@ -122,10 +149,13 @@ def _actors(config: ExperimentConfig) -> tuple[int, float]:
     return (max(gen.min_actors, int(cluster_gpus // gpus)) if gpus else gen.min_actors), gpus
 
 
-def prepare_synthetic(config: ExperimentConfig, workspace: Workspace) -> Path:
+def prepare_synthetic(config: ExperimentConfig, workspace: Workspace, mixture: Mixture | None = None, test: bool = False) -> Path:
     gen = config.generation
-    plan_id, plan, info = synthetic_plan(config, workspace)
-    path = Path(gen.output) if gen.output else workspace.data / f"synthetic-{info.dataset}-{plan_id}"
+    plan_id, plan, info = synthetic_plan(config, workspace, mixture, test)
+    if gen.output and not test:
+        path = Path(gen.output)
+    else:
+        path = workspace.data / f"synthetic-{'test-' if test else ''}{info.dataset}-{plan_id}"
     if is_complete(path):
         return path
     max_actors, gpus = _actors(config)
@@ -133,7 +163,7 @@ def prepare_synthetic(config: ExperimentConfig, workspace: Workspace) -> Path:
     run_generation(
         plan, path, info, gen.backend, _backend_kwargs(config),
         image_format=_image_format(config), quality=gen.jpeg_quality, output_size=gen.output_size,
-        filters=gen.filters, max_attempts=gen.max_attempts, batch_size=gen.batch_size,
+        filters=gen.filters, max_attempts=gen.max_attempts, degradation=info.extra["degradation"], batch_size=gen.batch_size,
         min_actors=min(gen.min_actors, max_actors), num_actors=max_actors,
         cpus_per_actor=gen.cpus_per_actor, gpus_per_actor=gpus,
     )

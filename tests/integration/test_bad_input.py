@@ -38,6 +38,18 @@ def assert_one_line_error(completed, *needles: str) -> str:
         (["sweep.mixtures=[fake]"], ["unknown mixture 'fake'", "ffr"]),
         (["train.method_params={groupdro: {etaa: 1}}"], ["etaa", "eta"]),
         (["not-an-override"], ["not-an-override"]),
+        (["sweep.mixtures=[ffr_reversal]"], ["unknown mixture 'ffr_reversal'", "ffr_reversed", "synthetic_only"]),
+        (["sweep.ablation_methods=[dfrr]"], ["unknown method 'dfrr'", "dfr", "jtt", "resample", "reweight"]),
+        # A text-to-image model told no bias words picks B itself: no group labels for GroupDRO.
+        (
+            ["generation.prompts=celeba", "generation.bias_words=false", "sweep.mixtures=[synthetic_only]", "sweep.methods=[groupdro]"],
+            ["method 'groupdro' needs group labels", "synthetic_only", "without bias words"],
+        ),
+        # A mixture that needs synthetic images, for a dataset with no generator configured.
+        (
+            ["dataset.name=celeba", "dataset.root=/nonexistent", "sweep.mixtures=[usb]", "sweep.methods=[erm]"],
+            ["generation.backend", "needs generation.backend=diffusers"],
+        ),
     ],
 )
 def test_config_errors(tmp_path, overrides, needles):

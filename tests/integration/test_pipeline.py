@@ -41,7 +41,7 @@ def test_ffr_groupdro_end_to_end(ray_connected, mlflow_server, tmp_path):
     assert real.group_counts["train"] == {"y0_b0": 40, "y0_b1": 4, "y1_b0": 4, "y1_b1": 40}
     assert real.group_counts["val"] == {"y0_b0": 10, "y0_b1": 2, "y1_b0": 2, "y1_b1": 10}
     assert real.group_counts["test"] == {"y0_b0": 10, "y0_b1": 10, "y1_b0": 10, "y1_b1": 10}
-    synthetic_dir = next(Path(tmp_path / "out" / "data").glob("synthetic-*"))
+    synthetic_dir = next(Path(tmp_path / "out" / "data").glob("synthetic-shapes-*"))
     synthetic = read_info(synthetic_dir)
     # USB budget (40−4)·2 = 72 → FFR 72 // 4 = 18 per group.
     assert synthetic.group_counts["train"] == {"y0_b0": 18, "y0_b1": 18, "y1_b0": 18, "y1_b1": 18}

@@ -68,7 +68,8 @@ class GeneratorActor:
     """Loads its backend once; turns a batch of plan rows into contract rows."""
 
     def __init__(self, backend: str, backend_kwargs: dict, image_format: str, quality: int = 95,
-                 output_size: int | None = None, filters: list[dict] | None = None, max_attempts: int = 3):
+                 output_size: int | None = None, filters: list[dict] | None = None, max_attempts: int = 3,
+                 degradation: dict | None = None):
         from ray.util.metrics import Counter, Gauge
 
         from fake2real.generate.backends import make_backend
@@ -78,6 +79,7 @@ class GeneratorActor:
         self.image_format, self.quality, self.output_size = image_format, quality, output_size
         self.filters = make_filters(filters or [])
         self.max_attempts = max_attempts
+        self.degradation = degradation
         # For the Grafana board: images made and the rate of this actor.
         self.images_total = Counter("fake2real_generated_images", "Images generated", tag_keys=("backend",))
         self.rate = Gauge("fake2real_generation_images_per_second", "Images/s of one actor's last batch", tag_keys=("backend",))
@@ -90,6 +92,10 @@ class GeneratorActor:
             self.backend, self.filters, self.max_attempts,
             batch.column("y").to_numpy(), batch.column("b").to_numpy(), prompts, batch.column("seed").to_numpy(),
         )
+        if self.degradation:
+            from fake2real.generate.degrade import degrade
+
+            images = [degrade(image, self.degradation["kind"], self.degradation["severity"]) for image in images]
         n = batch.num_rows
         table = pa.table(
             {
@@ -137,6 +143,7 @@ def run_generation(
     output_size: int | None = None,
     filters: list[dict] | None = None,
     max_attempts: int = 3,
+    degradation: dict | None = None,
     batch_size: int = 64,
     min_actors: int = 1,
     num_actors: int = 1,
@@ -168,6 +175,7 @@ def run_generation(
             fn_constructor_kwargs={
                 "backend": backend, "backend_kwargs": backend_kwargs, "image_format": image_format, "quality": quality,
                 "output_size": output_size, "filters": filters, "max_attempts": max_attempts,
+                "degradation": degradation,
             },
             batch_size=batch_size,
             batch_format="pyarrow",

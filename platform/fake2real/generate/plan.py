@@ -23,17 +23,23 @@ def plan_id(identity: dict) -> str:
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def build_plan(counts: dict[tuple[int, int], int], prompt_fn, identity: dict) -> tuple[str, pa.Table]:
+def build_plan(
+    counts: dict[tuple[int, int], int], prompt_fn, identity: dict, split: str = "train", bias_fn=None
+) -> tuple[str, pa.Table]:
     """``counts[(y, b)]`` images per group, prompts from ``prompt_fn(y, b, seed)``.
 
-    ``identity`` (dataset, generator settings …) and the counts define the plan id.
+    ``identity`` (dataset, generator settings …), the counts and the split define the plan id.
+    ``bias_fn(y, b, seed)``, when given, is the bias value the generator will actually render
+    (prompts without bias words leave it to the generator's prior).
     """
     if not counts:
         raise ConfigError("generation: the plan has no groups")
     for (y, b), n in sorted(counts.items()):
         if n <= 0:
             raise ConfigError(f"generation: images per group must be positive, got {n} for group {group_name(y, b)}")
-    pid = plan_id({**identity, "counts": {group_name(y, b): n for (y, b), n in sorted(counts.items())}})
+    counted = {group_name(y, b): n for (y, b), n in sorted(counts.items())}
+    # The split joins the identity only when it is not the default, so train plans keep their ids.
+    pid = plan_id({**identity, "counts": counted, **({"split": split} if split != "train" else {})})
     rows: dict[str, list] = {name: [] for name in PLAN_SCHEMA.names}
     for (y, b), n in sorted(counts.items()):
         for i in range(n):
@@ -41,8 +47,8 @@ def build_plan(counts: dict[tuple[int, int], int], prompt_fn, identity: dict) ->
             seed = stable_seed(pid, row_id) % (2**31)
             rows["id"].append(row_id)
             rows["y"].append(y)
-            rows["b"].append(b)
-            rows["split"].append("train")
+            rows["b"].append(bias_fn(y, b, seed) if bias_fn else b)
+            rows["split"].append(split)
             rows["prompt"].append(prompt_fn(y, b, seed))
             rows["seed"].append(seed)
     return pid, pa.table(rows, schema=PLAN_SCHEMA)

@@ -7,8 +7,9 @@ Nesting: ``mlflow.parentRunId`` (sweep → experiment → stage).
 
 Metric names (all MLflow-safe):
   ``{split}/worst_group_accuracy``, ``{split}/balanced_accuracy``, ``{split}/overall_accuracy``,
-  ``{split}/group/y{Y}_b{B}/accuracy`` for split in val, test; ``train/loss``,
-  ``train/images_per_second_per_worker``; ``selected_epoch``.
+  ``{split}/group/y{Y}_b{B}/accuracy`` for split in val, test, synthetic_test; ``train/loss``,
+  ``train/images_per_second_per_worker``; ``selected_epoch``; on experiment runs also
+  ``probe/g_leakage_auroc`` and a post-hoc method's own (``dfr/C``).
 """
 
 from __future__ import annotations

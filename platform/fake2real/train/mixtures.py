@@ -1,10 +1,20 @@
 """Mixtures of real and synthetic data: how many synthetic images, and which stages run.
 
 - ``none``: one stage on real data with the chosen method.
-- ``ffr``: stage 1 trains ERM on group-balanced synthetic data only (N // n_groups per group,
-  N = the USB budget Σ_g (max_g n_g − n_g)); stage 2 starts from stage 1's selected checkpoint
-  (head included) and trains on real data with the chosen method. Every stage, stage 1 included,
-  selects its epoch by worst-group accuracy on the *real* validation set.
+- ``usb`` / ``asb``: one stage on real + synthetic data mixed; usb fills every (y, b) group up to
+  the largest real group, asb spreads the same total N evenly (N // n_groups per group).
+  Group-aware methods see (y, b, g) groups on mixed data (DESIGN §2).
+- ``ffr``: stage 1 trains ERM on group-balanced synthetic data only (N // n_groups per group);
+  stage 2 starts from stage 1's selected checkpoint (head included) and trains on real data
+  with the chosen method.
+- Ablations the paper's reviewers asked for: ``ffr_reversed`` (real first with the method, then
+  synthetic with ERM), ``ffr_unbalanced`` (stage 1 on images generated from prompts without
+  bias words), ``synthetic_only`` (the method on FFR's synthetic data alone), ``ffr_degraded``
+  (FFR whose synthetic images are pixelated or blurred, ``generation.ablation_degradation``).
+
+Every stage selects its epoch by worst-group accuracy on the *real* validation set. Stages that
+compute the same thing share a name, so their hashes match and they run once per sweep (e.g.
+``ffr_reversed``'s first stage is ``none``'s stage; ``synthetic_only`` with ERM is FFR's stage 1).
 """
 
 from __future__ import annotations
@@ -17,7 +27,7 @@ from fake2real.errors import ConfigError
 @dataclass(frozen=True)
 class StagePlan:
     name: str  # "stage1_synthetic", "real", ...
-    data: str  # which table it trains on: "real" or "synthetic"
+    data: str  # which data it trains on: "real", "synthetic" or "mixed" (both, groups (y, b, g))
     method: str | None  # None: the experiment's method
     init_from_previous: bool
 
@@ -25,14 +35,22 @@ class StagePlan:
 @dataclass(frozen=True)
 class Mixture:
     name: str
-    needs_synthetic: bool
     stages: tuple[StagePlan, ...]
+    # Which synthetic budget its table is generated with (None: no synthetic data).
+    count_rule: str | None = None
+    # Generation settings the mixture changes: no bias words in prompts, degraded images.
+    bias_words: bool = True
+    degrade: bool = False
+
+    @property
+    def needs_synthetic(self) -> bool:
+        return self.count_rule is not None
 
     def synthetic_counts(self, real_train_counts: dict[tuple[int, int], int]) -> dict[tuple[int, int], int]:
         """Images to generate per (y, b) group, from the real training set's group counts."""
         if not self.needs_synthetic:
             return {}
-        return synthetic_counts(self.name, real_train_counts)
+        return synthetic_counts(self.count_rule, real_train_counts)
 
 
 def usb_budget(counts: dict[tuple[int, int], int]) -> int:
@@ -64,13 +82,23 @@ def synthetic_counts(rule: str, real_train_counts: dict[tuple[int, int], int]) -
     return counts
 
 
+_REAL = StagePlan("real", "real", None, False)
+_SYNTHETIC_ERM = StagePlan("stage1_synthetic", "synthetic", "erm", False)
+_REAL_AFTER_SYNTHETIC = StagePlan("stage2_real", "real", None, True)
+_FFR_STAGES = (_SYNTHETIC_ERM, _REAL_AFTER_SYNTHETIC)
+
 MIXTURES = {
-    "none": Mixture("none", False, (StagePlan("real", "real", None, False),)),
-    "ffr": Mixture(
-        "ffr",
-        True,
-        (StagePlan("stage1_synthetic", "synthetic", "erm", False), StagePlan("stage2_real", "real", None, True)),
-    ),
+    m.name: m
+    for m in (
+        Mixture("none", (_REAL,)),
+        Mixture("usb", (StagePlan("mixed", "mixed", None, False),), count_rule="usb"),
+        Mixture("asb", (StagePlan("mixed", "mixed", None, False),), count_rule="asb"),
+        Mixture("ffr", _FFR_STAGES, count_rule="ffr"),
+        Mixture("ffr_reversed", (_REAL, StagePlan("stage2_synthetic", "synthetic", "erm", True)), count_rule="ffr"),
+        Mixture("ffr_unbalanced", _FFR_STAGES, count_rule="ffr", bias_words=False),
+        Mixture("synthetic_only", (StagePlan("stage1_synthetic", "synthetic", None, False),), count_rule="ffr"),
+        Mixture("ffr_degraded", _FFR_STAGES, count_rule="ffr", degrade=True),
+    )
 }
 
 

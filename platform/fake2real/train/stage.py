@@ -27,7 +27,7 @@ class StageSpec:
     """Everything that determines what a stage computes (and so its identity)."""
 
     name: str
-    train_table: str
+    train_tables: tuple[str, ...]  # one table, or real + synthetic for a mixed stage
     eval_table: str
     method: str
     method_params: dict
@@ -35,9 +35,14 @@ class StageSpec:
     hparams: dict
     seed: int
     init_checkpoint: str | None = None
+    pretrained: str | None = None  # a local torchvision weights file for the backbone
 
     def key(self) -> str:
-        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
+        data = asdict(self)
+        # Optional fields added later join the hash only when set: existing stages keep their names.
+        if data["pretrained"] is None:
+            del data["pretrained"]
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)

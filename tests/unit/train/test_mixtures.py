@@ -49,9 +49,38 @@ def test_ffr_budget_below_one_per_group_raises():
 
 
 def test_get_mixture_unknown():
-    assert set(MIXTURES) == {"none", "ffr"}
-    with pytest.raises(ConfigError, match=r"unknown mixture 'nope' \(known: ffr, none\)"):
+    known = "asb, ffr, ffr_degraded, ffr_reversed, ffr_unbalanced, none, synthetic_only, usb"
+    assert ", ".join(sorted(MIXTURES)) == known
+    with pytest.raises(ConfigError, match=rf"unknown mixture 'nope' \(known: {known}\)"):
         get_mixture("nope")
+
+
+def _stages(name):
+    return [(s.name, s.data, s.method, s.init_from_previous) for s in get_mixture(name).stages]
+
+
+def test_usb_and_asb_mix_real_and_synthetic_in_one_stage():
+    for name in ("usb", "asb"):
+        assert _stages(name) == [("mixed", "mixed", None, False)]
+        assert get_mixture(name).count_rule == name
+    # usb fills each group up to 7797 (the largest group gets none); asb spreads the same 17,923
+    assert get_mixture("usb").synthetic_counts(COUNTS) == {(0, 0): 7743, (0, 1): 2462, (1, 1): 7718}
+    assert get_mixture("asb").synthetic_counts(COUNTS) == {g: 4480 for g in COUNTS}
+
+
+def test_ablations():
+    # real first with the method (the very stage of 'none', so it is shared), then synthetic ERM
+    assert _stages("ffr_reversed") == [("real", "real", None, False), ("stage2_synthetic", "synthetic", "erm", True)]
+    assert _stages("ffr_reversed")[0] == _stages("none")[0]
+    # FFR's stages on other synthetic data: without bias words, or degraded
+    for name in ("ffr_unbalanced", "ffr_degraded"):
+        assert _stages(name) == _stages("ffr")
+    assert not get_mixture("ffr_unbalanced").bias_words and get_mixture("ffr").bias_words
+    assert get_mixture("ffr_degraded").degrade and not get_mixture("ffr").degrade
+    # the method on FFR's synthetic data alone; named like FFR's stage 1 so ERM's is shared
+    assert _stages("synthetic_only") == [("stage1_synthetic", "synthetic", None, False)]
+    for name in ("ffr_reversed", "ffr_unbalanced", "synthetic_only", "ffr_degraded"):
+        assert get_mixture(name).synthetic_counts(COUNTS) == {g: 4480 for g in COUNTS}
 
 
 def test_count_rules_on_the_issue_table():

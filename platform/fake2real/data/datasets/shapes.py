@@ -30,14 +30,24 @@ CLASS_NAMES = ["disc", "square"]
 BIAS_NAMES = ["warm", "cool"]
 MAJORITY_BIAS = {0: 0, 1: 1}
 PROMPT_TEMPLATE = "a {class_name} on a {bias_name} background"
+NO_BIAS_TEMPLATE = "a {class_name}"
 SPLITS = ("train", "val", "test")
 
 _BACKGROUNDS = np.array([[0.78, 0.45, 0.30], [0.30, 0.48, 0.78]])  # warm, cool (RGB, 0..1)
 
 
-def prompt(y: int, b: int, seed: int | None = None) -> str:
+def prompt(y: int, b: int, seed: int | None = None, bias_words: bool = True) -> str:
     """The group's prompt (recorded as provenance; the procedural renderer reads y and b)."""
+    if not bias_words:
+        return NO_BIAS_TEMPLATE.format(class_name=CLASS_NAMES[y])
     return PROMPT_TEMPLATE.format(class_name=CLASS_NAMES[y], bias_name=BIAS_NAMES[b])
+
+
+def unprompted_bias(y: int, seed: int, world: ShapesWorld) -> int:
+    """The background the renderer picks when the prompt names none: its prior, not balanced."""
+    majority = MAJORITY_BIAS[y]
+    draw = np.random.default_rng(stable_seed("unprompted", seed)).uniform()
+    return majority if draw < world.unprompted_bias_ratio else 1 - majority
 
 
 def render(y: int, b: int, seed: int, world: ShapesWorld, synthetic: bool) -> np.ndarray:

@@ -1,0 +1,132 @@
+"""After an experiment's last stage: post-hoc methods (DFR), synthetic-test metrics, G-leakage probe.
+
+Runs as one Ray task (on a GPU when training used one) on the selected model. Penultimate
+features of the real validation/test splits and of the held-out synthetic test set are computed
+once per (checkpoint, table, split) and cached beside the stages (``<runs>/features/``), so
+re-running DFR or the probe costs seconds.
+
+Metrics it returns (MLflow names): ``synthetic_test/{worst_group_accuracy, balanced_accuracy,
+overall_accuracy, group/y{Y}_b{B}/accuracy}``, ``probe/g_leakage_auroc``; for a post-hoc method
+the real ``val/…`` and ``test/…`` metrics of its refit head replace the base model's, plus the
+method's own (e.g. ``dfr/C``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow.fs as pafs
+import torch
+
+from fake2real.data.table import group_name, read_info
+from fake2real.errors import DataError
+from fake2real.train.loop import BEST_MODEL
+from fake2real.train.methods import get_method
+from fake2real.train.metrics import evaluate_predictions
+from fake2real.train.models import build_model
+from fake2real.train.probe import g_leakage_auroc
+from fake2real.train.tensors import load_split
+
+
+@dataclass(frozen=True)
+class PosthocSpec:
+    checkpoint_uri: str
+    model: str
+    eval_table: str
+    synthetic_test_table: str | None
+    method: str
+    seed: int
+
+
+def _filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
+    if "://" in uri:
+        return pafs.FileSystem.from_uri(uri)
+    return pafs.LocalFileSystem(), str(Path(uri).absolute())
+
+
+def load_selected_model(spec: PosthocSpec, num_classes: int) -> torch.nn.Module:
+    import ray.train
+
+    model = build_model(spec.model, num_classes)
+    with ray.train.Checkpoint(spec.checkpoint_uri).as_directory() as directory:
+        path = Path(directory) / BEST_MODEL
+        if not path.is_file():
+            raise DataError(f"{spec.method}: no finished base model at {spec.checkpoint_uri} ({BEST_MODEL} is missing)")
+        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    return model.eval()
+
+
+@torch.no_grad()
+def extract(model, table: str, split: str, num_biases: int, device, batch_size: int = 512) -> dict[str, np.ndarray]:
+    data = load_split(table, split, num_biases)
+    features, logits = [], []
+    for start in range(0, len(data), batch_size):
+        x = model.features(data.images[start : start + batch_size].to(device))
+        features.append(x.float().cpu())
+        logits.append(model.fc(x).float().cpu())
+    return {
+        "x": torch.cat(features).numpy(),
+        "logits": torch.cat(logits).numpy(),
+        "labels": data.labels.numpy(),
+        "groups": data.groups.numpy(),
+    }
+
+
+def cached_features(model, spec: PosthocSpec, table: str, split: str, num_biases: int, device, cache: str) -> dict:
+    key = hashlib.sha256(f"{spec.checkpoint_uri}|{table}|{split}".encode()).hexdigest()[:20]
+    filesystem, root = _filesystem(cache)
+    path = f"{root.rstrip('/')}/features/{key}.npz"
+    if filesystem.get_file_info(path).type == pafs.FileType.File:
+        with filesystem.open_input_stream(path) as stream:
+            return dict(np.load(io.BytesIO(stream.read())))
+    features = extract(model, table, split, num_biases, device)
+    buffer = io.BytesIO()
+    np.savez(buffer, **features)
+    filesystem.create_dir(path.rsplit("/", 1)[0], recursive=True)
+    with filesystem.open_output_stream(path) as stream:  # whole file or none: written in one call
+        stream.write(buffer.getvalue())
+    return features
+
+
+def run_posthoc(spec: PosthocSpec, cache: str, use_gpu: bool = False) -> dict:
+    info = read_info(spec.eval_table)
+    names = [group_name(y, b) for y in range(info.num_classes) for b in range(info.num_biases)]
+    device = torch.device("cuda" if use_gpu and torch.cuda.is_available() else "cpu")
+    model = load_selected_model(spec, info.num_classes).to(device)
+    splits = {"val": spec.eval_table, "test": spec.eval_table}
+    if spec.synthetic_test_table:
+        splits["synthetic_test"] = spec.synthetic_test_table
+    features = {
+        name: cached_features(model, spec, table, "test" if name == "synthetic_test" else name, info.num_biases, device, cache)
+        for name, table in splits.items()
+    }
+    predict = lambda f: f["logits"].argmax(axis=1)  # noqa: E731
+    metrics: dict = {}
+    method = get_method(spec.method)
+    if method.base_method is not None:
+        refit = method.posthoc({s: features[s] for s in ("val", "test")}, spec.seed)
+        predict = lambda f: refit["predict"](f["x"])  # noqa: E731
+        metrics.update(refit["params"])
+        for split in ("val", "test"):
+            f = features[split]
+            metrics.update(evaluate_predictions(predict(f), f["labels"], f["groups"], names, split))
+    if "synthetic_test" in features:
+        f = features["synthetic_test"]
+        metrics.update(evaluate_predictions(predict(f), f["labels"], f["groups"], names, "synthetic_test"))
+        real = features["test"]
+        metrics["probe/g_leakage_auroc"] = g_leakage_auroc(real["x"], real["groups"], f["x"], f["groups"], spec.seed)
+    return metrics
+
+
+def run_posthoc_task(spec: PosthocSpec, cache: str, use_gpu: bool) -> dict:
+    """``run_posthoc`` as a Ray task with one CPU (and one GPU when training used GPUs)."""
+    import ray
+
+    task = ray.remote(num_cpus=1, num_gpus=1 if use_gpu else 0)(run_posthoc)
+    return ray.get(task.remote(spec, cache, use_gpu))
+
+
