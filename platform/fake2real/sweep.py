@@ -1,7 +1,8 @@
-"""The sweep: a grid of experiments (mixtures × methods × seeds) and its results table.
+"""The sweep: a grid of experiments (bias ratios × mixtures × methods × seeds) and its results.
 
 For now a fixed grid with fixed hyperparameters; the entry point and its flags stay stable
-when Ray Tune + Optuna replace the grid.
+when Ray Tune + Optuna replace the grid. Cells run seed-major, so a long sweep has whole seeds
+done early, and the results table is rewritten after every cell.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 from fake2real.config import ExperimentConfig, merge
 from fake2real.data.storage import Location, upload
 from fake2real.experiment import ExperimentResult, run_experiment, validate
-from fake2real.report.table import bar_chart, markdown, write_csv
+from fake2real.report.table import chart, markdown, write_csv
 from fake2real.runtime import init_ray
 from fake2real.track.mlflow_runs import Tracker, resolve_uri
 from fake2real.workspace import Workspace, prepare_real
@@ -31,45 +32,68 @@ class SweepResult:
 
 
 def cells(config: ExperimentConfig) -> list[ExperimentConfig]:
-    grid = itertools.product(config.sweep.mixtures, config.sweep.methods, config.sweep.seeds)
+    sweep = config.sweep
+    ratios = sweep.bias_ratios or [config.dataset.bias_ratio]
+    pairs = list(itertools.product(sweep.mixtures, sweep.methods))
+    pairs += [p for p in itertools.product(sweep.ablation_mixtures, sweep.ablation_methods) if p not in pairs]
     base = config.model_dump()
     return [
-        ExperimentConfig.model_validate(merge(base, {"seed": seed, "train": {"mixture": mixture, "method": method}}))
-        for mixture, method, seed in grid
+        ExperimentConfig.model_validate(
+            merge(base, {"seed": seed, "dataset": {"bias_ratio": ratio}, "train": {"mixture": mixture, "method": method}})
+        )
+        for seed in sweep.seeds
+        for ratio in ratios
+        for mixture, method in pairs
     ]
 
 
+def _all_names(config: ExperimentConfig) -> tuple[list[str], list[str]]:
+    sweep = config.sweep
+    return sweep.mixtures + sweep.ablation_mixtures, sweep.methods + sweep.ablation_methods
+
+
 def run_sweep(config: ExperimentConfig) -> SweepResult:
-    validate(config, config.sweep.mixtures, config.sweep.methods)
+    validate(config, *_all_names(config))
     workspace = Workspace.create(config)
     uri = resolve_uri(config.tracking.uri)
     tracker = Tracker(uri, config.tracking.experiment, workspace.artifacts)
-    # Every cell shares the dataset: build its table before Ray starts, so bad data fails fast.
-    prepare_real(config, workspace)
+    # Every cell shares the dataset: build its tables before Ray starts, so bad data fails fast.
+    for ratio in config.sweep.bias_ratios or [config.dataset.bias_ratio]:
+        prepare_real(config.model_copy(update={"dataset": config.dataset.model_copy(update={"bias_ratio": ratio})}), workspace)
     init_ray()
 
     key = config.digest()
     sweep_run = tracker.run_for(f"sweep-{key}", f"sweep-{config.name}", params=config.model_dump(mode="json"))
+    directory = workspace.results / f"{config.name}-{key}"
+    ratios = config.sweep.bias_ratios or [config.dataset.bias_ratio]
+    title = f"{config.name}: {config.dataset.name}, bias ratio {', '.join(map(str, ratios))}"
+    grid = cells(config)
+    results: list[ExperimentResult] = []
     try:
-        results = [run_experiment(cell, tracker, parent_run_id=sweep_run) for cell in cells(config)]
+        for number, cell in enumerate(grid, 1):
+            print(f"[sweep] cell {number}/{len(grid)}: r={cell.dataset.bias_ratio} {cell.train.mixture}/{cell.train.method} seed {cell.seed}", flush=True)
+            results.append(run_experiment(cell, tracker, parent_run_id=sweep_run))
+            # The table so far, after every cell: a long sweep can be read while it runs.
+            _write_results(results, directory, title, tracker if number == len(grid) else None, sweep_run)
     except BaseException:
         tracker.finish(sweep_run, "FAILED")
         raise
+    tracker.finish(sweep_run)
+    return SweepResult(results, markdown(results, title), directory, sweep_run, uri)
 
-    directory = workspace.results / f"{config.name}-{key}"
-    title = f"{config.name}: {config.dataset.name}, bias ratio {config.dataset.bias_ratio}"
-    table = markdown(results, title)
-    # Rendered on the driver's disk, then stored in the workspace (local or a URI) and in MLflow.
+
+def _write_results(results, directory, title: str, tracker: Tracker | None, sweep_run: str) -> None:
+    """results.md/csv/png rendered on the driver's disk, stored in the workspace (local or a
+    URI) and, with a tracker (at the end), attached to the sweep's MLflow run."""
     with tempfile.TemporaryDirectory(prefix="fake2real-results-") as rendered:
         local = Path(rendered)
-        (local / "results.md").write_text(table)
+        (local / "results.md").write_text(markdown(results, title))
         write_csv(results, local / "results.csv")
-        bar_chart(results, local / "results.png", title)
+        chart(results, local / "results.png", title)
         for artifact in ("results.md", "results.csv", "results.png"):
             upload(local / artifact, directory / artifact)
-            tracker.client.log_artifact(sweep_run, str(local / artifact))
-    tracker.finish(sweep_run)
-    return SweepResult(results, table, directory, sweep_run, uri)
+            if tracker is not None:
+                tracker.client.log_artifact(sweep_run, str(local / artifact))
 
 
 def where_to_look(result: SweepResult) -> str:

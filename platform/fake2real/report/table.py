@@ -1,30 +1,44 @@
-"""The results table of a sweep: test WGA and balanced accuracy per (mixture, method)."""
+"""The results table of a sweep: per (bias ratio, mixture, method), mean ± std over seeds.
+
+Columns: test WGA and balanced accuracy on real data (the selection used validation WGA only),
+validation WGA, WGA on the held-out synthetic test set, and the G-leakage probe's AUROC.
+"""
 
 from __future__ import annotations
 
 import csv
+import math
 import statistics
 from pathlib import Path
 
-COLUMNS = ("test/worst_group_accuracy", "test/balanced_accuracy", "val/worst_group_accuracy")
-HEADERS = ("test WGA", "test balanced acc", "val WGA")
+COLUMNS = (
+    "test/worst_group_accuracy",
+    "test/balanced_accuracy",
+    "val/worst_group_accuracy",
+    "synthetic_test/worst_group_accuracy",
+    "probe/g_leakage_auroc",
+)
+HEADERS = ("test WGA", "test balanced acc", "val WGA", "synthetic-test WGA", "G-leakage AUROC")
 
 
 def _mean_std(values: list[float]) -> str:
+    values = [v for v in values if v is not None and not math.isnan(v)]
+    if not values:
+        return "–"
     if len(values) == 1:
         return f"{values[0]:.3f}"
     return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
 
 
 def rows(results) -> list[dict]:
-    cells: dict[tuple[str, str], list] = {}
+    cells: dict[tuple, list] = {}
     for result in results:
-        cells.setdefault((result.mixture, result.method), []).append(result)
+        cells.setdefault((result.bias_ratio, result.mixture, result.method), []).append(result)
     out = []
-    for (mixture, method), group in cells.items():
-        row = {"mixture": mixture, "method": method, "seeds": len(group)}
+    for (ratio, mixture, method), group in cells.items():
+        row = {"bias_ratio": ratio, "mixture": mixture, "method": method, "seeds": len(group)}
         for column in COLUMNS:
-            row[column] = [r.metrics[column] for r in group]
+            row[column] = [r.metrics.get(column) for r in group]
         out.append(row)
     return out
 
@@ -33,34 +47,33 @@ def markdown(results, title: str) -> str:
     lines = [
         f"## {title}",
         "",
-        "WGA = worst-group accuracy; balanced = unweighted mean of group accuracies; mean ± std over seeds.",
-        "",
-        "| mixture | method | seeds | " + " | ".join(HEADERS) + " |",
-        "|---|---|---|" + "---|" * len(HEADERS),
+        "WGA = worst-group accuracy; balanced = unweighted mean of group accuracies; mean ± std over seeds;",
+        "G-leakage AUROC = linear probe real vs synthetic on the selected model's features (0.5: no trace of G).",
     ]
-    for row in rows(results):
-        cells = [_mean_std(row[c]) for c in COLUMNS]
-        lines.append(f"| {row['mixture']} | {row['method']} | {row['seeds']} | " + " | ".join(cells) + " |")
+    table = rows(results)
+    for ratio in dict.fromkeys(r["bias_ratio"] for r in table):
+        lines += [
+            "",
+            f"### bias ratio {ratio}",
+            "",
+            "| mixture | method | seeds | " + " | ".join(HEADERS) + " |",
+            "|---|---|---|" + "---|" * len(HEADERS),
+        ]
+        for row in (r for r in table if r["bias_ratio"] == ratio):
+            cells = [_mean_std(row[c]) for c in COLUMNS]
+            lines.append(f"| {row['mixture']} | {row['method']} | {row['seeds']} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
 def write_csv(results, path: Path) -> None:
     with open(path, "w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["mixture", "method", "seed", "run_id", *COLUMNS])
+        writer.writerow(["bias_ratio", "mixture", "method", "seed", "run_id", *COLUMNS])
         for r in results:
-            writer.writerow([r.mixture, r.method, r.seed, r.run_id, *(r.metrics[c] for c in COLUMNS)])
+            writer.writerow([r.bias_ratio, r.mixture, r.method, r.seed, r.run_id, *(r.metrics.get(c, "") for c in COLUMNS)])
 
 
-def bar_chart(results, path: Path, title: str) -> None:
-    """Test WGA and balanced accuracy per cell, one bar pair each, seeds as dots."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    table = rows(results)
-    fig, ax = plt.subplots(figsize=(1.6 * len(table) + 2, 3.6))
+def _bars(ax, table: list[dict]) -> None:
     for i, row in enumerate(table):
         for offset, column, colour, label in (
             (-0.18, "test/worst_group_accuracy", "#c0392b", "test WGA"),
@@ -70,10 +83,38 @@ def bar_chart(results, path: Path, title: str) -> None:
             ax.bar(i + offset, statistics.mean(values), width=0.34, color=colour, alpha=0.75, label=label if i == 0 else None)
             ax.scatter([i + offset] * len(values), values, color="black", s=10, zorder=3)
     ax.set_xticks(range(len(table)), [f"{r['mixture']}\n{r['method']}" for r in table])
-    ax.set_ylim(0, 1)
     ax.set_ylabel("accuracy")
-    ax.set_title(title, fontsize=10)
     ax.legend(loc="lower right", fontsize=8)
+
+
+def _lines(ax, table: list[dict]) -> None:
+    """Test WGA against bias ratio, one line per (mixture, method), ±1 std band (the paper's Fig. 3)."""
+    for mixture, method in dict.fromkeys((r["mixture"], r["method"]) for r in table):
+        points = sorted((r for r in table if (r["mixture"], r["method"]) == (mixture, method)), key=lambda r: r["bias_ratio"])
+        x = [str(r["bias_ratio"]) for r in points]
+        means = [statistics.mean(r["test/worst_group_accuracy"]) for r in points]
+        stds = [statistics.stdev(r["test/worst_group_accuracy"]) if len(r["test/worst_group_accuracy"]) > 1 else 0.0 for r in points]
+        style = "-" if mixture in ("none", "usb", "asb", "ffr") else ":"
+        line = ax.plot(x, means, style, marker="o", label=f"{mixture}/{method}")[0]
+        ax.fill_between(x, [m - s for m, s in zip(means, stds)], [m + s for m, s in zip(means, stds)], color=line.get_color(), alpha=0.12)
+    ax.set_xlabel("bias ratio")
+    ax.set_ylabel("test worst-group accuracy")
+    ax.legend(fontsize=7, ncol=2, loc="best")
+
+
+def chart(results, path: Path, title: str) -> None:
+    """Bars per cell for one bias ratio; WGA-vs-bias-ratio lines when the sweep has several."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    table = rows(results)
+    several = len({r["bias_ratio"] for r in table}) > 1
+    fig, ax = plt.subplots(figsize=(8, 5) if several else (1.6 * len(table) + 2, 3.6))
+    (_lines if several else _bars)(ax, table)
+    ax.set_ylim(0, 1)
+    ax.set_title(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
