@@ -166,12 +166,19 @@ def test_shipped_config_file_validates(path):
     from fake2real.train.methods import get_method, resolve_params
     from fake2real.train.mixtures import get_mixture
 
+    from fake2real.synthetic import needs_generation
+
     config = build_config(path)
     # The names the sweep would run must exist, and their method params must resolve.
-    for name in config.sweep.mixtures + [config.train.mixture]:
+    mixtures = config.sweep.mixtures + config.sweep.ablation_mixtures + [config.train.mixture]
+    for name in mixtures:
         get_mixture(name)
-    for name in config.sweep.methods + [config.train.method]:
+    for name in config.sweep.methods + config.sweep.ablation_methods + [config.train.method]:
         resolve_params(get_method(name), config.train.method_params.get(name, {}))
+    # A real dataset's synthetic images (training or the held-out synthetic test set) come from
+    # Stable Diffusion: the config names the backend and the model path the user fills in.
+    if config.dataset.name != "shapes" and needs_generation(config, mixtures):
+        assert config.generation.backend == "diffusers" and config.generation.model
     for name in config.train.method_params:
         get_method(name)
     if config.generation.prompts:
