@@ -11,7 +11,6 @@ that decoding needs to feed ~2,500 images/s. Prints a Markdown block for benchma
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import subprocess
 import sys

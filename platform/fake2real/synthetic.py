@@ -7,12 +7,12 @@ built-in benchmark, from the dataset itself.
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import ray
 
 from fake2real.config import ExperimentConfig
 from fake2real.data.datasets import get_dataset
+from fake2real.data.storage import Location
 from fake2real.data.table import TableInfo, check_writable, group_name, is_complete, read_info
 from fake2real.errors import ConfigError
 from fake2real.generate.filters import make_filters
@@ -83,7 +83,7 @@ def synthetic_plan(config: ExperimentConfig, workspace: Workspace, mixture: Mixt
     template = load_template(gen.prompts) if gen.prompts else None
     real = None
     if (gen.images_per_group is None and not test) or template is None:
-        real = Path(gen.real_table) if gen.real_table else prepare_real(config, workspace)
+        real = Location(gen.real_table) if gen.real_table else prepare_real(config, workspace)
         real_info = read_info(real)
     bias_fn = None
     if template is not None:
@@ -149,11 +149,11 @@ def _actors(config: ExperimentConfig) -> tuple[int, float]:
     return (max(gen.min_actors, int(cluster_gpus // gpus)) if gpus else gen.min_actors), gpus
 
 
-def prepare_synthetic(config: ExperimentConfig, workspace: Workspace, mixture: Mixture | None = None, test: bool = False) -> Path:
+def prepare_synthetic(config: ExperimentConfig, workspace: Workspace, mixture: Mixture | None = None, test: bool = False) -> Location:
     gen = config.generation
     plan_id, plan, info = synthetic_plan(config, workspace, mixture, test)
     if gen.output and not test:
-        path = Path(gen.output)
+        path = Location(gen.output)
     else:
         path = workspace.data / f"synthetic-{'test-' if test else ''}{info.dataset}-{plan_id}"
     if is_complete(path):
@@ -175,7 +175,7 @@ def run_generation_job(config: ExperimentConfig, dry_run: bool = False) -> str:
     check_generation(config)
     workspace = Workspace.create(config)
     if config.generation.output:
-        check_writable(Path(config.generation.output).parent)
+        check_writable(Location(config.generation.output).parent)
     plan_id, plan, _ = synthetic_plan(config, workspace)
     if dry_run:
         return f"plan {plan_id}: {plan.num_rows} images\n{describe(plan)}"

@@ -5,7 +5,6 @@ The pipeline is real diffusers code (UNet, VAE, CLIP text encoder, DDIM) built f
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess

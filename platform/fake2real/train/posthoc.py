@@ -22,6 +22,7 @@ import numpy as np
 import pyarrow.fs as pafs
 import torch
 
+from fake2real.data.storage import filesystem as storage_filesystem
 from fake2real.data.table import group_name, read_info
 from fake2real.errors import DataError
 from fake2real.train.loop import BEST_MODEL
@@ -40,12 +41,6 @@ class PosthocSpec:
     synthetic_test_table: str | None
     method: str
     seed: int
-
-
-def _filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
-    if "://" in uri:
-        return pafs.FileSystem.from_uri(uri)
-    return pafs.LocalFileSystem(), str(Path(uri).absolute())
 
 
 def load_selected_model(spec: PosthocSpec, num_classes: int) -> torch.nn.Module:
@@ -78,7 +73,7 @@ def extract(model, table: str, split: str, num_biases: int, device, batch_size: 
 
 def cached_features(model, spec: PosthocSpec, table: str, split: str, num_biases: int, device, cache: str) -> dict:
     key = hashlib.sha256(f"{spec.checkpoint_uri}|{table}|{split}".encode()).hexdigest()[:20]
-    filesystem, root = _filesystem(cache)
+    filesystem, root = storage_filesystem(cache)
     path = f"{root.rstrip('/')}/features/{key}.npz"
     if filesystem.get_file_info(path).type == pafs.FileType.File:
         with filesystem.open_input_stream(path) as stream:
