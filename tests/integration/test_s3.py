@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
 import native_fixtures as fixtures
 from fake2real.config import build_config
 from fake2real.data.storage import Location, upload
@@ -56,7 +54,7 @@ def test_ingest_into_s3_gives_the_local_table(ray_connected, ray_head, s3_server
 def test_generation_into_s3_resumes_a_partial_folder(ray_connected, ray_head, s3_server, s3_bucket, tmp_path):
     # The reference: the same plan generated locally, uninterrupted.
     run_generation_job(build_config(overrides={"output_dir": str(tmp_path / "local")}, base=preset("smoke")))
-    reference = next((tmp_path / "local" / "data").glob("synthetic-*"))
+    reference = next((tmp_path / "local" / "data").glob("synthetic-shapes-*"))
     remote = f"{s3_bucket}/run"
     folder = Location(remote) / "data" / reference.name
     # A killed run's folder: the plan and some of the parts, no table.json.
@@ -95,9 +93,6 @@ def test_training_reads_and_checkpoints_in_s3(ray_head, s3_server, s3_bucket, tm
     assert {p.name for p in tmp_path.iterdir()} <= {"mlartifacts", "mlflow.db"}
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "synthetic.py wraps generation.output and generation.real_table in pathlib.Path, which turns s3://b/k into "
-    "s3:/b/k (refused by data/storage.py); remove this marker once synthetic.py passes them as strings"))
 def test_generation_output_and_real_table_as_uris(ray_connected, ray_head, s3_server, s3_bucket, tmp_path):
     # A real table in the bucket (shapes renders itself: no Ray), then generation from it into the bucket.
     real_config = build_config(overrides={"output_dir": f"{s3_bucket}/run"}, base=preset("smoke"))
