@@ -149,7 +149,7 @@ def run_single(config: ExperimentConfig) -> str:
     """``jobs/train.py``: one experiment, tracked; returns its summary."""
     validate(config, [config.train.mixture], [config.train.method])
     workspace = Workspace.create(config)
-    tracker = Tracker(resolve_uri(config.tracking.uri), config.tracking.experiment, workspace.root / "mlartifacts")
+    tracker = Tracker(resolve_uri(config.tracking.uri), config.tracking.experiment, workspace.artifacts)
     prepare_real(config, workspace)
     init_ray()
     result = run_experiment(config, tracker)
