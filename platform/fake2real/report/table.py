@@ -87,34 +87,68 @@ def _bars(ax, table: list[dict]) -> None:
     ax.legend(loc="lower right", fontsize=8)
 
 
-def _lines(ax, table: list[dict]) -> None:
-    """Test WGA against bias ratio, one line per (mixture, method), ±1 std band (the paper's Fig. 3)."""
-    for mixture, method in dict.fromkeys((r["mixture"], r["method"]) for r in table):
-        points = sorted((r for r in table if (r["mixture"], r["method"]) == (mixture, method)), key=lambda r: r["bias_ratio"])
-        x = [str(r["bias_ratio"]) for r in points]
-        means = [statistics.mean(r["test/worst_group_accuracy"]) for r in points]
-        stds = [statistics.stdev(r["test/worst_group_accuracy"]) if len(r["test/worst_group_accuracy"]) > 1 else 0.0 for r in points]
-        style = "-" if mixture in ("none", "usb", "asb", "ffr") else ":"
-        line = ax.plot(x, means, style, marker="o", label=f"{mixture}/{method}")[0]
-        ax.fill_between(x, [m - s for m, s in zip(means, stds)], [m + s for m, s in zip(means, stds)], color=line.get_color(), alpha=0.12)
-    ax.set_xlabel("bias ratio")
-    ax.set_ylabel("test worst-group accuracy")
-    ax.legend(fontsize=7, ncol=2, loc="best")
+def _mean_std_of(row: dict, column: str) -> tuple[float, float]:
+    values = row[column]
+    return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def _lines(fig, table: list[dict]) -> None:
+    """The paper's Fig. 3: test WGA against bias ratio, a panel per mixture, a line per method
+    (±1 std over seeds shaded)."""
+    mixtures = list(dict.fromkeys(r["mixture"] for r in table))
+    methods = list(dict.fromkeys(r["method"] for r in table))
+    colours = {m: f"C{i % 10}" for i, m in enumerate(methods)}
+    ratios = sorted({r["bias_ratio"] for r in table})
+    columns = min(4, len(mixtures))
+    axes = fig.subplots(-(-len(mixtures) // columns), columns, sharey=True, squeeze=False).flatten()
+    for ax, mixture in zip(axes, mixtures):
+        for method in methods:
+            points = {r["bias_ratio"]: r for r in table if (r["mixture"], r["method"]) == (mixture, method)}
+            if not points:
+                continue
+            x = [ratios.index(ratio) for ratio in sorted(points)]
+            stats = [_mean_std_of(points[ratio], "test/worst_group_accuracy") for ratio in sorted(points)]
+            means = [m for m, _ in stats]
+            ax.plot(x, means, marker="o", color=colours[method], label=method)
+            ax.fill_between(x, [m - s for m, s in stats], [m + s for m, s in stats], color=colours[method], alpha=0.15)
+        ax.set_title(mixture, fontsize=10)
+        ax.set_xticks(range(len(ratios)), [str(r) for r in ratios])
+        ax.set_ylim(0, 1.02)
+        ax.grid(alpha=0.3)
+    for ax in axes[len(mixtures):]:
+        ax.set_visible(False)
+    for ax in axes[::columns]:
+        ax.set_ylabel("test worst-group acc.")
+    handles = [plt_line for plt_line in axes[0].get_legend_handles_labels()[0]]
+    labels = axes[0].get_legend_handles_labels()[1]
+    for ax in axes[1 : len(mixtures)]:  # methods that only some panels have
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            if label not in labels:
+                handles.append(handle)
+                labels.append(label)
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8, frameon=False)
+    fig.supxlabel("bias ratio", fontsize=9, y=0.06)
 
 
 def chart(results, path: Path, title: str) -> None:
-    """Bars per cell for one bias ratio; WGA-vs-bias-ratio lines when the sweep has several."""
+    """Bars per cell for one bias ratio; WGA-vs-bias-ratio panels when the sweep has several."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     table = rows(results)
-    several = len({r["bias_ratio"] for r in table}) > 1
-    fig, ax = plt.subplots(figsize=(8, 5) if several else (1.6 * len(table) + 2, 3.6))
-    (_lines if several else _bars)(ax, table)
-    ax.set_ylim(0, 1)
-    ax.set_title(title, fontsize=10)
-    fig.tight_layout()
+    if len({r["bias_ratio"] for r in table}) > 1:
+        panels = len({r["mixture"] for r in table})
+        fig = plt.figure(figsize=(3.2 * min(4, panels), 2.8 * -(-panels // 4) + 0.9))
+        _lines(fig, table)
+        fig.suptitle(title, fontsize=10)
+        fig.tight_layout(rect=(0, 0.08, 1, 1))
+    else:
+        fig, ax = plt.subplots(figsize=(1.6 * len(table) + 2, 3.6))
+        _bars(ax, table)
+        ax.set_ylim(0, 1)
+        ax.set_title(title, fontsize=10)
+        fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
