@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 
 from mlflow.tracking import MlflowClient
 
@@ -11,16 +12,26 @@ from helpers import BIN, REPO
 from fake2real.track.mlflow_runs import PARENT_TAG
 
 
+def submit(command: list[str], env: dict) -> subprocess.CompletedProcess:
+    # The head's job agent registers some seconds after the dashboard answers (longer on a loaded
+    # machine): until then Ray refuses the submission outright, before running anything.
+    for _ in range(6):
+        completed = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=REPO, env=env)
+        if "No available agent to submit job" not in completed.stderr:
+            return completed
+        time.sleep(10)
+    return completed
+
+
 def test_sweep_smoke_via_ray_job_submit(ray_head, mlflow_server, tmp_path):
     out = tmp_path / "out"
-    completed = subprocess.run(
+    completed = submit(
         [
             str(BIN / "ray"), "job", "submit", "--address", ray_head.dashboard_url, "--working-dir", str(REPO), "--",
             "python", "jobs/sweep.py", "--preset", "smoke", f"output_dir={out}",
             f"tracking.uri={mlflow_server}", "tracking.experiment=job-submit",
         ],
-        capture_output=True, text=True, timeout=600, cwd=REPO,
-        env={**os.environ, **ray_head.env},
+        {**os.environ, **ray_head.env},
     )
     assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-2000:]
     assert "| ffr | erm | 1 |" in completed.stdout
