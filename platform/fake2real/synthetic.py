@@ -7,7 +7,6 @@ built-in benchmark, from the dataset itself.
 
 from __future__ import annotations
 
-
 import ray
 
 from fake2real.config import ExperimentConfig

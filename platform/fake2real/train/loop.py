@@ -73,7 +73,7 @@ def shard(indices: torch.Tensor, rank: int, world: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def correct_per_sample(model: torch.nn.Module, data: ImageTensors, device, batch_size: int = 512) -> "torch.Tensor":
+def correct_per_sample(model: torch.nn.Module, data: ImageTensors, device, batch_size: int = 512) -> torch.Tensor:
     """Whether the model classifies each sample correctly, over the whole set (sharded)."""
     context = ray.train.get_context()
     rank, world = context.get_world_rank(), context.get_world_size()
@@ -110,8 +110,9 @@ def train_loop_per_worker(config: dict) -> None:
     if config.get("init_checkpoint"):
         with ray.train.Checkpoint(config["init_checkpoint"]).as_directory() as directory:
             model.load_state_dict(_load_state(Path(directory) / BEST_MODEL))
-    initial_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     method = get_method(config["method"])(config["method_params"], train_groups.numpy(), num_train_groups)
+    # A method with a warm-up model (JTT) starts over from these weights; others need no copy.
+    initial_state = {k: v.detach().clone() for k, v in model.state_dict().items()} if method.warmup_epochs else None
     method.freeze(model)
     hp = config["hparams"]
 
