@@ -1,4 +1,4 @@
-"""Encoding images for tables: PNG (lossless) or JPEG, optionally resized first."""
+"""Encoding images for tables (PNG, lossless, or JPEG; optionally resized first) and decoding them."""
 
 from __future__ import annotations
 
@@ -19,3 +19,11 @@ def encode_image(pixels: np.ndarray, image_format: str = "png", quality: int = 9
     else:
         image.save(buffer, format="JPEG", quality=quality)
     return buffer.getvalue()
+
+
+def decode_rgb(data: bytes) -> "torch.Tensor":
+    """Encoded bytes of a table row → uint8 (3, H, W), as training sees them."""
+    import torch
+    from torchvision.io import ImageReadMode, decode_image
+
+    return decode_image(torch.frombuffer(bytearray(data), dtype=torch.uint8), mode=ImageReadMode.RGB)

@@ -43,14 +43,16 @@ class PosthocSpec:
     seed: int
 
 
-def load_selected_model(spec: PosthocSpec, num_classes: int) -> torch.nn.Module:
+def load_selected_model(checkpoint_uri: str, model_name: str, num_classes: int, owner: str) -> torch.nn.Module:
+    """The model a stage selected (``best_model.pt`` of its checkpoint, local or a URI), in eval
+    mode; ``owner`` names who needs it in the error when it is missing."""
     import ray.train
 
-    model = build_model(spec.model, num_classes)
-    with ray.train.Checkpoint(spec.checkpoint_uri).as_directory() as directory:
+    model = build_model(model_name, num_classes)
+    with ray.train.Checkpoint(checkpoint_uri).as_directory() as directory:
         path = Path(directory) / BEST_MODEL
         if not path.is_file():
-            raise DataError(f"{spec.method}: no finished base model at {spec.checkpoint_uri} ({BEST_MODEL} is missing)")
+            raise DataError(f"{owner}: no finished base model at {checkpoint_uri} ({BEST_MODEL} is missing)")
         model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     return model.eval()
 
@@ -91,7 +93,7 @@ def run_posthoc(spec: PosthocSpec, cache: str, use_gpu: bool = False) -> dict:
     info = read_info(spec.eval_table)
     names = [group_name(y, b) for y in range(info.num_classes) for b in range(info.num_biases)]
     device = torch.device("cuda" if use_gpu and torch.cuda.is_available() else "cpu")
-    model = load_selected_model(spec, info.num_classes).to(device)
+    model = load_selected_model(spec.checkpoint_uri, spec.model, info.num_classes, spec.method).to(device)
     splits = {"val": spec.eval_table, "test": spec.eval_table}
     if spec.synthetic_test_table:
         splits["synthetic_test"] = spec.synthetic_test_table

@@ -1,0 +1,159 @@
+"""The static HTML report of a sweep, built from MLflow alone (``jobs/report.py``).
+
+One self-contained file (figures embedded as PNG data URIs), so it can be mailed or attached to
+the sweep's MLflow run: the results table with 95 % confidence intervals, WGA against bias
+ratio (the paper's Figure 3), per-group accuracy heatmaps, synthetic images per group, the
+G-leakage chart and Grad-CAM maps (the paper's Figure 5).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from fake2real.data.images import decode_rgb
+from fake2real.data.table import group_name, read_info, read_table
+from fake2real.report import figures
+from fake2real.report.runs import RunRecord, SweepRuns, read_sweep
+from fake2real.report.saliency import saliency_figure
+
+COLUMNS = (
+    ("test/worst_group_accuracy", "test WGA"),
+    ("test/balanced_accuracy", "test balanced acc"),
+    ("val/worst_group_accuracy", "val WGA"),
+    ("synthetic_test/worst_group_accuracy", "synthetic-test WGA"),
+    ("probe/g_leakage_auroc", "G-leakage AUROC"),
+)
+
+
+@dataclass
+class Figure:
+    id: str
+    title: str
+    png: bytes
+    caption: str
+
+
+def group_labels(table: str) -> dict[str, str]:
+    info = read_info(table)
+    return {group_name(y, b): f"{c} · {bias}" for y, c in enumerate(info.class_names) for b, bias in enumerate(info.bias_names)}
+
+
+def synthetic_grid(table: str, per_group: int = 6) -> bytes:
+    """The first ``per_group`` training images (by id) of every group of a synthetic table."""
+    rows = read_table(table, split="train", columns=["id", "image", "y", "b"]).sort_by("id")
+    images: dict[str, list[np.ndarray]] = {}
+    for y, b, data in zip(rows.column("y").to_pylist(), rows.column("b").to_pylist(), rows.column("image").to_pylist()):
+        group = images.setdefault(group_name(y, b), [])
+        if len(group) < per_group:
+            group.append(decode_rgb(data).permute(1, 2, 0).numpy())
+    return figures.image_grid(dict(sorted(images.items())), f"synthetic training images: {Path(table).name}", group_labels(table))
+
+
+def _cell_text(interval: figures.Interval | None) -> str:
+    if interval is None:
+        return "–"
+    if interval.n == 1:
+        return f"{interval.mean:.3f}"
+    return f"{interval.mean:.3f} ± {interval.high - interval.mean:.3f}"
+
+
+def results_table(records: list[RunRecord]) -> str:
+    cells = {metric: figures.by_cell(records, metric) for metric, _ in COLUMNS}
+    seeds: dict[tuple, int] = {}
+    for record in records:
+        seeds[record.cell] = seeds.get(record.cell, 0) + 1
+    head = "".join(f"<th>{html.escape(title)}</th>" for _, title in COLUMNS)
+    body = []
+    for cell in sorted(seeds, key=lambda c: (c[0], [r.cell for r in records].index(c))):
+        ratio, mixture, method = cell
+        values = "".join(f"<td>{_cell_text(cells[metric].get(cell))}</td>" for metric, _ in COLUMNS)
+        body.append(f"<tr><td>{ratio}</td><td>{html.escape(mixture)}</td><td>{html.escape(method)}</td><td>{seeds[cell]}</td>{values}</tr>")
+    return (
+        f'<table id="results-table"><thead><tr><th>r</th><th>mixture</th><th>method</th><th>seeds</th>{head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table>"
+    )
+
+
+def build_figures(records: list[RunRecord], saliency: bool = True) -> list[Figure]:
+    labels = group_labels(records[0].real_table) if records[0].real_table else None
+    built = [
+        Figure("wga-vs-bias-ratio", "Worst-group accuracy against bias ratio", figures.wga_vs_bias_ratio(records),
+               "Test WGA of the model selected by validation WGA; a panel per mixture, a line per method; bars: 95 % CI over seeds."),
+        Figure("group-accuracy", "Accuracy of every group", figures.group_heatmaps(records, labels),
+               "Mean test accuracy per (class · bias) group over seeds. The rare groups of the training set are where bias shows."),
+    ]
+    if any(figures.LEAKAGE in r.metrics for r in records):
+        built.append(Figure("g-leakage", "G-leakage: does the model encode real vs synthetic?", figures.g_leakage(records),
+                            "AUROC of a linear probe on frozen penultimate features predicting real vs synthetic on a "
+                            "balanced held-out set; 0.5 = no trace of the generator. Bars: 95 % CI over seeds."))
+    highest = max(r.bias_ratio for r in records)
+    tables = list(dict.fromkeys(r.synthetic_table for r in records if r.synthetic_table and r.bias_ratio == highest))
+    for index, table in enumerate(tables[:3]):
+        users = sorted({f"{r.mixture}" for r in records if r.synthetic_table == table})
+        built.append(Figure(f"synthetic-images-{index}", f"Synthetic images per group ({', '.join(users)})", synthetic_grid(table),
+                            f"Training images of {html.escape(table)}, first six per group by id."))
+    if saliency:
+        found = saliency_figure(records)
+        if found is not None:
+            png, runs = found
+            built.append(Figure("saliency", "Where the models look (Grad-CAM)", png,
+                                f"Grad-CAM of the true class on real test images, two per group, for {len(runs)} runs at r = {runs[0].bias_ratio} "
+                                "(lowest seed; post-hoc methods left out: their refit head is not a checkpoint)."))
+    return built
+
+
+def render(sweep: SweepRuns, built: list[Figure], tracking_uri: str) -> str:
+    sections = "".join(
+        f'<section><h2>{html.escape(f.title)}</h2><figure id="{f.id}"><img class="figure" alt="{html.escape(f.title)}" '
+        f'src="data:image/png;base64,{base64.b64encode(f.png).decode()}"><figcaption>{f.caption}</figcaption></figure></section>'
+        for f in built
+    )
+    ratios = sorted({r.bias_ratio for r in sweep.records})
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>fake2real report: {html.escape(sweep.name)}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1200px; color: #222; }}
+table {{ border-collapse: collapse; font-size: 0.85rem; }} th, td {{ border: 1px solid #ccc; padding: 0.2rem 0.5rem; text-align: right; }}
+th {{ background: #f3f3f3; }} td:nth-child(2), td:nth-child(3) {{ text-align: left; }}
+img.figure {{ max-width: 100%; }} figcaption {{ color: #555; font-size: 0.85rem; }} code {{ background: #f3f3f3; }}
+</style></head>
+<body>
+<h1>{html.escape(sweep.name)}</h1>
+<p id="provenance">MLflow run <code>{sweep.run_id}</code> ({html.escape(sweep.status)}) at <code>{html.escape(tracking_uri)}</code>;
+{len(sweep.records)} experiment runs; bias ratios {", ".join(map(str, ratios))}; built {time.strftime("%Y-%m-%d %H:%M:%S")}.</p>
+<section><h2>Results</h2>
+<p>Mean ± half-width of the 95 % confidence interval over seeds (Student t); one seed: its value. The model of each
+run is the one selected by validation WGA only.</p>
+{results_table(sweep.records)}</section>
+{sections}
+<script>
+// For headless checks and for people: how many figures actually decoded.
+window.addEventListener("load", () => {{
+  const images = [...document.querySelectorAll("img.figure")];
+  document.body.dataset.figuresDecoded = images.filter(i => i.complete && i.naturalWidth > 0).length;
+}});
+</script>
+</body></html>
+"""
+
+
+def build_report(tracking_uri: str, experiment: str, output: Path | None = None, sweep_run_id: str | None = None, saliency: bool = True) -> Path:
+    """Writes the report (default ``outputs/reports/<sweep>-<run id>.html``), attaches it to the
+    sweep's MLflow run and returns its path."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=tracking_uri)
+    sweep = read_sweep(client, experiment, sweep_run_id)
+    print(f"[report] sweep {sweep.name} ({sweep.run_id}): {len(sweep.records)} experiment runs", flush=True)
+    built = build_figures(sweep.records, saliency)
+    output = output or Path("outputs") / "reports" / f"{sweep.name}-{sweep.run_id[:8]}.html"
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(render(sweep, built, tracking_uri))
+    client.log_artifact(sweep.run_id, str(output))  # beside results.md/png in the MLflow UI
+    return output

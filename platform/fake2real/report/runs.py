@@ -1,0 +1,107 @@
+"""A sweep's experiment runs, read back from MLflow: the only input of the static report.
+
+A sweep run (tag ``fake2real.key`` = ``sweep-…``) lists its cells in its ``results.csv`` artifact
+(attached when the sweep ends); a sweep still running, or one without that artifact, is read
+from its child runs. An experiment run shared with an earlier sweep keeps its first parent, so
+the artifact is the complete list when it exists.
+"""
+
+from __future__ import annotations
+
+import csv
+import tempfile
+from dataclasses import dataclass, field
+
+from fake2real.errors import TrackingError
+from fake2real.track.mlflow_runs import KEY_TAG, PARENT_TAG
+
+
+@dataclass
+class RunRecord:
+    run_id: str
+    bias_ratio: float
+    mixture: str
+    method: str
+    seed: int
+    metrics: dict[str, float] = field(default_factory=dict)
+    model: str = ""
+    checkpoint_uri: str | None = None
+    real_table: str | None = None
+    synthetic_table: str | None = None
+
+    @property
+    def cell(self) -> tuple[float, str, str]:
+        return (self.bias_ratio, self.mixture, self.method)
+
+
+@dataclass
+class SweepRuns:
+    run_id: str
+    name: str
+    status: str
+    records: list[RunRecord]
+
+
+def _record(run) -> RunRecord:
+    params, tags = run.data.params, run.data.tags
+
+    def table(key: str) -> str | None:
+        value = params.get(key)
+        return None if value in (None, "none") else value
+
+    return RunRecord(
+        run_id=run.info.run_id,
+        bias_ratio=float(params["dataset.bias_ratio"]),
+        mixture=params["train.mixture"],
+        method=params["train.method"],
+        seed=int(params["seed"]),
+        metrics=dict(run.data.metrics),
+        model=params.get("train.model", ""),
+        checkpoint_uri=tags.get("checkpoint_uri"),
+        real_table=table("data.real_table"),
+        synthetic_table=table("data.synthetic_table"),
+    )
+
+
+def find_sweep(client, experiment: str, sweep_run_id: str | None = None):
+    """The given sweep run, else the experiment's most recent one."""
+    if sweep_run_id:
+        try:
+            return client.get_run(sweep_run_id)
+        except Exception:  # MLflow raises its own RestException / MlflowException types
+            raise TrackingError(f"report: no MLflow run {sweep_run_id} at {client.tracking_uri}") from None
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        raise TrackingError(f"report: no MLflow experiment '{experiment}' at {client.tracking_uri}")
+    sweeps = client.search_runs(
+        [found.experiment_id], filter_string=f"tags.`{KEY_TAG}` LIKE 'sweep-%'", order_by=["attributes.start_time DESC"], max_results=1
+    )
+    if not sweeps:
+        raise TrackingError(f"report: experiment '{experiment}' has no sweep run (run jobs/sweep.py first)")
+    return sweeps[0]
+
+
+def _listed_run_ids(client, sweep_run_id: str) -> list[str] | None:
+    if "results.csv" not in {a.path for a in client.list_artifacts(sweep_run_id)}:
+        return None
+    with tempfile.TemporaryDirectory(prefix="fake2real-report-") as tmp:
+        path = client.download_artifacts(sweep_run_id, "results.csv", tmp)
+        with open(path, newline="") as handle:
+            return [row["run_id"] for row in csv.DictReader(handle)]
+
+
+def read_sweep(client, experiment: str, sweep_run_id: str | None = None) -> SweepRuns:
+    sweep = find_sweep(client, experiment, sweep_run_id)
+    sweep_id = sweep.info.run_id
+    listed = _listed_run_ids(client, sweep_id)
+    if listed is not None:
+        runs = [client.get_run(run_id) for run_id in listed]
+    else:
+        runs = client.search_runs([sweep.info.experiment_id], filter_string=f"tags.`{PARENT_TAG}` = '{sweep_id}'")
+    # Children that are stages, not experiments, have no mixture: keep experiments that finished.
+    records = [_record(run) for run in runs if "train.mixture" in run.data.params and "test/worst_group_accuracy" in run.data.metrics]
+    if not records:
+        raise TrackingError(f"report: sweep run {sweep_id} has no finished experiment yet")
+    records.sort(key=lambda r: (r.bias_ratio, r.mixture, r.method, r.seed))
+    return SweepRuns(sweep_id, sweep.info.run_name or sweep_id, sweep.info.status, records)
+
