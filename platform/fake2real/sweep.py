@@ -19,6 +19,7 @@ from fake2real.experiment import ExperimentResult, run_experiment, validate
 from fake2real.report.table import chart, markdown, write_csv
 from fake2real.runtime import init_ray
 from fake2real.track.mlflow_runs import Tracker, resolve_uri
+from fake2real.track.ray_metrics import SWEEP_CELLS, SWEEP_CELLS_FINISHED
 from fake2real.workspace import Workspace, prepare_real
 
 
@@ -68,11 +69,18 @@ def run_sweep(config: ExperimentConfig) -> SweepResult:
     ratios = config.sweep.bias_ratios or [config.dataset.bias_ratio]
     title = f"{config.name}: {config.dataset.name}, bias ratio {', '.join(map(str, ratios))}"
     grid = cells(config)
+    # Progress for the Grafana board (this driver is a Ray driver now).
+    total, finished = SWEEP_CELLS.create(), SWEEP_CELLS_FINISHED.create()
+    progress_tags = {"sweep": f"{config.name}-{key}"}  # as the results folder is named
+    total.set(len(grid), tags=progress_tags)
+    finished.set(0, tags=progress_tags)
     results: list[ExperimentResult] = []
     try:
         for number, cell in enumerate(grid, 1):
             print(f"[sweep] cell {number}/{len(grid)}: r={cell.dataset.bias_ratio} {cell.train.mixture}/{cell.train.method} seed {cell.seed}", flush=True)
             results.append(run_experiment(cell, tracker, parent_run_id=sweep_run))
+            total.set(len(grid), tags=progress_tags)
+            finished.set(number, tags=progress_tags)
             # The table so far, after every cell: a long sweep can be read while it runs.
             _write_results(results, directory, title, tracker if number == len(grid) else None, sweep_run)
     except BaseException:
@@ -104,5 +112,6 @@ def where_to_look(result: SweepResult) -> str:
         [
             f"results table and chart: {result.directory}/results.md, results.png",
             f"MLflow (sweep run {result.run_id}): {ui}  →  http://127.0.0.1:5000, sort by test/worst_group_accuracy",
+            f"figures (HTML report): python jobs/report.py --tracking-uri {shlex.quote(result.tracking_uri)} --sweep-run {result.run_id}",
         ]
     )

@@ -70,10 +70,9 @@ class GeneratorActor:
     def __init__(self, backend: str, backend_kwargs: dict, image_format: str, quality: int = 95,
                  output_size: int | None = None, filters: list[dict] | None = None, max_attempts: int = 3,
                  degradation: dict | None = None):
-        from ray.util.metrics import Counter, Gauge
-
         from fake2real.generate.backends import make_backend
         from fake2real.generate.filters import make_filters
+        from fake2real.track.ray_metrics import GENERATED_IMAGES, GENERATION_IMAGES_PER_SECOND, actor_tag
 
         self.backend = make_backend(backend, backend_kwargs)
         self.image_format, self.quality, self.output_size = image_format, quality, output_size
@@ -81,9 +80,9 @@ class GeneratorActor:
         self.max_attempts = max_attempts
         self.degradation = degradation
         # For the Grafana board: images made and the rate of this actor.
-        self.images_total = Counter("fake2real_generated_images", "Images generated", tag_keys=("backend",))
-        self.rate = Gauge("fake2real_generation_images_per_second", "Images/s of one actor's last batch", tag_keys=("backend",))
-        self.tags = {"backend": backend}
+        self.images_total = GENERATED_IMAGES.create()
+        self.rate = GENERATION_IMAGES_PER_SECOND.create()
+        self.tags = {"backend": backend, "actor": actor_tag()}
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         started = time.perf_counter()

@@ -25,6 +25,7 @@ import torch
 import torch.distributed as dist
 
 from fake2real.data.table import group_name, read_info
+from fake2real.track.ray_metrics import TRAIN_IMAGES_PER_SECOND
 from fake2real.train.methods import Reducer, get_method
 from fake2real.train.metrics import summarize
 from fake2real.train.models import build_model
@@ -146,6 +147,9 @@ def train_loop_per_worker(config: dict) -> None:
     batch_size = max(1, hp["batch_size"] // world)
     reducer = Reducer(world_size=world, sum=_all_reduce_sum)
     loss_fn = torch.nn.CrossEntropyLoss(reduction="none")
+    # For the Grafana board; the experiment name is the Train run's name (ray_train_run_name).
+    images_per_second = TRAIN_IMAGES_PER_SECOND.create()
+    throughput_tags = {"stage": context.get_experiment_name(), "rank": str(rank)}
 
     def report(metrics: dict, files: dict[str, dict]) -> None:
         # Every worker reports (it is a barrier); rank 0 alone writes the checkpoint files.
@@ -180,13 +184,14 @@ def train_loop_per_worker(config: dict) -> None:
             optimizer.step()
             loss_sum += loss.item() * len(labels)
             seen += len(labels)
-        elapsed = time.perf_counter() - started
+        throughput = seen / (time.perf_counter() - started)
+        images_per_second.set(throughput, tags=throughput_tags)
         metrics = evaluate(model, val, names, "val", device)
         if epoch >= warmup and metrics[SELECTION_METRIC] > best[SELECTION_METRIC]:
             best = {"epoch": epoch, SELECTION_METRIC: metrics[SELECTION_METRIC]}
             best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
         metrics.update(
-            {"epoch": epoch, "train/loss": loss_sum / max(seen, 1), "train/images_per_second_per_worker": seen / elapsed}
+            {"epoch": epoch, "train/loss": loss_sum / max(seen, 1), "train/images_per_second_per_worker": throughput}
         )
         resume = {
             "model": model.state_dict(),
