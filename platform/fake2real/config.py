@@ -179,6 +179,33 @@ class TrackingConfig(_Section):
     experiment: str = "fake2real"
 
 
+class SearchConfig(_Section):
+    """Hyperparameter search per sweep cell (search.py). ``num_samples: 0`` = no search: every
+    cell trains with the configured hyperparameters (the evidence tables use that)."""
+
+    num_samples: int = Field(0, ge=0)  # Optuna (TPE) trials per cell
+    seed: int = 0  # TPE's sampler seed
+    # Searched for the cell's last stage, besides the method's own declared space. Epochs are
+    # searched as an integer in [min_epochs, the stage's configured epochs].
+    lr: tuple[Literal["loguniform", "uniform"], float, float] = ("loguniform", 1e-4, 1e-2)
+    weight_decay: tuple[Literal["loguniform", "uniform"], float, float] = ("loguniform", 1e-6, 1e-3)
+    min_epochs: int = Field(1, ge=1)
+    # ASHA early stopping on validation WGA, in epochs (Tune's training iterations).
+    asha: bool = True
+    grace_period: int = Field(1, ge=1)
+    reduction_factor: int = Field(2, ge=2)
+    # None: as many trials at once as the cluster's CPUs (GPUs with train.use_gpu) hold trainers.
+    max_concurrent_trials: Optional[int] = Field(None, ge=1)
+
+    @model_validator(mode="after")
+    def _ranges(self) -> "SearchConfig":
+        for name in ("lr", "weight_decay"):
+            kind, low, high = getattr(self, name)
+            if not 0 < low < high:
+                raise ValueError(f"sweep.search.{name}: needs 0 < low < high, got {low}, {high}")
+        return self
+
+
 class SweepConfig(_Section):
     mixtures: list[str] = ["none", "ffr"]
     methods: list[str] = ["erm", "groupdro"]
@@ -188,6 +215,7 @@ class SweepConfig(_Section):
     # Extra cells: these mixtures (e.g. the reviewers' ablations) with ablation_methods only.
     ablation_mixtures: list[str] = []
     ablation_methods: list[str] = ["erm"]
+    search: SearchConfig = SearchConfig()
 
     @field_validator("mixtures", "methods", "seeds")
     @classmethod

@@ -74,7 +74,23 @@ def validate(config: ExperimentConfig, mixtures: list[str], methods: list[str]) 
                     )
 
 
-def run_experiment(config: ExperimentConfig, tracker: Tracker, parent_run_id: str | None = None) -> ExperimentResult:
+def run_experiment(
+    config: ExperimentConfig,
+    tracker: Tracker,
+    parent_run_id: str | None = None,
+    last_stage_callbacks: tuple = (),
+    prefix_only: bool = False,
+    posthoc: bool = True,
+    run_name: str | None = None,
+    run_tags: dict | None = None,
+) -> ExperimentResult:
+    """Train the mixture's stages (each reused when finished) and the post-hoc step.
+
+    ``last_stage_callbacks`` join the last stage's trainer (a search trial reports to Tune);
+    ``prefix_only`` trains every stage but the last (a search trains FFR's stage 1 once, before
+    its trials start); ``posthoc=False`` skips DFR refits, synthetic-test metrics and the probe;
+    ``run_name`` / ``run_tags`` name and tag a new experiment run (a search trial's).
+    """
     workspace = Workspace.create(config)
     validate(config, [config.train.mixture], [config.train.method])
     real = prepare_real(config, workspace)
@@ -87,7 +103,7 @@ def run_experiment(config: ExperimentConfig, tracker: Tracker, parent_run_id: st
     test_plan_id = read_info(synthetic_test).extra.get("plan_id") if synthetic_test else "none"
     # The experiment is its real data, its synthetic data (by plan), its training and its seed.
     key = f"{config.digest('dataset', 'train', 'seed')}-{plan_id}-{test_plan_id}"
-    name = f"{train.mixture}-{train.method}-seed{config.seed}"
+    name = run_name or f"{train.mixture}-{train.method}-seed{config.seed}"
     params = {
         "dataset": config.dataset.model_dump(),
         "train": train.model_dump(),
@@ -97,13 +113,17 @@ def run_experiment(config: ExperimentConfig, tracker: Tracker, parent_run_id: st
         "data.synthetic_plan_id": plan_id,
         "data.synthetic_test_table": str(synthetic_test) if synthetic_test else "none",
     }
-    run_id = tracker.run_for(key, name, parent_run_id, params=params, tags={"model.init": f"pretrained:{train.pretrained}" if train.pretrained else "random"})
+    if prefix_only:  # shared stages are logged under the parent (a sweep cell), not as an experiment
+        run_id = parent_run_id
+    else:
+        run_id = tracker.run_for(key, name, parent_run_id, params=params, tags={"model.init": f"pretrained:{train.pretrained}" if train.pretrained else "random", **(run_tags or {})})
     result = ExperimentResult(train.mixture, train.method, config.seed, run_id, config.dataset.bias_ratio)
     tables = {"real": (str(real),), "synthetic": (str(synthetic),), "mixed": (str(real), str(synthetic))}
     resources = Resources(train.num_workers, train.cpus_per_worker, train.use_gpu)
     previous: StageResult | None = None
+    stages = mixture.stages[:-1] if prefix_only else mixture.stages
     try:
-        for plan in mixture.stages:
+        for number, plan in enumerate(stages, 1):
             method = plan.method or training_method(train.method)
             spec = StageSpec(
                 name=plan.name,
@@ -120,23 +140,30 @@ def run_experiment(config: ExperimentConfig, tracker: Tracker, parent_run_id: st
             stage_run = tracker.run_for(spec.key(), plan.name, run_id, params={"stage": plan.name, **spec.__dict__})
             print(f"[train] {name} / {plan.name} (MLflow run {stage_run})", flush=True)
             try:
-                previous = run_stage(spec, resources, workspace.runs, [MLflowStageCallback(tracker.uri, stage_run, plan.name)])
+                callbacks = [MLflowStageCallback(tracker.uri, stage_run, plan.name)]
+                if number == len(mixture.stages):
+                    callbacks += list(last_stage_callbacks)
+                previous = run_stage(spec, resources, workspace.runs, callbacks)
             except BaseException:
                 tracker.finish(stage_run, "FAILED")
                 raise
             if previous.reused:
                 print(f"[train] {name} / {plan.name}: finished earlier, reused", flush=True)
             tracker.client.set_tag(stage_run, "checkpoint_uri", previous.checkpoint_uri)
-            tracker.client.set_tag(run_id, f"{plan.name}.run_id", stage_run)
+            if run_id:
+                tracker.client.set_tag(run_id, f"{plan.name}.run_id", stage_run)
             tracker.finish(stage_run)
             result.stages.append(previous)
-        if synthetic_test or get_method(train.method).base_method:
-            posthoc = PosthocSpec(
+        if prefix_only:
+            return result
+        if posthoc and (synthetic_test or get_method(train.method).base_method):
+            step = PosthocSpec(
                 previous.checkpoint_uri, train.model, str(real), str(synthetic_test) if synthetic_test else None, train.method, config.seed
             )
-            result.posthoc = run_posthoc_task(posthoc, workspace.runs, train.use_gpu)
+            result.posthoc = run_posthoc_task(step, workspace.runs, train.use_gpu)
     except BaseException:
-        tracker.finish(run_id, "FAILED")
+        if not prefix_only:
+            tracker.finish(run_id, "FAILED")
         raise
     logged = ("val/", "test/", "synthetic_test/", "probe/", f"{train.method}/")
     tracker.log_metrics(run_id, {k: v for k, v in result.metrics.items() if k.startswith(logged)})

@@ -7,13 +7,29 @@ from fake2real.errors import ConfigError
 PRESETS: dict[str, dict] = {
     # The README's main command: the built-in benchmark, none/ffr × erm/groupdro, one seed.
     "quick": {"name": "quick"},
-    # Seconds of training, for tests: tiny tables, one epoch, FFR's shared stage 1 exercised.
+    # Seconds of training, for tests: tiny tables, one epoch, FFR's shared stage 1 and a 2-trial search per cell.
     "smoke": {
         "name": "smoke",
         "dataset": {"bias_ratio": 0.9, "val_floor": 2, "shapes": {"train_per_group": 40, "val_per_group": 10, "test_per_group": 10}},
         "generation": {"batch_size": 16},
-        "train": {"real": {"epochs": 1, "batch_size": 32}, "synthetic": {"epochs": 1, "batch_size": 32}},
-        "sweep": {"mixtures": ["ffr"], "methods": ["erm", "groupdro"], "seeds": [0]},
+        # 0.9 CPU per worker: two workers and a search trial's driver (0.1) fit on 2 cores.
+        "train": {"cpus_per_worker": 0.9, "real": {"epochs": 1, "batch_size": 32}, "synthetic": {"epochs": 1, "batch_size": 32}},
+        "sweep": {"mixtures": ["ffr"], "methods": ["erm", "groupdro"], "seeds": [0], "search": {"num_samples": 2}},
+    },
+    # The paper's grid for a GPU cluster, on the dataset of --config (e.g. configs/celeba/r0.99.yaml):
+    # every bias ratio, every mixture and method, a 16-trial search per cell, 3 seeds.
+    "paper": {
+        "name": "paper",
+        "train": {"model": "resnet50", "use_gpu": True, "num_workers": 1, "cpus_per_worker": 8},
+        "sweep": {
+            "bias_ratios": [0.9, 0.95, 0.97, 0.99, 0.999],
+            "mixtures": ["none", "usb", "asb", "ffr"],
+            "methods": ["erm", "groupdro", "resample", "reweight", "jtt", "dfr"],
+            "ablation_mixtures": ["ffr_reversed", "ffr_unbalanced", "synthetic_only", "ffr_degraded"],
+            "ablation_methods": ["erm"],
+            "seeds": [0, 1, 2],
+            "search": {"num_samples": 16},
+        },
     },
 }
 

@@ -1,8 +1,9 @@
-"""The sweep: a grid of experiments (bias ratios × mixtures × methods × seeds) and its results.
+"""The sweep: cells (bias ratios × mixtures × methods), each run for every seed, and its results.
 
-For now a fixed grid with fixed hyperparameters; the entry point and its flags stay stable
-when Ray Tune + Optuna replace the grid. Cells run seed-major, so a long sweep has whole seeds
-done early, and the results table is rewritten after every cell.
+Without a search (``sweep.search.num_samples: 0``) every experiment trains with the configured
+hyperparameters, seed-major, so a long sweep has whole seeds done early. With a search, each
+cell is searched first (search.py: Ray Tune + Optuna + ASHA) and its selected configuration then
+runs for every seed. The results table is rewritten after every unit of work.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from fake2real.data.storage import Location, upload
 from fake2real.experiment import ExperimentResult, run_experiment, validate
 from fake2real.report.table import chart, markdown, write_csv
 from fake2real.runtime import init_ray
+from fake2real.search import run_searched_cell
 from fake2real.track.mlflow_runs import Tracker, resolve_uri
 from fake2real.track.ray_metrics import SWEEP_CELLS, SWEEP_CELLS_FINISHED
 from fake2real.workspace import Workspace, prepare_real
@@ -48,6 +50,11 @@ def cells(config: ExperimentConfig) -> list[ExperimentConfig]:
     ]
 
 
+def search_cells(config: ExperimentConfig) -> list[ExperimentConfig]:
+    """One config per (bias ratio, mixture, method), at the first seed: what a search runs on."""
+    return [cell for cell in cells(config) if cell.seed == config.sweep.seeds[0]]
+
+
 def _all_names(config: ExperimentConfig) -> tuple[list[str], list[str]]:
     sweep = config.sweep
     return sweep.mixtures + sweep.ablation_mixtures, sweep.methods + sweep.ablation_methods
@@ -68,7 +75,10 @@ def run_sweep(config: ExperimentConfig) -> SweepResult:
     directory = workspace.results / f"{config.name}-{key}"
     ratios = config.sweep.bias_ratios or [config.dataset.bias_ratio]
     title = f"{config.name}: {config.dataset.name}, bias ratio {', '.join(map(str, ratios))}"
-    grid = cells(config)
+    searched = config.sweep.search.num_samples > 0
+    spread = "ci95" if searched else "std"
+    # Without a search, a unit of work is one experiment; with one, a cell (search, then seeds).
+    grid = search_cells(config) if searched else cells(config)
     # Progress for the Grafana board (this driver is a Ray driver now).
     total, finished = SWEEP_CELLS.create(), SWEEP_CELLS_FINISHED.create()
     progress_tags = {"sweep": f"{config.name}-{key}"}  # as the results folder is named
@@ -77,25 +87,29 @@ def run_sweep(config: ExperimentConfig) -> SweepResult:
     results: list[ExperimentResult] = []
     try:
         for number, cell in enumerate(grid, 1):
-            print(f"[sweep] cell {number}/{len(grid)}: r={cell.dataset.bias_ratio} {cell.train.mixture}/{cell.train.method} seed {cell.seed}", flush=True)
-            results.append(run_experiment(cell, tracker, parent_run_id=sweep_run))
+            what = f"{config.sweep.search.num_samples} trials, then seeds {config.sweep.seeds}" if searched else f"seed {cell.seed}"
+            print(f"[sweep] cell {number}/{len(grid)}: r={cell.dataset.bias_ratio} {cell.train.mixture}/{cell.train.method} {what}", flush=True)
+            if searched:
+                results += run_searched_cell(cell, config.sweep.seeds, tracker, sweep_run, workspace.runs)
+            else:
+                results.append(run_experiment(cell, tracker, parent_run_id=sweep_run))
             total.set(len(grid), tags=progress_tags)
             finished.set(number, tags=progress_tags)
             # The table so far, after every cell: a long sweep can be read while it runs.
-            _write_results(results, directory, title, tracker if number == len(grid) else None, sweep_run)
+            _write_results(results, directory, title, tracker if number == len(grid) else None, sweep_run, spread)
     except BaseException:
         tracker.finish(sweep_run, "FAILED")
         raise
     tracker.finish(sweep_run)
-    return SweepResult(results, markdown(results, title), directory, sweep_run, uri)
+    return SweepResult(results, markdown(results, title, spread), directory, sweep_run, uri)
 
 
-def _write_results(results, directory, title: str, tracker: Tracker | None, sweep_run: str) -> None:
+def _write_results(results, directory, title: str, tracker: Tracker | None, sweep_run: str, spread: str) -> None:
     """results.md/csv/png rendered on the driver's disk, stored in the workspace (local or a
     URI) and, with a tracker (at the end), attached to the sweep's MLflow run."""
     with tempfile.TemporaryDirectory(prefix="fake2real-results-") as rendered:
         local = Path(rendered)
-        (local / "results.md").write_text(markdown(results, title))
+        (local / "results.md").write_text(markdown(results, title, spread))
         write_csv(results, local / "results.csv")
         chart(results, local / "results.png", title)
         for artifact in ("results.md", "results.csv", "results.png"):

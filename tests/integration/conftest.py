@@ -97,6 +97,9 @@ def ray_head(s3_server):
         "RAY_TMPDIR": str(tmp),
         # A loopback cluster of this test run only.
         "RAY_AUTH_MODE": "disabled",
+        # Its processes (e.g. Ray Train's placement-group cleaner, which connects by itself) must
+        # find this cluster even when another one runs on the host.
+        "RAY_ADDRESS": f"127.0.0.1:{port}",
         "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
     }
     log = tmp / "head.log"

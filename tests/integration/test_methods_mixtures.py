@@ -32,6 +32,7 @@ def test_every_method_and_mixture_one_epoch(ray_connected, tmp_path):
             "generation": {"test_images_per_group": 10},
             "train": {"num_workers": 1},
             "sweep": {
+                "search": {"num_samples": 0},  # fixed hyperparameters: this test is about coverage
                 "mixtures": ["none"],
                 "methods": sorted(METHODS),
                 "ablation_mixtures": OTHER_MIXTURES,

@@ -212,7 +212,7 @@ def test_smoke_preset_values():
 
 def test_preset_lookup():
     assert preset(None) == {}
-    with pytest.raises(ConfigError, match=r"unknown preset 'nope' \(known: quick, smoke\)"):
+    with pytest.raises(ConfigError, match=r"unknown preset 'nope' \(known: paper, quick, smoke\)"):
         preset("nope")
 
 

@@ -13,6 +13,7 @@ import tempfile
 from dataclasses import dataclass, field
 
 from fake2real.errors import TrackingError
+from fake2real.search import SELECTED_TAG, TRIAL_TAG
 from fake2real.track.mlflow_runs import KEY_TAG, PARENT_TAG
 
 
@@ -90,6 +91,25 @@ def _listed_run_ids(client, sweep_run_id: str) -> list[str] | None:
             return [row["run_id"] for row in csv.DictReader(handle)]
 
 
+def _children(client, experiment_id: str, parent: str) -> list:
+    return client.search_runs([experiment_id], filter_string=f"tags.`{PARENT_TAG}` = '{parent}'", max_results=10000)
+
+
+def _experiment_runs(client, experiment_id: str, sweep_id: str) -> list:
+    """Experiments under the sweep, or under its cells when it searched (a cell's search trials
+    are left out unless selected: the report shows what the sweep selected, by validation)."""
+    runs = []
+    for child in _children(client, experiment_id, sweep_id):
+        if "train.mixture" in child.data.params:
+            runs.append(child)
+        elif "mixture" in child.data.params:  # a searched cell
+            runs += [
+                r for r in _children(client, experiment_id, child.info.run_id)
+                if "train.mixture" in r.data.params and (TRIAL_TAG not in r.data.tags or r.data.tags.get(SELECTED_TAG) == "true")
+            ]
+    return runs
+
+
 def read_sweep(client, experiment: str, sweep_run_id: str | None = None) -> SweepRuns:
     sweep = find_sweep(client, experiment, sweep_run_id)
     sweep_id = sweep.info.run_id
@@ -97,7 +117,7 @@ def read_sweep(client, experiment: str, sweep_run_id: str | None = None) -> Swee
     if listed is not None:
         runs = [client.get_run(run_id) for run_id in listed]
     else:
-        runs = client.search_runs([sweep.info.experiment_id], filter_string=f"tags.`{PARENT_TAG}` = '{sweep_id}'")
+        runs = _experiment_runs(client, sweep.info.experiment_id, sweep_id)
     # Children that are stages, not experiments, have no mixture: keep experiments that finished.
     records = [_record(run) for run in runs if "train.mixture" in run.data.params and "test/worst_group_accuracy" in run.data.metrics]
     if not records:

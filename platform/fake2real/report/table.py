@@ -11,6 +11,8 @@ import math
 import statistics
 from pathlib import Path
 
+from fake2real.report.figures import interval
+
 COLUMNS = (
     "test/worst_group_accuracy",
     "test/balanced_accuracy",
@@ -21,13 +23,19 @@ COLUMNS = (
 HEADERS = ("test WGA", "test balanced acc", "val WGA", "synthetic-test WGA", "G-leakage AUROC")
 
 
-def _mean_std(values: list[float]) -> str:
+def _summary(values: list[float], spread: str) -> str:
     values = [v for v in values if v is not None and not math.isnan(v)]
     if not values:
         return "–"
     if len(values) == 1:
         return f"{values[0]:.3f}"
+    if spread == "ci95":
+        found = interval(values)
+        return f"{found.mean:.3f} ± {found.high - found.mean:.3f}"
     return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
+
+
+SPREADS = {"std": "mean ± std over seeds", "ci95": "mean ± 95 % CI half-width over seeds (Student t)"}
 
 
 def rows(results) -> list[dict]:
@@ -43,11 +51,11 @@ def rows(results) -> list[dict]:
     return out
 
 
-def markdown(results, title: str) -> str:
+def markdown(results, title: str, spread: str = "std") -> str:
     lines = [
         f"## {title}",
         "",
-        "WGA = worst-group accuracy; balanced = unweighted mean of group accuracies; mean ± std over seeds;",
+        f"WGA = worst-group accuracy; balanced = unweighted mean of group accuracies; {SPREADS[spread]};",
         "G-leakage AUROC = linear probe real vs synthetic on the selected model's features (0.5: no trace of G).",
     ]
     table = rows(results)
@@ -60,7 +68,7 @@ def markdown(results, title: str) -> str:
             "|---|---|---|" + "---|" * len(HEADERS),
         ]
         for row in (r for r in table if r["bias_ratio"] == ratio):
-            cells = [_mean_std(row[c]) for c in COLUMNS]
+            cells = [_summary(row[c], spread) for c in COLUMNS]
             lines.append(f"| {row['mixture']} | {row['method']} | {row['seeds']} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

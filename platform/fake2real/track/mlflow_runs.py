@@ -63,6 +63,8 @@ class Tracker:
         from mlflow.tracking import MlflowClient
 
         self.uri = uri
+        self.experiment_name = experiment
+        self.artifact_root = artifact_root
         try:
             with _fail_fast():
                 self.client = MlflowClient(tracking_uri=uri)

@@ -131,9 +131,10 @@ def train_loop_per_worker(config: dict) -> None:
         with checkpoint.as_directory() as directory:
             state = _load_state(Path(directory) / RESUME_STATE)
             best_state = _load_state(Path(directory) / BEST_MODEL)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        method.load_state_dict(state["method"])
+        if "model" in state:  # an epoch's checkpoint; the final one has nothing left to train
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            method.load_state_dict(state["method"])
         start_epoch, best = state["epoch"], state["best"]
     resumed_from_epoch = start_epoch
 
@@ -206,4 +207,6 @@ def train_loop_per_worker(config: dict) -> None:
     final = {"final": 1, "epoch": total_epochs, "selected_epoch": best["epoch"], "resumed_from_epoch": resumed_from_epoch}
     final.update(evaluate(model, val, names, "val", device))
     final.update(evaluate(model, test, names, "test", device))
-    report(final, {BEST_MODEL: best_state})
+    # The final checkpoint's resume state is only "done": a run stopped right after this report
+    # (e.g. by Tune, before the stage wrote its result file) resumes straight to this report.
+    report(final, {BEST_MODEL: best_state, RESUME_STATE: {"epoch": total_epochs, "best": best}})

@@ -1,0 +1,263 @@
+"""Hyperparameter search of one sweep cell: Ray Tune + Optuna (TPE) + ASHA, Train inside Tune.
+
+A cell is (dataset, bias ratio, mixture, method). Its search
+
+1. trains the mixture's stages before the last one once, with the configured hyperparameters
+   (FFR's synthetic stage 1): by their hash, every method and trial of the same (dataset, r,
+   seed) shares them;
+2. runs ``sweep.search.num_samples`` Tune trials over the last stage: the method's declared space
+   (its file under ``train/methods/``) plus learning rate, weight decay and epochs. The first trial
+   is the configured defaults. A trial is a function trainable that runs the experiment, so a
+   ``TorchTrainer`` per trial, whose last stage reports each epoch's validation WGA to Tune
+   (``TuneReportCallback``): ASHA stops the unpromising ones;
+3. selects the trial with the best validation WGA (never test) and writes ``best.json`` in the
+   cell's Tune folder, the cell's done marker.
+
+Tune's state lives in ``<runs>/tune/cell-<key>``, the key a hash of everything the search
+depends on: a sweep whose driver died is resumed by running it again (``Tuner.restore``), without
+re-running finished trials; a trial's stages that finished are reused by hash in any case.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+
+from fake2real.config import ExperimentConfig, merge
+from fake2real.data.storage import Location, get_bytes, is_file, put_bytes
+from fake2real.errors import ConfigError, Fake2RealError
+from fake2real.train.methods import get_method
+from fake2real.train.mixtures import get_mixture
+
+SELECTION_METRIC = "val/worst_group_accuracy"
+DONE_FILE = "best.json"
+TRIAL_TAG = "fake2real.trial"  # on a trial's experiment run: its Tune trial id
+SELECTED_TAG = "fake2real.selected"  # on the experiment runs of the cell's selected configuration
+
+
+@dataclass
+class CellSearch:
+    key: str
+    params: dict  # the selected trial's hyperparameters (search-space names)
+    best_val_wga: float
+    trials: int
+    trial_epochs: int  # epochs trained over all trials (ASHA's saving shows here)
+    reused: bool = False
+
+
+def _trained_method(config: ExperimentConfig) -> str:
+    method = get_method(config.train.method)
+    return method.base_method or config.train.method
+
+
+def _last_stage_section(config: ExperimentConfig) -> str:
+    """The ``train`` section holding the last stage's hyperparameters (as experiment.py picks it)."""
+    return "synthetic" if get_mixture(config.train.mixture).stages[-1].data == "synthetic" else "real"
+
+
+def to_tune(distribution: tuple | list):
+    """A declared distribution (``Hyperparameter.distribution``) as a Tune search domain."""
+    from ray import tune
+
+    kind, *args = distribution
+    if kind == "loguniform":
+        return tune.loguniform(*args)
+    if kind == "uniform":
+        return tune.uniform(*args)
+    if kind == "int":
+        return tune.randint(args[0], args[1] + 1)  # Tune's upper bound is exclusive
+    if kind == "choice":
+        return tune.choice(list(args[0]))
+    raise ValueError(f"unknown distribution kind '{kind}'")
+
+
+def search_space(config: ExperimentConfig) -> tuple[dict, dict]:
+    """(Tune space, the configured defaults as one point): ``lr``, ``weight_decay``, ``epochs``
+    and ``method.<name>`` for each hyperparameter the trained method declares."""
+    search = config.sweep.search
+    stage = getattr(config.train, _last_stage_section(config))
+    if search.min_epochs > stage.epochs:
+        raise ConfigError(f"config: sweep.search.min_epochs ({search.min_epochs}) exceeds the stage's epochs ({stage.epochs})")
+    space = {
+        "lr": to_tune(search.lr),
+        "weight_decay": to_tune(search.weight_decay),
+        "epochs": to_tune(("int", search.min_epochs, stage.epochs)),
+    }
+    defaults = {"lr": stage.lr, "weight_decay": stage.weight_decay, "epochs": stage.epochs}
+    method = get_method(_trained_method(config))
+    configured = config.train.method_params.get(method.name, {})
+    for hp in method.hyperparameters:
+        space[f"method.{hp.name}"] = to_tune(hp.distribution)
+        defaults[f"method.{hp.name}"] = configured.get(hp.name, hp.default)
+    # Optuna's log-uniform needs the default inside (0, ∞): a configured weight decay of 0 is
+    # outside the searched range, so the defaults point is clipped into it.
+    for name in ("lr", "weight_decay"):
+        kind, low, high = getattr(search, name)
+        defaults[name] = min(max(defaults[name], low), high)
+    return space, defaults
+
+
+def apply(config: ExperimentConfig, params: dict) -> ExperimentConfig:
+    """The cell's config with a trial's hyperparameters in place."""
+    section = _last_stage_section(config)
+    method = _trained_method(config)
+    update = {
+        "train": {
+            section: {"lr": float(params["lr"]), "weight_decay": float(params["weight_decay"]), "epochs": int(params["epochs"])},
+            "method_params": {method: {k.removeprefix("method."): v for k, v in params.items() if k.startswith("method.")}},
+        }
+    }
+    return ExperimentConfig.model_validate(merge(config.model_dump(), update))
+
+
+def cell_key(config: ExperimentConfig) -> str:
+    return config.digest("dataset", "generation", "train", "seed", "sweep.search")
+
+
+def concurrent_trials(config: ExperimentConfig) -> int:
+    """Trials at once: as many trainers as the cluster's GPUs (or CPUs) hold, at least one."""
+    import ray
+
+    search, train = config.sweep.search, config.train
+    if search.max_concurrent_trials:
+        return search.max_concurrent_trials
+    resources = ray.cluster_resources()
+    if train.use_gpu:  # an autoscaling cluster may have no GPU node yet: at least one trial
+        return max(1, int(resources.get("GPU", 0) // train.num_workers))
+    per_trial = train.num_workers * train.cpus_per_worker + TRIAL_DRIVER_CPUS
+    if per_trial > resources.get("CPU", 0):
+        raise ConfigError(
+            f"config: a search trial needs {per_trial:g} CPUs (train.num_workers × train.cpus_per_worker + "
+            f"{TRIAL_DRIVER_CPUS} for its driver) but the cluster has {resources.get('CPU', 0):g}: lower train.cpus_per_worker"
+        )
+    return max(1, int(resources.get("CPU", 0) // per_trial))
+
+
+# The trial's own process only waits on its TorchTrainer: a sliver of a CPU (Tune refuses 0).
+TRIAL_DRIVER_CPUS = 0.1
+
+
+def _trial(params: dict, cell: dict, tracking: dict, parent_run_id: str) -> None:
+    """One Tune trial: the cell's experiment with ``params``, its last stage reporting to Tune."""
+    from ray import tune
+    from ray.tune.integration.ray_train import TuneReportCallback
+
+    from fake2real.experiment import run_experiment
+    from fake2real.track.mlflow_runs import Tracker
+
+    config = apply(ExperimentConfig.model_validate(cell), params)
+    tracker = Tracker(tracking["uri"], tracking["experiment"], tracking["artifacts"])
+    trial_id = tune.get_context().get_trial_id()
+    result = run_experiment(
+        config, tracker, parent_run_id, last_stage_callbacks=(TuneReportCallback(),), posthoc=False,
+        run_name=f"{config.train.mixture}-{config.train.method}-trial-{trial_id}", run_tags={TRIAL_TAG: trial_id},
+    )
+    if result.stages[-1].reused:  # trained by an earlier attempt: Tune still needs its result
+        tune.report({k: v for k, v in result.stages[-1].metrics.items() if k.startswith(("val/", "epoch"))})
+
+
+def _read_done(path: Location) -> CellSearch | None:
+    if not is_file(path):
+        return None
+    data = json.loads(get_bytes(path))
+    return CellSearch(**(data | {"reused": True}))
+
+
+def search_cell(config: ExperimentConfig, tracker, cell_run_id: str, runs: str | Location) -> CellSearch:
+    """Search one cell (``config`` at the cell's first seed) or return its finished search."""
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+    from ray.tune.search.optuna import OptunaSearch
+
+    from fake2real.experiment import run_experiment
+
+    key = cell_key(config)
+    folder = Location(runs) / "tune"
+    done = _read_done(folder / f"cell-{key}" / DONE_FILE)
+    if done is not None:
+        return done
+    # Shared stages first: trials only train the last stage.
+    if len(get_mixture(config.train.mixture).stages) > 1:
+        run_experiment(config, tracker, cell_run_id, prefix_only=True)
+
+    space, defaults = search_space(config)
+    search = config.sweep.search
+    tracking = {"uri": tracker.uri, "experiment": tracker.experiment_name, "artifacts": str(tracker.artifact_root)}
+    trainable = tune.with_resources(
+        tune.with_parameters(_trial, cell=config.model_dump(mode="json"), tracking=tracking, parent_run_id=cell_run_id),
+        {"CPU": TRIAL_DRIVER_CPUS},
+    )
+    path = str(folder / f"cell-{key}")
+    if tune.Tuner.can_restore(path):
+        print(f"[search] cell {key}: resuming its Tune experiment", flush=True)
+        tuner = tune.Tuner.restore(path, trainable, resume_errored=True)
+    else:
+        # One report per epoch plus the selected model's: ASHA's time is Tune's iteration.
+        max_t = int(defaults["epochs"]) + 1
+        scheduler = (
+            ASHAScheduler(time_attr="training_iteration", max_t=max_t, grace_period=search.grace_period, reduction_factor=search.reduction_factor)
+            if search.asha else FIFOScheduler()
+        )
+        tuner = tune.Tuner(
+            trainable,
+            param_space=space,
+            tune_config=tune.TuneConfig(
+                metric=SELECTION_METRIC,
+                mode="max",
+                search_alg=OptunaSearch(points_to_evaluate=[defaults], seed=search.seed),
+                scheduler=scheduler,
+                num_samples=search.num_samples,
+                max_concurrent_trials=concurrent_trials(config),
+            ),
+            run_config=tune.RunConfig(name=f"cell-{key}", storage_path=str(folder), verbose=0),
+        )
+    grid = tuner.fit()
+    finished = [r for r in grid if r.error is None and SELECTION_METRIC in (r.metrics or {})]
+    if not finished:
+        first = next((r.error for r in grid if r.error is not None), None)
+        raise Fake2RealError(f"search: every trial of cell {key} failed: {str(first).strip().splitlines()[-1] if first else 'no result'}")
+    best = grid.get_best_result(SELECTION_METRIC, "max", scope="last", filter_nan_and_inf=True)
+    epochs = sum(int(r.metrics.get("training_iteration", 0)) - (1 if r.metrics.get("final") else 0) for r in finished)
+    outcome = CellSearch(key, dict(best.config), float(best.metrics[SELECTION_METRIC]), len(grid), epochs)
+    put_bytes(folder / f"cell-{key}" / DONE_FILE, json.dumps(asdict(outcome), indent=2).encode())
+    return outcome
+
+
+def with_seed(config: ExperimentConfig, seed: int) -> ExperimentConfig:
+    return ExperimentConfig.model_validate(merge(config.model_dump(), {"seed": seed}))
+
+
+def run_searched_cell(cell: ExperimentConfig, seeds: list[int], tracker, sweep_run_id: str, runs: str) -> list:
+    """A cell's MLflow run (under the sweep) holding its search trials and the selected
+    configuration's experiment for every seed; the cell run gets the mean and 95 % CI half-width
+    of its seeds' metrics (same names as an experiment's, plus ``_ci95``), so cells sort by them."""
+    from fake2real.experiment import run_experiment
+    from fake2real.report.figures import interval
+
+    ratio, mixture, method = cell.dataset.bias_ratio, cell.train.mixture, cell.train.method
+    cell_run = tracker.run_for(
+        f"cell-{cell_key(cell)}", f"cell-r{ratio}-{mixture}-{method}", sweep_run_id,
+        params={"bias_ratio": ratio, "mixture": mixture, "method": method, "search": cell.sweep.search.model_dump()},
+    )
+    try:
+        found = search_cell(cell, tracker, cell_run, runs)
+        print(f"[search] r={ratio} {mixture}/{method}: selected {found.params} (val WGA {found.best_val_wga:.3f}, "
+              f"{found.trials} trials, {found.trial_epochs} trial-epochs)", flush=True)
+        if "selected.lr" not in tracker.client.get_run(cell_run).data.params:
+            tracker.log_params(cell_run, {f"selected.{k}": v for k, v in found.params.items()})
+        selected = apply(cell, found.params)
+        results = [run_experiment(with_seed(selected, seed), tracker, parent_run_id=cell_run) for seed in seeds]
+    except BaseException:
+        tracker.finish(cell_run, "FAILED")
+        raise
+    for result in results:  # seed 0's run may be the selected trial's: name it for what it is now
+        tracker.client.set_tag(result.run_id, SELECTED_TAG, "true")
+        tracker.client.set_tag(result.run_id, "mlflow.runName", f"{mixture}-{method}-seed{result.seed}")
+    summary = {"search/trials": found.trials, "search/trial_epochs": found.trial_epochs, "search/best_trial_val_wga": found.best_val_wga}
+    for metric in ("test/worst_group_accuracy", "test/balanced_accuracy", "val/worst_group_accuracy"):
+        spread = interval([r.metrics[metric] for r in results])
+        summary[metric] = spread.mean
+        summary[f"{metric}_ci95"] = spread.high - spread.mean
+    tracker.log_metrics(cell_run, summary)
+    tracker.finish(cell_run)
+    return results

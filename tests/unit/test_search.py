@@ -1,0 +1,55 @@
+"""The search's pieces without a cluster: spaces (valid Optuna spaces), defaults, applying a trial."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+from ray.tune.search.optuna import OptunaSearch
+
+from fake2real.config import build_config
+from fake2real.errors import ConfigError
+from fake2real.search import apply, cell_key, search_space, with_seed
+from fake2real.train.methods import METHODS, get_method
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
+@pytest.mark.parametrize("mixture", ["none", "ffr", "ffr_reversed"])
+def test_every_method_space_is_a_valid_optuna_space(method, mixture):
+    config = build_config(overrides={"train": {"method": method, "mixture": mixture}})
+    space, defaults = search_space(config)
+    distributions = OptunaSearch.convert_search_space(space)
+    assert set(distributions) == set(space) == set(defaults)
+    trained = get_method(method).base_method or method
+    assert {f"method.{hp.name}" for hp in get_method(trained).hyperparameters} | {"lr", "weight_decay", "epochs"} == set(space)
+    for name, distribution in distributions.items():
+        assert isinstance(distribution, optuna.distributions.BaseDistribution)
+        # The configured defaults are the first trial: each must lie in its distribution.
+        assert distribution._contains(distribution.to_internal_repr(defaults[name])), (name, defaults[name], distribution)
+
+
+def test_epochs_range_and_defaults_follow_the_searched_stage():
+    config = build_config(overrides={"train": {"mixture": "ffr_reversed", "synthetic": {"epochs": 6, "lr": 3e-3}, "real": {"epochs": 9}}})
+    space, defaults = search_space(config)
+    epochs = OptunaSearch.convert_search_space(space)["epochs"]
+    assert (epochs.low, epochs.high) == (1, 6)  # ffr_reversed ends on synthetic data
+    assert defaults["lr"] == 3e-3 and defaults["epochs"] == 6
+    with pytest.raises(ConfigError, match=r"sweep.search.min_epochs \(7\) exceeds the stage's epochs \(6\)"):
+        search_space(build_config(overrides={"train": {"mixture": "ffr_reversed", "synthetic": {"epochs": 6}}, "sweep": {"search": {"min_epochs": 7}}}))
+
+
+def test_apply_puts_a_trial_into_the_last_stage_and_the_trained_method():
+    config = build_config(overrides={"train": {"mixture": "ffr", "method": "groupdro"}})
+    trial = {"lr": 0.004, "weight_decay": 2e-4, "epochs": 3, "method.eta": 0.2}
+    applied = apply(config, trial)
+    assert (applied.train.real.lr, applied.train.real.weight_decay, applied.train.real.epochs) == (0.004, 2e-4, 3)
+    assert applied.train.synthetic == config.train.synthetic  # the shared stage 1 is untouched
+    assert applied.train.method_params["groupdro"]["eta"] == 0.2
+    dfr = apply(build_config(overrides={"train": {"method": "dfr"}}), {"lr": 0.01, "weight_decay": 1e-5, "epochs": 2})
+    assert dfr.train.real.lr == 0.01 and dfr.train.method_params == {"erm": {}}  # DFR trains as ERM
+
+
+def test_cell_key_names_the_search_not_the_seed_list():
+    config = build_config(overrides={"sweep": {"search": {"num_samples": 4}}})
+    assert cell_key(config) == cell_key(build_config(overrides={"sweep": {"search": {"num_samples": 4}, "seeds": [0, 1, 2]}}))
+    assert cell_key(config) != cell_key(build_config(overrides={"sweep": {"search": {"num_samples": 5}}}))
+    assert cell_key(config) != cell_key(with_seed(config, 1))
