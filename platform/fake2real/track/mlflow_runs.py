@@ -9,7 +9,9 @@ Metric names (all MLflow-safe):
   ``{split}/worst_group_accuracy``, ``{split}/balanced_accuracy``, ``{split}/overall_accuracy``,
   ``{split}/group/y{Y}_b{B}/accuracy`` for split in val, test, synthetic_test; ``train/loss``,
   ``train/images_per_second_per_worker``; ``selected_epoch``; on experiment runs also
-  ``probe/g_leakage_auroc`` and a post-hoc method's own (``dfr/C``).
+  ``probe/g_leakage_auroc`` and a post-hoc method's own (``dfr/C``); on a searched cell's run
+  (search.py) the seeds' mean of ``{test,val}/worst_group_accuracy`` and ``test/balanced_accuracy``,
+  each with ``…_ci95``, and ``search/{trials,trial_epochs,best_trial_val_wga}``.
 """
 
 from __future__ import annotations
