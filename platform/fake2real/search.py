@@ -20,16 +20,20 @@ re-running finished trials; a trial's stages that finished are reused by hash in
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass
 
 from fake2real.config import ExperimentConfig, merge
 from fake2real.data.storage import Location, get_bytes, is_file, put_bytes
 from fake2real.errors import ConfigError, Fake2RealError
+from fake2real.experiment import run_experiment, training_method
+from fake2real.stats import interval
+from fake2real.track.mlflow_runs import PARENT_TAG
+from fake2real.train.loop import SELECTION_METRIC, SELECTION_STEP
 from fake2real.train.methods import get_method
 from fake2real.train.mixtures import get_mixture
 
-SELECTION_METRIC = "val/worst_group_accuracy"
 DONE_FILE = "best.json"
 TRIAL_TAG = "fake2real.trial"  # on a trial's experiment run: its Tune trial id
 SELECTED_TAG = "fake2real.selected"  # on the experiment runs of the cell's selected configuration
@@ -46,8 +50,8 @@ class CellSearch:
 
 
 def _trained_method(config: ExperimentConfig) -> str:
-    method = get_method(config.train.method)
-    return method.base_method or config.train.method
+    """The method the last stage trains (a mixture's stage may fix its own, e.g. ffr_reversed's)."""
+    return get_mixture(config.train.mixture).stages[-1].method or training_method(config.train.method)
 
 
 def _last_stage_section(config: ExperimentConfig) -> str:
@@ -111,7 +115,12 @@ def apply(config: ExperimentConfig, params: dict) -> ExperimentConfig:
 
 
 def cell_key(config: ExperimentConfig) -> str:
-    return config.digest("dataset", "generation", "train", "seed", "sweep.search")
+    """What the search's outcome depends on: the cell, the search settings (not how many trials
+    run at once) and the searched method's declared space (it lives in code)."""
+    settings = config.sweep.search.model_dump(mode="json", exclude={"max_concurrent_trials"})
+    declared = [(hp.name, hp.default, list(hp.distribution)) for hp in get_method(_trained_method(config)).hyperparameters]
+    extra = json.dumps([settings, declared], sort_keys=True, default=list)
+    return hashlib.sha256(f"{config.digest('dataset', 'generation', 'train', 'seed')}|{extra}".encode()).hexdigest()[:16]
 
 
 def concurrent_trials(config: ExperimentConfig) -> int:
@@ -122,15 +131,16 @@ def concurrent_trials(config: ExperimentConfig) -> int:
     if search.max_concurrent_trials:
         return search.max_concurrent_trials
     resources = ray.cluster_resources()
-    if train.use_gpu:  # an autoscaling cluster may have no GPU node yet: at least one trial
-        return max(1, int(resources.get("GPU", 0) // train.num_workers))
     per_trial = train.num_workers * train.cpus_per_worker + TRIAL_DRIVER_CPUS
-    if per_trial > resources.get("CPU", 0):
+    by_cpu = int(resources.get("CPU", 0) // per_trial)
+    if train.use_gpu:  # an autoscaling cluster may have no GPU node yet: at least one trial
+        return max(1, min(int(resources.get("GPU", 0) // train.num_workers), by_cpu))
+    if by_cpu < 1:
         raise ConfigError(
             f"config: a search trial needs {per_trial:g} CPUs (train.num_workers × train.cpus_per_worker + "
             f"{TRIAL_DRIVER_CPUS} for its driver) but the cluster has {resources.get('CPU', 0):g}: lower train.cpus_per_worker"
         )
-    return max(1, int(resources.get("CPU", 0) // per_trial))
+    return by_cpu
 
 
 # The trial's own process only waits on its TorchTrainer: a sliver of a CPU (Tune refuses 0).
@@ -142,7 +152,6 @@ def _trial(params: dict, cell: dict, tracking: dict, parent_run_id: str) -> None
     from ray import tune
     from ray.tune.integration.ray_train import TuneReportCallback
 
-    from fake2real.experiment import run_experiment
     from fake2real.track.mlflow_runs import Tracker
 
     config = apply(ExperimentConfig.model_validate(cell), params)
@@ -153,7 +162,17 @@ def _trial(params: dict, cell: dict, tracking: dict, parent_run_id: str) -> None
         run_name=f"{config.train.mixture}-{config.train.method}-trial-{trial_id}", run_tags={TRIAL_TAG: trial_id},
     )
     if result.stages[-1].reused:  # trained by an earlier attempt: Tune still needs its result
-        tune.report({k: v for k, v in result.stages[-1].metrics.items() if k.startswith(("val/", "epoch"))})
+        tune.report({k: v for k, v in result.stages[-1].metrics.items() if k.startswith(("val/", "epoch", "final", SELECTION_STEP))})
+
+
+def _close_stopped_trials(tracker, cell_run_id: str) -> None:
+    """Runs of trials Tune stopped (ASHA) never finished themselves: mark them KILLED."""
+    client = tracker.client
+    for run in client.search_runs([tracker.experiment_id], filter_string=f"tags.`{PARENT_TAG}` = '{cell_run_id}' and attributes.status = 'RUNNING'"):
+        if TRIAL_TAG in run.data.tags:
+            for stage in client.search_runs([tracker.experiment_id], filter_string=f"tags.`{PARENT_TAG}` = '{run.info.run_id}' and attributes.status = 'RUNNING'"):
+                tracker.finish(stage.info.run_id, "KILLED")
+            tracker.finish(run.info.run_id, "KILLED")
 
 
 def _read_done(path: Location) -> CellSearch | None:
@@ -169,16 +188,14 @@ def search_cell(config: ExperimentConfig, tracker, cell_run_id: str, runs: str |
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
     from ray.tune.search.optuna import OptunaSearch
 
-    from fake2real.experiment import run_experiment
-
     key = cell_key(config)
     folder = Location(runs) / "tune"
     done = _read_done(folder / f"cell-{key}" / DONE_FILE)
     if done is not None:
         return done
-    # Shared stages first: trials only train the last stage.
-    if len(get_mixture(config.train.mixture).stages) > 1:
-        run_experiment(config, tracker, cell_run_id, prefix_only=True)
+    # Shared work first, once: the tables (generated here, not by concurrent trials) and the
+    # stages before the last (FFR's stage 1). Trials only train the last stage.
+    run_experiment(config, tracker, cell_run_id, prefix_only=True)
 
     space, defaults = search_space(config)
     search = config.sweep.search
@@ -192,10 +209,11 @@ def search_cell(config: ExperimentConfig, tracker, cell_run_id: str, runs: str |
         print(f"[search] cell {key}: resuming its Tune experiment", flush=True)
         tuner = tune.Tuner.restore(path, trainable, resume_errored=True)
     else:
-        # One report per epoch plus the selected model's: ASHA's time is Tune's iteration.
+        # ASHA's time is the loop's selection step: epochs that compete for selection (a warm-up
+        # model's, e.g. JTT's, count 0), then one more for the selected model's report.
         max_t = int(defaults["epochs"]) + 1
         scheduler = (
-            ASHAScheduler(time_attr="training_iteration", max_t=max_t, grace_period=search.grace_period, reduction_factor=search.reduction_factor)
+            ASHAScheduler(time_attr=SELECTION_STEP, max_t=max_t, grace_period=search.grace_period, reduction_factor=search.reduction_factor)
             if search.asha else FIFOScheduler()
         )
         tuner = tune.Tuner(
@@ -216,8 +234,9 @@ def search_cell(config: ExperimentConfig, tracker, cell_run_id: str, runs: str |
     if not finished:
         first = next((r.error for r in grid if r.error is not None), None)
         raise Fake2RealError(f"search: every trial of cell {key} failed: {str(first).strip().splitlines()[-1] if first else 'no result'}")
-    best = grid.get_best_result(SELECTION_METRIC, "max", scope="last", filter_nan_and_inf=True)
-    epochs = sum(int(r.metrics.get("training_iteration", 0)) - (1 if r.metrics.get("final") else 0) for r in finished)
+    _close_stopped_trials(tracker, cell_run_id)
+    best = max(finished, key=lambda r: r.metrics[SELECTION_METRIC])  # ties: the earliest trial
+    epochs = sum(int(r.metrics.get(SELECTION_STEP, 0)) - (1 if r.metrics.get("final") else 0) for r in finished)
     outcome = CellSearch(key, dict(best.config), float(best.metrics[SELECTION_METRIC]), len(grid), epochs)
     put_bytes(folder / f"cell-{key}" / DONE_FILE, json.dumps(asdict(outcome), indent=2).encode())
     return outcome
@@ -231,9 +250,6 @@ def run_searched_cell(cell: ExperimentConfig, seeds: list[int], tracker, sweep_r
     """A cell's MLflow run (under the sweep) holding its search trials and the selected
     configuration's experiment for every seed; the cell run gets the mean and 95 % CI half-width
     of its seeds' metrics (same names as an experiment's, plus ``_ci95``), so cells sort by them."""
-    from fake2real.experiment import run_experiment
-    from fake2real.report.figures import interval
-
     ratio, mixture, method = cell.dataset.bias_ratio, cell.train.mixture, cell.train.method
     cell_run = tracker.run_for(
         f"cell-{cell_key(cell)}", f"cell-r{ratio}-{mixture}-{method}", sweep_run_id,
@@ -246,18 +262,23 @@ def run_searched_cell(cell: ExperimentConfig, seeds: list[int], tracker, sweep_r
         if "selected.lr" not in tracker.client.get_run(cell_run).data.params:
             tracker.log_params(cell_run, {f"selected.{k}": v for k, v in found.params.items()})
         selected = apply(cell, found.params)
-        results = [run_experiment(with_seed(selected, seed), tracker, parent_run_id=cell_run) for seed in seeds]
+        results = []
+        for seed in seeds:
+            results.append(run_experiment(with_seed(selected, seed), tracker, parent_run_id=cell_run))
+            # Seed 0's run may be the selected trial's: name it for what it is now.
+            tracker.client.set_tag(results[-1].run_id, SELECTED_TAG, "true")
+            tracker.client.set_tag(results[-1].run_id, "mlflow.runName", f"{mixture}-{method}-seed{seed}")
     except BaseException:
         tracker.finish(cell_run, "FAILED")
         raise
-    for result in results:  # seed 0's run may be the selected trial's: name it for what it is now
-        tracker.client.set_tag(result.run_id, SELECTED_TAG, "true")
-        tracker.client.set_tag(result.run_id, "mlflow.runName", f"{mixture}-{method}-seed{result.seed}")
     summary = {"search/trials": found.trials, "search/trial_epochs": found.trial_epochs, "search/best_trial_val_wga": found.best_val_wga}
     for metric in ("test/worst_group_accuracy", "test/balanced_accuracy", "val/worst_group_accuracy"):
-        spread = interval([r.metrics[metric] for r in results])
+        spread = interval([r.metrics.get(metric) for r in results])
+        if spread is None:
+            continue
         summary[metric] = spread.mean
-        summary[f"{metric}_ci95"] = spread.high - spread.mean
+        if spread.n > 1:  # one seed has no interval (not a zero-width one)
+            summary[f"{metric}_ci95"] = spread.high - spread.mean
     tracker.log_metrics(cell_run, summary)
     tracker.finish(cell_run)
     return results

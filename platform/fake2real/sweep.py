@@ -19,7 +19,7 @@ from fake2real.data.storage import Location, upload
 from fake2real.experiment import ExperimentResult, run_experiment, validate
 from fake2real.report.table import chart, markdown, write_csv
 from fake2real.runtime import init_ray
-from fake2real.search import run_searched_cell
+from fake2real.search import run_searched_cell, search_space
 from fake2real.track.mlflow_runs import Tracker, resolve_uri
 from fake2real.track.ray_metrics import SWEEP_CELLS, SWEEP_CELLS_FINISHED
 from fake2real.workspace import Workspace, prepare_real
@@ -62,6 +62,9 @@ def _all_names(config: ExperimentConfig) -> tuple[list[str], list[str]]:
 
 def run_sweep(config: ExperimentConfig) -> SweepResult:
     validate(config, *_all_names(config))
+    if config.sweep.search.num_samples:  # every cell's space, before any cell trains
+        for cell in search_cells(config):
+            search_space(cell)
     workspace = Workspace.create(config)
     uri = resolve_uri(config.tracking.uri)
     tracker = Tracker(uri, config.tracking.experiment, workspace.artifacts)

@@ -11,6 +11,7 @@ from PIL import Image
 from fake2real.report import figures
 from fake2real.report.html import Figure, render, results_table
 from fake2real.report.runs import RunRecord, SweepRuns
+from fake2real.stats import Interval, interval
 
 
 def record(ratio, mixture, method, seed, wga, leakage=None, groups=None):
@@ -24,13 +25,14 @@ def record(ratio, mixture, method, seed, wga, leakage=None, groups=None):
 
 def test_interval_is_the_student_t_interval_of_the_mean():
     # mean 0.7, sample std 0.2, t(0.975, 2) = 4.302653 → half-width 4.302653 · 0.2 / √3.
-    interval = figures.interval([0.5, 0.7, 0.9])
-    assert interval.mean == pytest.approx(0.7)
-    assert interval.high - interval.mean == pytest.approx(4.302653 * 0.2 / math.sqrt(3), rel=1e-6)
-    assert interval.mean - interval.low == pytest.approx(interval.high - interval.mean)
-    single = figures.interval([0.4])
+    found = interval([0.5, 0.7, 0.9])
+    assert found.mean == pytest.approx(0.7)
+    assert found.high - found.mean == pytest.approx(4.302653 * 0.2 / math.sqrt(3), rel=1e-6)
+    assert found.mean - found.low == pytest.approx(found.high - found.mean)
+    single = interval([0.4])
     assert (single.low, single.high, single.n) == (0.4, 0.4, 1)
-    assert figures.interval([0.2, float("nan"), 0.4]).n == 2
+    assert interval([0.2, float("nan"), 0.4]).n == 2
+    assert interval([float("nan")]) is None and interval([]) is None
 
 
 def test_cells_group_seeds_and_skip_missing_metrics():
@@ -39,7 +41,10 @@ def test_cells_group_seeds_and_skip_missing_metrics():
     wga = figures.by_cell(records, "test/worst_group_accuracy")
     assert wga[(0.9, "ffr", "erm")].mean == pytest.approx(0.7) and wga[(0.9, "ffr", "erm")].n == 2
     assert wga[(0.99, "ffr", "erm")].n == 1
-    assert figures.by_cell(records, "probe/g_leakage_auroc") == {(0.9, "ffr", "erm"): figures.Interval(0.9, 0.9, 0.9, 1)}
+    assert figures.by_cell(records, "probe/g_leakage_auroc") == {(0.9, "ffr", "erm"): Interval(0.9, 0.9, 0.9, 1)}
+    # A probe with too few samples reports NaN: such a cell is left out, not an error.
+    records.append(record(0.99, "ffr", "erm", 1, 0.2, leakage=float("nan")))
+    assert (0.99, "ffr", "erm") not in figures.by_cell(records, "probe/g_leakage_auroc")
 
 
 def test_results_table_shows_mean_and_ci_half_width_per_cell():

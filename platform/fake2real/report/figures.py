@@ -7,46 +7,26 @@ none: its point is drawn alone).
 from __future__ import annotations
 
 import io
-import math
 import re
-from dataclasses import dataclass
 
 import numpy as np
 
-from fake2real.report.runs import RunRecord
+from fake2real.report.runs import RunRecord, ratio_order
+from fake2real.stats import Interval, interval
 
 WGA = "test/worst_group_accuracy"
 LEAKAGE = "probe/g_leakage_auroc"
 _GROUP_METRIC = re.compile(r"^test/group/(y\d+_b\d+)/accuracy$")
 
 
-@dataclass(frozen=True)
-class Interval:
-    mean: float
-    low: float
-    high: float
-    n: int
-
-
-def interval(values: list[float], confidence: float = 0.95) -> Interval:
-    values = [v for v in values if v is not None and not math.isnan(v)]
-    if not values:
-        raise ValueError("no values")
-    mean = float(np.mean(values))
-    if len(values) == 1:
-        return Interval(mean, mean, mean, 1)
-    from scipy.stats import t
-
-    half = float(t.ppf((1 + confidence) / 2, len(values) - 1) * np.std(values, ddof=1) / math.sqrt(len(values)))
-    return Interval(mean, mean - half, mean + half, len(values))
-
-
 def by_cell(records: list[RunRecord], metric: str) -> dict[tuple[float, str, str], Interval]:
+    """Per cell, the interval over its seeds; cells without a finite value are left out."""
     cells: dict[tuple, list[float]] = {}
     for record in records:
         if metric in record.metrics:
             cells.setdefault(record.cell, []).append(record.metrics[metric])
-    return {cell: interval(values) for cell, values in cells.items()}
+    found = {cell: interval(values) for cell, values in cells.items()}
+    return {cell: value for cell, value in found.items() if value is not None}
 
 
 def group_names(records: list[RunRecord]) -> list[str]:
@@ -71,7 +51,7 @@ def to_png(fig) -> bytes:
 
 
 def _order(records: list[RunRecord]) -> tuple[list[float], list[str], list[str]]:
-    ratios = sorted({r.bias_ratio for r in records})
+    ratios = sorted({r.bias_ratio for r in records}, key=ratio_order)
     mixtures = list(dict.fromkeys(r.mixture for r in records))
     methods = list(dict.fromkeys(r.method for r in records))
     return ratios, mixtures, methods

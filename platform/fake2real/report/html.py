@@ -19,16 +19,14 @@ import numpy as np
 from fake2real.data.images import decode_rgb
 from fake2real.data.table import group_name, read_info, read_table
 from fake2real.report import figures
-from fake2real.report.runs import RunRecord, SweepRuns, read_sweep
+from fake2real.report.table import COLUMNS as TABLE_COLUMNS, HEADERS
+from fake2real.report.runs import RunRecord, SweepRuns, ratio_order, read_sweep
 from fake2real.report.saliency import saliency_figure
+from fake2real.errors import TrackingError
+from fake2real.stats import Interval
+from fake2real.track.mlflow_runs import fail_fast
 
-COLUMNS = (
-    ("test/worst_group_accuracy", "test WGA"),
-    ("test/balanced_accuracy", "test balanced acc"),
-    ("val/worst_group_accuracy", "val WGA"),
-    ("synthetic_test/worst_group_accuracy", "synthetic-test WGA"),
-    ("probe/g_leakage_auroc", "G-leakage AUROC"),
-)
+COLUMNS = tuple(zip(TABLE_COLUMNS, HEADERS))  # metric, heading: the same as results.md
 
 
 @dataclass
@@ -55,7 +53,7 @@ def synthetic_grid(table: str, per_group: int = 6) -> bytes:
     return figures.image_grid(dict(sorted(images.items())), f"synthetic training images: {Path(table).name}", group_labels(table))
 
 
-def _cell_text(interval: figures.Interval | None) -> str:
+def _cell_text(interval: Interval | None) -> str:
     if interval is None:
         return "–"
     if interval.n == 1:
@@ -70,7 +68,7 @@ def results_table(records: list[RunRecord]) -> str:
         seeds[record.cell] = seeds.get(record.cell, 0) + 1
     head = "".join(f"<th>{html.escape(title)}</th>" for _, title in COLUMNS)
     body = []
-    for cell in sorted(seeds, key=lambda c: (c[0], [r.cell for r in records].index(c))):
+    for cell in sorted(seeds, key=lambda c: (ratio_order(c[0]), [r.cell for r in records].index(c))):
         ratio, mixture, method = cell
         values = "".join(f"<td>{_cell_text(cells[metric].get(cell))}</td>" for metric, _ in COLUMNS)
         body.append(f"<tr><td>{ratio}</td><td>{html.escape(mixture)}</td><td>{html.escape(method)}</td><td>{seeds[cell]}</td>{values}</tr>")
@@ -92,7 +90,7 @@ def build_figures(records: list[RunRecord], saliency: bool = True) -> list[Figur
         built.append(Figure("g-leakage", "G-leakage: does the model encode real vs synthetic?", figures.g_leakage(records),
                             "AUROC of a linear probe on frozen penultimate features predicting real vs synthetic on a "
                             "balanced held-out set; 0.5 = no trace of the generator. Bars: 95 % CI over seeds."))
-    highest = max(r.bias_ratio for r in records)
+    highest = max((r.bias_ratio for r in records), key=ratio_order)
     tables = list(dict.fromkeys(r.synthetic_table for r in records if r.synthetic_table and r.bias_ratio == highest))
     for index, table in enumerate(tables[:3]):
         users = sorted({f"{r.mixture}" for r in records if r.synthetic_table == table})
@@ -114,7 +112,7 @@ def render(sweep: SweepRuns, built: list[Figure], tracking_uri: str) -> str:
         f'src="data:image/png;base64,{base64.b64encode(f.png).decode()}"><figcaption>{f.caption}</figcaption></figure></section>'
         for f in built
     )
-    ratios = sorted({r.bias_ratio for r in sweep.records})
+    ratios = sorted({r.bias_ratio for r in sweep.records}, key=ratio_order)
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>fake2real report: {html.escape(sweep.name)}</title>
 <style>
@@ -148,8 +146,15 @@ def build_report(tracking_uri: str, experiment: str, output: Path | None = None,
     sweep's MLflow run and returns its path."""
     from mlflow.tracking import MlflowClient
 
-    client = MlflowClient(tracking_uri=tracking_uri)
-    sweep = read_sweep(client, experiment, sweep_run_id)
+    try:
+        with fail_fast():
+            client = MlflowClient(tracking_uri=tracking_uri)
+            sweep = read_sweep(client, experiment, sweep_run_id)
+    except TrackingError:
+        raise
+    except Exception as exc:  # MLflow raises many types; all mean "cannot read this store"
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise TrackingError(f"report: cannot read MLflow at {tracking_uri}: {first[:300]}") from None
     print(f"[report] sweep {sweep.name} ({sweep.run_id}): {len(sweep.records)} experiment runs", flush=True)
     built = build_figures(sweep.records, saliency)
     output = output or Path("outputs") / "reports" / f"{sweep.name}-{sweep.run_id[:8]}.html"

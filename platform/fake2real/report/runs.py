@@ -20,7 +20,7 @@ from fake2real.track.mlflow_runs import KEY_TAG, PARENT_TAG
 @dataclass
 class RunRecord:
     run_id: str
-    bias_ratio: float
+    bias_ratio: float | None  # None: the dataset as distributed (e.g. SpuCo's native split)
     mixture: str
     method: str
     seed: int
@@ -31,8 +31,13 @@ class RunRecord:
     synthetic_table: str | None = None
 
     @property
-    def cell(self) -> tuple[float, str, str]:
+    def cell(self) -> tuple[float | None, str, str]:
         return (self.bias_ratio, self.mixture, self.method)
+
+
+def ratio_order(ratio: float | None) -> float:
+    """Sort key of bias ratios: the data as distributed (None) first."""
+    return -1.0 if ratio is None else ratio
 
 
 @dataclass
@@ -52,7 +57,7 @@ def _record(run) -> RunRecord:
 
     return RunRecord(
         run_id=run.info.run_id,
-        bias_ratio=float(params["dataset.bias_ratio"]),
+        bias_ratio=None if params["dataset.bias_ratio"] == "None" else float(params["dataset.bias_ratio"]),
         mixture=params["train.mixture"],
         method=params["train.method"],
         seed=int(params["seed"]),
@@ -122,6 +127,6 @@ def read_sweep(client, experiment: str, sweep_run_id: str | None = None) -> Swee
     records = [_record(run) for run in runs if "train.mixture" in run.data.params and "test/worst_group_accuracy" in run.data.metrics]
     if not records:
         raise TrackingError(f"report: sweep run {sweep_id} has no finished experiment yet")
-    records.sort(key=lambda r: (r.bias_ratio, r.mixture, r.method, r.seed))
+    records.sort(key=lambda r: (ratio_order(r.bias_ratio), r.mixture, r.method, r.seed))
     return SweepRuns(sweep_id, sweep.info.run_name or sweep_id, sweep.info.status, records)
 

@@ -14,7 +14,7 @@ from torch import nn
 from fake2real.data.images import decode_rgb
 from fake2real.data.table import group_name, read_info, read_table
 from fake2real.report.figures import pyplot, to_png
-from fake2real.report.runs import RunRecord
+from fake2real.report.runs import RunRecord, ratio_order
 from fake2real.train.methods import get_method
 from fake2real.train.posthoc import load_selected_model
 
@@ -75,7 +75,7 @@ def test_images(table: str, per_group: int) -> tuple[torch.Tensor, torch.Tensor,
 def choose_runs(records: list[RunRecord], limit: int) -> list[RunRecord]:
     """One run per mixture/method at the highest bias ratio (lowest seed). Post-hoc methods are
     left out: their refit head is not a checkpoint, so Grad-CAM of it would show another model."""
-    highest = max(r.bias_ratio for r in records)
+    highest = max((r.bias_ratio for r in records), key=ratio_order)
     chosen: dict[tuple[str, str], RunRecord] = {}
     for record in sorted(records, key=lambda r: r.seed):
         if record.bias_ratio == highest and record.checkpoint_uri and get_method(record.method).base_method is None:

@@ -11,7 +11,7 @@ import math
 import statistics
 from pathlib import Path
 
-from fake2real.report.figures import interval
+from fake2real.stats import interval
 
 COLUMNS = (
     "test/worst_group_accuracy",

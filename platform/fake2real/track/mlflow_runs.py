@@ -36,7 +36,7 @@ def resolve_uri(configured: str | None) -> str:
 
 
 @contextmanager
-def _fail_fast():
+def fail_fast():
     """No retries while probing: an unreachable server must fail in seconds, not minutes."""
     saved = {k: os.environ.get(k) for k in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_TIMEOUT")}
     os.environ.update({"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"})
@@ -68,7 +68,7 @@ class Tracker:
         self.experiment_name = experiment
         self.artifact_root = artifact_root
         try:
-            with _fail_fast():
+            with fail_fast():
                 self.client = MlflowClient(tracking_uri=uri)
                 found = self.client.get_experiment_by_name(experiment)
                 if found is None:

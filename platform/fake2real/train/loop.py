@@ -34,6 +34,9 @@ from fake2real.train.tensors import ImageTensors, concat, load_split
 BEST_MODEL = "best_model.pt"
 RESUME_STATE = "resume_state.pt"
 SELECTION_METRIC = "val/worst_group_accuracy"
+# Epochs that compete for selection so far (a warm-up model's count 0; the selected model's
+# report is one more): the time axis of early stopping (search.py's ASHA).
+SELECTION_STEP = "selection_step"
 
 
 def _all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
@@ -192,7 +195,7 @@ def train_loop_per_worker(config: dict) -> None:
             best = {"epoch": epoch, SELECTION_METRIC: metrics[SELECTION_METRIC]}
             best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
         metrics.update(
-            {"epoch": epoch, "train/loss": loss_sum / max(seen, 1), "train/images_per_second_per_worker": throughput}
+            {"epoch": epoch, SELECTION_STEP: max(0, epoch - warmup + 1), "train/loss": loss_sum / max(seen, 1), "train/images_per_second_per_worker": throughput}
         )
         resume = {
             "model": model.state_dict(),
@@ -204,7 +207,7 @@ def train_loop_per_worker(config: dict) -> None:
         report(metrics, {RESUME_STATE: resume, BEST_MODEL: best_state})
 
     model.load_state_dict(best_state)
-    final = {"final": 1, "epoch": total_epochs, "selected_epoch": best["epoch"], "resumed_from_epoch": resumed_from_epoch}
+    final = {"final": 1, "epoch": total_epochs, SELECTION_STEP: hp["epochs"] + 1, "selected_epoch": best["epoch"], "resumed_from_epoch": resumed_from_epoch}
     final.update(evaluate(model, val, names, "val", device))
     final.update(evaluate(model, test, names, "test", device))
     # The final checkpoint's resume state is only "done": a run stopped right after this report
