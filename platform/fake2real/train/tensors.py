@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torchvision.io import ImageReadMode, decode_image
 
 from fake2real.data.groups import group_index
+from fake2real.data.images import decode_rgb
 from fake2real.data.table import read_table
 from fake2real.errors import DataError
 
@@ -34,7 +34,7 @@ def load_split(path: str, split: str, num_biases: int) -> ImageTensors:
     images = []
     for image_id, data in zip(table.column("id").to_pylist(), table.column("image").to_pylist()):
         try:
-            images.append(decode_image(torch.frombuffer(bytearray(data), dtype=torch.uint8), mode=ImageReadMode.RGB))
+            images.append(decode_rgb(data))
         except RuntimeError as exc:
             raise DataError(f"table {path}: image {image_id} cannot be decoded: {str(exc).splitlines()[0]}") from None
     shapes = {tuple(image.shape) for image in images}
