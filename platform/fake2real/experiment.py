@@ -46,6 +46,16 @@ def training_method(method: str) -> str:
     return get_method(method).base_method or method
 
 
+def stage_method(plan, method: str) -> str:
+    """What a mixture's stage trains: its own fixed method (e.g. ffr_reversed's last) or the experiment's."""
+    return plan.method or training_method(method)
+
+
+def hparams_section(plan) -> str:
+    """The ``train`` section with a stage's hyperparameters: ``synthetic`` for a synthetic-only stage."""
+    return "synthetic" if plan.data == "synthetic" else "real"
+
+
 def validate(config: ExperimentConfig, mixtures: list[str], methods: list[str]) -> None:
     """Name-level checks that must fail before any Ray work starts."""
     get_dataset(config.dataset.name)
@@ -66,7 +76,7 @@ def validate(config: ExperimentConfig, mixtures: list[str], methods: list[str]) 
         unlabelled = gen.prompts is not None and not (gen.bias_words and mixture.bias_words)
         for stage in mixture.stages:
             for method in methods:
-                trained = stage.method or training_method(method)
+                trained = stage_method(stage, method)
                 if unlabelled and stage.data != "real" and get_method(trained).uses_groups:
                     raise ConfigError(
                         f"config: method '{trained}' needs group labels, but mixture '{name}' trains its "
@@ -124,7 +134,7 @@ def run_experiment(
     stages = mixture.stages[:-1] if prefix_only else mixture.stages
     try:
         for number, plan in enumerate(stages, 1):
-            method = plan.method or training_method(train.method)
+            method = stage_method(plan, train.method)
             spec = StageSpec(
                 name=plan.name,
                 train_tables=tables[plan.data],
@@ -132,7 +142,7 @@ def run_experiment(
                 method=method,
                 method_params=resolve_params(get_method(method), train.method_params.get(method, {})),
                 model=train.model,
-                hparams=(train.synthetic if plan.data == "synthetic" else train.real).model_dump(),
+                hparams=getattr(train, hparams_section(plan)).model_dump(),
                 seed=config.seed,
                 init_checkpoint=previous.checkpoint_uri if plan.init_from_previous and previous else None,
                 pretrained=train.pretrained if not (plan.init_from_previous and previous) else None,

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 from fake2real.config import ExperimentConfig, merge
 from fake2real.data.storage import Location, get_bytes, is_file, put_bytes
 from fake2real.errors import ConfigError, Fake2RealError
-from fake2real.experiment import run_experiment, training_method
+from fake2real.experiment import hparams_section, run_experiment, stage_method
 from fake2real.stats import interval
 from fake2real.track.mlflow_runs import PARENT_TAG
 from fake2real.train.loop import SELECTION_METRIC, SELECTION_STEP
@@ -50,13 +50,12 @@ class CellSearch:
 
 
 def _trained_method(config: ExperimentConfig) -> str:
-    """The method the last stage trains (a mixture's stage may fix its own, e.g. ffr_reversed's)."""
-    return get_mixture(config.train.mixture).stages[-1].method or training_method(config.train.method)
+    """The method the searched (last) stage trains."""
+    return stage_method(get_mixture(config.train.mixture).stages[-1], config.train.method)
 
 
 def _last_stage_section(config: ExperimentConfig) -> str:
-    """The ``train`` section holding the last stage's hyperparameters (as experiment.py picks it)."""
-    return "synthetic" if get_mixture(config.train.mixture).stages[-1].data == "synthetic" else "real"
+    return hparams_section(get_mixture(config.train.mixture).stages[-1])
 
 
 def to_tune(distribution: tuple | list):
