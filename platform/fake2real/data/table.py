@@ -198,13 +198,26 @@ def read_parts(folder: str | os.PathLike, names: list[str], split: str | None = 
     return dataset.to_table(columns=columns, filter=(pads.field("split") == split) if split is not None else None)
 
 
-def read_table(path: str | os.PathLike, split: str | None = None, columns: list[str] | None = None) -> pa.Table:
-    """Read a finished table, optionally one split, in a stable row order (by id)."""
+def _listed_parts(path: str | os.PathLike) -> list[str]:
     meta = _metadata(path)
     # Tables written before table.json listed its parts: every part in the folder.
     names = meta["parts"] if "parts" in meta else part_names(path)
     if not names:
         raise DataError(f"table {path} has no Parquet parts")
-    table = read_parts(path, names, split, columns)
+    return names
+
+
+def read_table(path: str | os.PathLike, split: str | None = None, columns: list[str] | None = None) -> pa.Table:
+    """Read a finished table, optionally one split, in a stable row order (by id)."""
+    table = read_parts(path, _listed_parts(path), split, columns)
     # Sort by id: the row order must not depend on how a writer partitioned the parts.
     return table.sort_by("id") if "id" in table.column_names else table
+
+
+def iter_batches(path: str | os.PathLike, split: str, columns: list[str], batch_rows: int = 1024):
+    """The rows of one split as record batches, in storage order (not sorted by id), without
+    holding the whole table: for splits larger than memory."""
+    location = Location(path)
+    fs, _ = location.filesystem()
+    dataset = pads.dataset([path_in(location, n) for n in _listed_parts(path)], filesystem=fs, format="parquet")
+    yield from dataset.to_batches(columns=columns, filter=pads.field("split") == split, batch_size=batch_rows)

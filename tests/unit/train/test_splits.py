@@ -1,0 +1,118 @@
+"""Reading a split into memory and streaming it give the same samples in the same order; batches
+come in the caller's order whoever fetches them; bad images fail with one line naming them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pytest
+import torch
+
+from fake2real.data.images import encode_image
+from fake2real.data.table import TableInfo, to_contract, write_part, finalize, count_groups
+from fake2real.errors import DataError
+from fake2real.train.batches import BatchLoader
+from fake2real.train.splits import concat, decoded_bytes, read_split
+
+SIZE = 8
+
+
+def _table(folder, rows: list[tuple], parts: int = 3, source: int = 0):
+    """A table of ``rows`` (id, pixels or raw bytes, y, b, split) written in ``parts`` parts, out of id order."""
+    table = to_contract(
+        pa.table(
+            {
+                "id": [r[0] for r in rows],
+                "image": pa.array([r[1] if isinstance(r[1], bytes) else encode_image(r[1]) for r in rows], pa.binary()),
+                "y": [r[2] for r in rows],
+                "b": [r[3] for r in rows],
+                "g": [source] * len(rows),
+                "split": [r[4] for r in rows],
+            }
+        )
+    )
+    for k in range(parts):
+        write_part(folder, table.take(list(range(k, len(rows), parts))))
+    info = TableInfo("toy", ["a", "b"], ["p", "q"], source="real", num_rows=len(rows), group_counts=count_groups(table))
+    finalize(folder, info)
+    return str(folder)
+
+
+def _pixels(seed: int, size: int = SIZE) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (size, size, 3), dtype=np.uint8)
+
+
+def _rows(n: int = 23) -> list[tuple]:
+    # ids deliberately not in storage order; one (y1, b0) sample only
+    rows = [(f"id-{(7 * i) % n:03d}", _pixels(i), i % 2, 0 if i % 2 == 0 else 1, "train") for i in range(n)]
+    rows.append(("id-lonely", _pixels(99), 1, 0, "train"))
+    return rows
+
+
+def test_memory_and_stream_read_the_same_samples_in_id_order(tmp_path):
+    table = _table(tmp_path / "t", _rows())
+    memory = read_split(table, "train", 2)
+    streamed = read_split(table, "train", 2, stream_dir=str(tmp_path))
+    assert streamed.streamed and not memory.streamed
+    everything = torch.arange(len(memory))
+    assert torch.equal(memory.fetch(everything), streamed.fetch(everything))
+    for field in ("labels", "groups", "sources"):
+        assert torch.equal(getattr(memory, field), getattr(streamed, field))
+    # Sorted by id: sample k is the k-th id in sorted order, whatever the parts' order.
+    rows = sorted(_rows(), key=lambda r: r[0])
+    assert memory.labels.tolist() == [r[2] for r in rows]
+    expected = torch.stack([torch.from_numpy(r[1]).permute(2, 0, 1) for r in rows])
+    assert torch.equal(memory.fetch(everything), expected)  # PNG: lossless
+    assert decoded_bytes(table, "train") == len(rows) * 3 * SIZE * SIZE
+
+
+def test_mixed_tables_fetch_across_stores(tmp_path):
+    real = read_split(_table(tmp_path / "real", _rows(5)), "train", 2)
+    synthetic_rows = [(f"s-{i}", _pixels(100 + i), 0, 1, "train") for i in range(4)]
+    synthetic = read_split(_table(tmp_path / "syn", synthetic_rows, parts=2, source=1), "train", 2, stream_dir=str(tmp_path))
+    mixed = concat([real, synthetic])
+    assert len(mixed) == 10 and mixed.streamed
+    index = torch.tensor([9, 0, 6, 3, 6])
+    parts = [real.fetch(torch.tensor([i])) if i < 6 else synthetic.fetch(torch.tensor([i - 6])) for i in index.tolist()]
+    assert torch.equal(mixed.fetch(index), torch.cat(parts))
+    assert mixed.source_groups(4)[index].tolist() == [5, 0 + real.groups[0].item(), 5, real.groups[3].item(), 5]
+
+
+@pytest.mark.parametrize("workers,prefetch", [(0, 0), (0, 2), (2, 2)])
+def test_batches_come_in_the_callers_order(tmp_path, workers, prefetch):
+    table = _table(tmp_path / "t", _rows())
+    splits = {"train": read_split(table, "train", 2, stream_dir=str(tmp_path)), "val": read_split(table, "train", 2)}
+    loader = BatchLoader(splits, torch.device("cpu"), workers=workers, prefetch=prefetch)
+    order = torch.randperm(len(splits["train"]), generator=torch.Generator().manual_seed(0))
+    for name in ("train", "val", "train"):  # persistent loader processes serve pass after pass
+        got = list(loader.batches(name, order, 5))
+        assert [len(index) for _, index in got] == [5, 5, 5, 5, 4]
+        assert torch.equal(torch.cat([index for _, index in got]), order)
+        assert torch.equal(torch.cat([images for images, _ in got]), splits["val"].fetch(order))
+
+
+def test_corrupt_image_is_one_line_naming_it(tmp_path):
+    rows = _rows(4) + [("id-bad", b"not an image", 0, 0, "train")]
+    table = _table(tmp_path / "t", rows)
+    with pytest.raises(DataError, match=r"image id-bad cannot be decoded") as memory_error:
+        read_split(table, "train", 2)
+    streamed = read_split(table, "train", 2, stream_dir=str(tmp_path))  # found when its batch is decoded
+    with pytest.raises(DataError, match=r"image id-bad cannot be decoded") as stream_error:
+        streamed.fetch(torch.arange(len(streamed)))
+    assert "\n" not in str(memory_error.value) and "\n" not in str(stream_error.value)
+
+
+def test_images_of_different_sizes_are_refused(tmp_path):
+    rows = _rows(4) + [("id-big", _pixels(5, size=SIZE * 2), 0, 0, "train")]
+    table = _table(tmp_path / "t", rows)
+    with pytest.raises(DataError, match=r"different sizes .*id-big"):
+        read_split(table, "train", 2)
+    streamed = read_split(table, "train", 2, stream_dir=str(tmp_path))
+    with pytest.raises(DataError, match=r"different sizes .*id-big"):
+        streamed.fetch(torch.arange(len(streamed)))
+
+
+def test_missing_split_is_refused(tmp_path):
+    table = _table(tmp_path / "t", _rows(4))
+    with pytest.raises(DataError, match=r"no 'val' rows"):
+        read_split(table, "val", 2)
