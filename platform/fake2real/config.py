@@ -153,7 +153,26 @@ class StageHparams(_Section):
     epochs: int = Field(8, ge=1)
     lr: float = Field(1e-3, gt=0)
     weight_decay: float = Field(1e-5, ge=0)
-    batch_size: int = Field(128, ge=1)
+    batch_size: int = Field(128, ge=1)  # global: split evenly over train.num_workers
+    # constant (the reference) or cosine: per step from lr down to 0 over the stage's epochs.
+    lr_schedule: Literal["constant", "cosine"] = "constant"
+
+
+class LoaderConfig(_Section):
+    """How a training worker reads its splits (train/splits.py, train/batches.py)."""
+
+    # memory: every split decoded once into RAM (fastest); stream: each batch decoded from a local
+    # memory-mapped copy of the encoded rows; auto: stream when the decoded images of the stage
+    # (train + val + test) would exceed memory_limit_mb per worker.
+    mode: Literal["auto", "memory", "stream"] = "auto"
+    memory_limit_mb: float = Field(8192, gt=0)
+    # Processes that decode streamed batches, per training worker; None: cpus_per_worker - 1
+    # (0: the training process decodes them itself).
+    workers: Optional[int] = Field(None, ge=0)
+    # Batches fetched ahead of the step (per decoding process when streaming); 0: none.
+    prefetch_batches: int = Field(2, ge=0)
+    # Local folder for the streamed copies (removed when the stage ends); None: the temp folder.
+    stream_dir: Optional[str] = None
 
 
 class TrainConfig(_Section):
@@ -171,6 +190,30 @@ class TrainConfig(_Section):
     num_workers: int = Field(2, ge=1)
     cpus_per_worker: float = Field(1.0, gt=0)
     use_gpu: bool = False
+    loader: LoaderConfig = LoaderConfig()
+    # torch.compile the model (GPU runs: minutes of compilation, then faster steps).
+    compile: bool = False
+    # Ray Train restarts a stage whose worker died from its last checkpoint this often (-1: always).
+    max_failures: int = Field(0, ge=-1)
+    # Checkpoints kept per stage (the latest holds the resume state and the best model).
+    checkpoints_to_keep: int = Field(1, ge=1)
+
+    @model_validator(mode="after")
+    def _global_batch(self) -> "TrainConfig":
+        for section in ("real", "synthetic"):
+            batch = getattr(self, section).batch_size
+            if batch % self.num_workers:
+                raise ValueError(
+                    f"train.{section}.batch_size ({batch}) must be a multiple of train.num_workers ({self.num_workers}): "
+                    "it is the global batch, split evenly over the workers"
+                )
+        return self
+
+
+# How a job runs, not what it computes: left out of the config's digest (a job's identity).
+HOW_IT_RUNS = ("train.loader", "train.compile", "train.max_failures", "train.checkpoints_to_keep")
+# Fields added after results were stored join the digest only when set: stored jobs keep their keys.
+ADDED_LATER = {"train.real.lr_schedule": "constant", "train.synthetic.lr_schedule": "constant"}
 
 
 class TrackingConfig(_Section):
@@ -249,9 +292,19 @@ class ExperimentConfig(_Section):
     def digest(self, *sections: str) -> str:
         """Stable hash of the named sections (all if none): the identity of a job."""
         data = self.model_dump(mode="json")
+        for dotted in HOW_IT_RUNS:
+            _drop(data, dotted)
+        for dotted, default in ADDED_LATER.items():
+            if _get(data, dotted) == default:
+                _drop(data, dotted)
         if sections:
             data = {name: _get(data, name) for name in sections}
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _drop(data: dict, dotted: str) -> None:
+    *parents, leaf = dotted.split(".")
+    _get(data, ".".join(parents)).pop(leaf, None)
 
 
 def _get(data: dict, dotted: str) -> Any:

@@ -129,7 +129,9 @@ def run_experiment(
         run_id = tracker.run_for(key, name, parent_run_id, params=params, tags={"model.init": f"pretrained:{train.pretrained}" if train.pretrained else "random", **(run_tags or {})})
     result = ExperimentResult(train.mixture, train.method, config.seed, run_id, config.dataset.bias_ratio)
     tables = {"real": (str(real),), "synthetic": (str(synthetic),), "mixed": (str(real), str(synthetic))}
-    resources = Resources(train.num_workers, train.cpus_per_worker, train.use_gpu)
+    resources = Resources(
+        train.num_workers, train.cpus_per_worker, train.use_gpu, train.max_failures, train.checkpoints_to_keep, train.loader.model_dump(), train.compile
+    )
     previous: StageResult | None = None
     stages = mixture.stages[:-1] if prefix_only else mixture.stages
     try:

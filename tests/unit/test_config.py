@@ -262,3 +262,35 @@ def test_cli_main_runs_function():
     calls = []
     cli.main(lambda: calls.append(1))
     assert calls == [1]
+
+
+def test_how_a_job_runs_is_not_its_identity():
+    a = build_config()
+    # Pinned: jobs stored before the loader, failure and schedule settings existed keep their keys.
+    assert (a.digest(), a.digest("dataset", "train", "seed")) == ("d7e0e9aa9f01187f", "865e156ed8a3d6be")
+    how = build_config(overrides=["train.loader.mode=stream", "train.compile=true", "train.max_failures=3", "train.checkpoints_to_keep=2"])
+    assert how.digest() == a.digest()
+    assert build_config(overrides=["train.real.lr_schedule=cosine"]).digest("train") != a.digest("train")
+
+
+def test_stage_key_is_pinned_and_sees_the_schedule():
+    from fake2real.train.stage import StageSpec
+
+    def spec(**hparams):
+        return StageSpec("real", ("t",), "t", "erm", {}, "small_cnn", {**build_config().train.real.model_dump(), **hparams}, 0)
+
+    assert spec().key() == "bebd21aef457ed27"
+    assert spec(lr_schedule="cosine").key() != spec().key()
+
+
+def test_global_batch_must_divide_over_the_workers():
+    with pytest.raises(ConfigError, match=r"^config: train.real.batch_size \(100\) must be a multiple of train.num_workers \(3\)"):
+        build_config(overrides=["train.num_workers=3", "train.real.batch_size=100", "train.synthetic.batch_size=99"])
+    assert build_config(overrides=["train.num_workers=4"]).train.real.batch_size == 128
+
+
+def test_loader_settings_are_checked():
+    with pytest.raises(ConfigError, match=r"train.loader.mode"):
+        build_config(overrides=["train.loader.mode=disk"])
+    with pytest.raises(ConfigError, match=r"train.loader.memory_limit_mb"):
+        build_config(overrides=["train.loader.memory_limit_mb=0"])

@@ -42,14 +42,22 @@ class StageSpec:
         # Optional fields added later join the hash only when set: existing stages keep their names.
         if data["pretrained"] is None:
             del data["pretrained"]
+        if data["hparams"].get("lr_schedule") == "constant":
+            data["hparams"] = {k: v for k, v in data["hparams"].items() if k != "lr_schedule"}
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
 class Resources:
+    """How a stage runs (not part of its key): workers, failures, checkpoints, data loading."""
+
     num_workers: int = 2
     cpus_per_worker: float = 1.0
     use_gpu: bool = False
+    max_failures: int = 0
+    checkpoints_to_keep: int = 1
+    loader: dict = field(default_factory=dict)  # config.LoaderConfig's fields; {} = its defaults
+    compile: bool = False
 
 
 @dataclass
@@ -87,7 +95,7 @@ def run_stage(spec: StageSpec, resources: Resources, storage: str, callbacks: li
     run_name = f"{spec.name}-{spec.key()}"
     trainer = TorchTrainer(
         train_loop_per_worker,
-        train_loop_config={**asdict(spec)},
+        train_loop_config={**asdict(spec), "runtime": asdict(resources)},
         scaling_config=ScalingConfig(
             num_workers=resources.num_workers,
             use_gpu=resources.use_gpu,
@@ -97,9 +105,10 @@ def run_stage(spec: StageSpec, resources: Resources, storage: str, callbacks: li
         run_config=RunConfig(
             name=run_name,
             storage_path=storage,
-            # The latest checkpoint holds the resume state and the best model: keep only it.
-            checkpoint_config=CheckpointConfig(num_to_keep=1),
-            failure_config=FailureConfig(max_failures=0),
+            # Kept by recency: the latest holds the resume state and the best model so far.
+            checkpoint_config=CheckpointConfig(num_to_keep=resources.checkpoints_to_keep),
+            # A dead worker restarts the worker group from the latest checkpoint (loop.py resumes).
+            failure_config=FailureConfig(max_failures=resources.max_failures),
             # Ray Train logs every report at INFO; MLflowStageCallback prints a line per epoch instead.
             logging_config=LoggingConfig(log_level="WARNING"),
             callbacks=callbacks or [],
