@@ -138,6 +138,8 @@ def read_split(table: str, split: str, num_biases: int, stream_dir: str | None =
     images, shape, writer = None, None, None
     try:
         for batch in iter_batches(table, split, COLUMNS):
+            if batch.num_rows == 0:  # a filtered batch of other splits' rows
+                continue
             batch_ids = batch.column("id").to_pylist()
             if len(ids) + len(batch_ids) > expected:
                 raise DataError(f"table {table} '{split}': more rows than its table.json counts ({expected})")

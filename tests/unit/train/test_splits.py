@@ -116,3 +116,12 @@ def test_missing_split_is_refused(tmp_path):
     table = _table(tmp_path / "t", _rows(4))
     with pytest.raises(DataError, match=r"no 'val' rows"):
         read_split(table, "val", 2)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_split_absent_from_some_parts(tmp_path, stream):
+    # Parts are written by position: with 3 parts, every 'val' row below lands in the last part.
+    rows = [(f"id-{i}", _pixels(i), i % 2, 0, "val" if i % 3 == 2 else "train") for i in range(9)]
+    table = _table(tmp_path / "t", rows)
+    val = read_split(table, "val", 2, stream_dir=str(tmp_path) if stream else None)
+    assert len(val) == 3 and val.fetch(torch.arange(3)).shape == (3, 3, SIZE, SIZE)
