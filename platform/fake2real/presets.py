@@ -20,7 +20,8 @@ PRESETS: dict[str, dict] = {
     # every bias ratio, every mixture and method, a 16-trial search per cell, 3 seeds.
     "paper": {
         "name": "paper",
-        "train": {"model": "resnet50", "use_gpu": True, "num_workers": 1, "cpus_per_worker": 8},
+        # A preempted or lost worker restarts the stage from its last checkpoint, up to 3 times.
+        "train": {"model": "resnet50", "use_gpu": True, "num_workers": 1, "cpus_per_worker": 8, "max_failures": 3},
         "sweep": {
             "bias_ratios": [0.9, 0.95, 0.97, 0.99, 0.999],
             "mixtures": ["none", "usb", "asb", "ffr"],

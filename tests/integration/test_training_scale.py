@@ -109,8 +109,10 @@ def test_streamed_stage_survives_a_killed_worker_with_the_same_metrics(table, tw
     assert reference.metrics["data/streamed"] == 0
     spec = _spec(table)
     storage = tmp_path / "runs"
-    # A memory cap below the stage's decoded images: the splits must stream from disk.
-    resources = Resources(2, 0.9, max_failures=1, loader={"mode": "auto", "memory_limit_mb": decoded_mb / 2, "stream_dir": str(tmp_path / "stream")})
+    # A memory cap below the stage's decoded images: the splits must stream from disk, decoded by
+    # one loader process per worker.
+    loader = {"mode": "auto", "memory_limit_mb": decoded_mb / 2, "stream_dir": str(tmp_path / "stream"), "workers": 1}
+    resources = Resources(2, 0.9, max_failures=1, loader=loader)
     (tmp_path / "stream").mkdir()
     killed: list[int] = []
     killer = threading.Thread(target=_kill_a_worker_after_first_checkpoint, args=(storage / f"real-{spec.key()}", killed, time.monotonic() + 300))
