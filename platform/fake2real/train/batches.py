@@ -3,7 +3,8 @@
 - A split held in memory is gathered by a background thread, ``prefetch`` batches ahead (the
   gather of the next batch overlaps the current step; torch releases the GIL).
 - A streamed split is decoded by ``workers`` loader processes (a torch ``DataLoader`` kept alive
-  across epochs and shared by all splits), ``prefetch`` batches ahead per process.
+  across epochs and shared by the streamed splits), ``prefetch`` (at least 1) batches ahead per
+  process. They are forked from the trainer and never touch CUDA.
 
 On a GPU host batches come in pinned memory, so the copy to the device can overlap compute.
 The order is always the caller's (the method's epoch order, sharded): fetching ahead never
@@ -19,6 +20,7 @@ from typing import Iterator
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from fake2real.errors import DataError
 from fake2real.train.splits import Split
 
 
@@ -36,12 +38,17 @@ class _Chunks(Sampler):
 
 
 class _Fetch(Dataset):
+    """Runs in the loader processes: the streamed splits only (in-memory ones stay in the trainer)."""
+
     def __init__(self, splits: dict[str, Split]):
         self.splits = splits
 
-    def __getitem__(self, item: tuple[str, torch.Tensor]) -> torch.Tensor:
+    def __getitem__(self, item: tuple[str, torch.Tensor]) -> tuple[torch.Tensor | None, str | None]:
         name, index = item
-        return self.splits[name].fetch(index)
+        try:
+            return self.splits[name].fetch(index), None
+        except DataError as exc:  # re-raised by the trainer: torch would wrap it in a traceback
+            return None, str(exc)
 
 
 class BatchLoader:
@@ -53,7 +60,7 @@ class BatchLoader:
         self._loader = None
         if workers > 0 and any(split.streamed for split in splits.values()):
             self._loader = DataLoader(
-                _Fetch(splits),
+                _Fetch({name: split for name, split in splits.items() if split.streamed}),
                 sampler=self._chunks,
                 batch_size=None,  # each sampler item is a whole batch
                 num_workers=workers,
@@ -68,7 +75,10 @@ class BatchLoader:
         split = self.splits[name]
         if self._loader is not None and split.streamed:
             self._chunks.items = [(name, chunk) for chunk in chunks]
-            yield from zip(self._loader, chunks)
+            for (images, error), chunk in zip(self._loader, chunks):
+                if error is not None:
+                    raise DataError(error)
+                yield images, chunk
         else:
             yield from zip(self._ahead(split, chunks), chunks)
 

@@ -22,11 +22,13 @@ so they resume with the epoch.
 
 from __future__ import annotations
 
+import glob
 import logging
 import math
 import os
 import resource
 import shutil
+import socket
 import tempfile
 import time
 from pathlib import Path
@@ -37,6 +39,7 @@ import torch
 
 from fake2real.config import LoaderConfig
 from fake2real.data.table import group_name, read_info
+from fake2real.errors import ConfigError
 from fake2real.track.ray_metrics import TRAIN_IMAGES_PER_SECOND
 from fake2real.train.methods import Reducer, get_method
 from fake2real.train.evaluation import all_reduce_sum, correct_per_sample, evaluate, to_device
@@ -50,7 +53,7 @@ SELECTION_METRIC = "val/worst_group_accuracy"
 # Epochs that compete for selection so far (a warm-up model's count 0; the selected model's
 # report is one more): the time axis of early stopping (search.py's ASHA).
 SELECTION_STEP = "selection_step"
-# Folders of streamed copies: <prefix><pid of the worker>-<random>.
+# Folders of streamed copies: <prefix><host>@<pid of the worker>-<random>.
 STREAM_PREFIX = "fake2real-stream-"
 
 
@@ -86,9 +89,10 @@ def stream_splits(loader: LoaderConfig, parts: list[tuple[str, str]]) -> tuple[b
 
 
 def remove_orphaned_copies(root: str) -> None:
-    """Streamed copies of workers that died without cleaning up (killed, or their group restarted)."""
-    for folder in Path(root).glob(f"{STREAM_PREFIX}*-*"):
-        pid = folder.name.removeprefix(STREAM_PREFIX).split("-")[0]
+    """Streamed copies of this host's workers that died without cleaning up (killed, or their
+    group restarted); a folder shared between hosts keeps the other hosts' copies."""
+    for folder in Path(root).glob(f"{STREAM_PREFIX}{glob.escape(socket.gethostname())}@*-*"):
+        pid = folder.name.rsplit("@", 1)[1].split("-")[0]
         if pid.isdigit() and not _alive(int(pid)):
             shutil.rmtree(folder, ignore_errors=True)
 
@@ -127,8 +131,13 @@ def train_loop_per_worker(config: dict) -> None:
     streamed, decoded_mb = stream_splits(loader_config, parts)
     stream_dir = None
     if streamed:
-        remove_orphaned_copies(loader_config.stream_dir or tempfile.gettempdir())
-        stream_dir = tempfile.mkdtemp(prefix=f"{STREAM_PREFIX}{os.getpid()}-", dir=loader_config.stream_dir)
+        root = loader_config.stream_dir or tempfile.gettempdir()
+        try:
+            os.makedirs(root, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"config: train.loader.stream_dir: cannot create {root}: {exc.strerror}") from None
+        remove_orphaned_copies(root)
+        stream_dir = tempfile.mkdtemp(prefix=f"{STREAM_PREFIX}{socket.gethostname()}@{os.getpid()}-", dir=root)
     try:
         _train(config, runtime, loader_config, stream_dir, {"data/streamed": int(streamed), "data/decoded_mb": decoded_mb})
     finally:

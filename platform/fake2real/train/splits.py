@@ -8,7 +8,9 @@ Labels, groups and sources (a few bytes a sample) are held in memory in the tabl
   that is memory-mapped; a batch is decoded when it is fetched. What stays resident is the
   batches in flight plus the file pages the OS chooses to keep: for splits larger than memory.
 
-Both read the Parquet parts batch by batch, so neither ever holds the whole encoded table.
+Both read the Parquet parts row group by row group, so neither holds the whole encoded table,
+and both decode every image once while reading: a corrupt image or a stray size fails the stage
+before it trains.
 """
 
 from __future__ import annotations
@@ -32,8 +34,9 @@ COLUMNS = ["id", "image", "y", "b", "g"]
 def decode(table: str, image_id: str, data: bytes) -> torch.Tensor:
     try:
         return decode_rgb(data)
-    except RuntimeError as exc:
-        raise DataError(f"table {table}: image {image_id} cannot be decoded: {str(exc).splitlines()[0]}") from None
+    except (RuntimeError, ValueError) as exc:  # ValueError: empty bytes
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise DataError(f"table {table}: image {image_id} cannot be decoded: {reason}") from None
 
 
 def _check_shape(table: str, split: str, image_id: str, image: torch.Tensor, shape: tuple) -> None:
@@ -52,24 +55,35 @@ class MemoryImages:
 
 
 class StreamImages:
-    """Encoded images in a memory-mapped Arrow IPC file, decoded per fetch (in any process)."""
+    """Encoded images in a memory-mapped Arrow IPC file, decoded per fetch (in any process).
+
+    Rows are taken from each record batch of the file separately: a take over the whole
+    (chunked) binary column would first concatenate it, copying the entire file into memory.
+    """
 
     def __init__(self, path: str, table: str, split: str, shape: tuple):
         self.path, self.table, self.split, self.shape = path, table, split, shape
-        self._rows: pa.Table | None = None
+        self._reader: pa.ipc.RecordBatchFileReader | None = None
+        self._starts: np.ndarray | None = None
 
     def __getstate__(self) -> dict:  # a loader process maps the file itself
-        return {**self.__dict__, "_rows": None}
+        return {**self.__dict__, "_reader": None, "_starts": None}
 
     def fetch(self, rows: torch.Tensor) -> torch.Tensor:
-        if self._rows is None:
-            self._rows = pa.ipc.open_file(pa.memory_map(self.path)).read_all()
-        taken = self._rows.take(pa.array(rows.numpy()))
+        if self._reader is None:
+            self._reader = pa.ipc.open_file(pa.memory_map(self.path))
+            sizes = [self._reader.get_batch(i).num_rows for i in range(self._reader.num_record_batches)]
+            self._starts = np.cumsum([0, *sizes])
+        rows = rows.numpy()
+        batch_of = np.searchsorted(self._starts, rows, side="right") - 1
         out = torch.empty((len(rows), *self.shape), dtype=torch.uint8)
-        for i, (image_id, data) in enumerate(zip(taken.column("id").to_pylist(), taken.column("image").to_pylist())):
-            image = decode(self.table, image_id, data)
-            _check_shape(self.table, self.split, image_id, image, self.shape)
-            out[i] = image
+        for batch in np.unique(batch_of):
+            where = np.flatnonzero(batch_of == batch)
+            taken = self._reader.get_batch(int(batch)).take(pa.array(rows[where] - self._starts[batch]))
+            for i, image_id, data in zip(where, taken.column("id").to_pylist(), taken.column("image").to_pylist()):
+                image = decode(self.table, image_id, data)
+                _check_shape(self.table, self.split, image_id, image, self.shape)
+                out[i] = image
         return out
 
 
@@ -86,6 +100,8 @@ class ConcatImages:
         for k in part.unique().tolist():
             mask = part == k
             pieces[k] = (mask, self.stores[k].fetch(rows[mask] - self.offsets[k]))
+        if not pieces:
+            return torch.empty((0, *self.stores[0].fetch(rows).shape[1:]), dtype=torch.uint8)
         first = next(iter(pieces.values()))[1]
         out = torch.empty((len(rows), *first.shape[1:]), dtype=torch.uint8)
         for mask, images in pieces.values():
@@ -122,7 +138,7 @@ def split_rows(table: str, split: str) -> int:
 def decoded_bytes(table: str, split: str) -> int:
     """What ``MemoryImages`` of this split would hold, from its row count and first image."""
     rows = split_rows(table, split)
-    for batch in iter_batches(table, split, ["id", "image"], batch_rows=1):
+    for batch in iter_batches(table, split, ["id", "image"]):
         if batch.num_rows:
             return rows * decode(table, batch.column("id")[0].as_py(), batch.column("image")[0].as_py()).numel()
     return 0
@@ -143,20 +159,21 @@ def read_split(table: str, split: str, num_biases: int, stream_dir: str | None =
             batch_ids = batch.column("id").to_pylist()
             if len(ids) + len(batch_ids) > expected:
                 raise DataError(f"table {table} '{split}': more rows than its table.json counts ({expected})")
-            if stream_dir is not None:
-                if writer is None:
-                    path = os.path.join(stream_dir, f"{split}-{uuid.uuid4().hex}.arrow")
-                    writer = pa.ipc.new_file(path, pa.schema([("id", pa.string()), ("image", pa.binary())]))
-                    shape = tuple(decode(table, batch_ids[0], batch.column("image")[0].as_py()).shape)
-                writer.write_batch(pa.record_batch([batch.column("id"), batch.column("image")], names=["id", "image"]))
-            else:
-                for offset, (image_id, data) in enumerate(zip(batch_ids, batch.column("image").to_pylist())):
-                    image = decode(table, image_id, data)
+            if stream_dir is not None and writer is None:
+                path = os.path.join(stream_dir, f"{split}-{uuid.uuid4().hex}.arrow")
+                writer = pa.ipc.new_file(path, pa.schema([("id", pa.string()), ("image", pa.binary())]))
+            # Every image is decoded once here, streamed or not: a corrupt image fails the stage
+            # before training starts, not mid-epoch (where a restart would only meet it again).
+            for offset, (image_id, data) in enumerate(zip(batch_ids, batch.column("image").to_pylist())):
+                image = decode(table, image_id, data)
+                shape = shape or tuple(image.shape)
+                _check_shape(table, split, image_id, image, shape)
+                if stream_dir is None:
                     if images is None:  # one allocation: no list of tensors to stack (2x the memory)
-                        shape = tuple(image.shape)
                         images = torch.empty((expected, *shape), dtype=torch.uint8)
-                    _check_shape(table, split, image_id, image, shape)
                     images[len(ids) + offset] = image
+            if writer is not None:
+                writer.write_batch(pa.record_batch([batch.column("id"), batch.column("image")], names=["id", "image"]))
             ids += batch_ids
             labels.append(batch.column("y").to_numpy())
             biases.append(batch.column("b").to_numpy())

@@ -80,36 +80,62 @@ def test_mixed_tables_fetch_across_stores(tmp_path):
 
 @pytest.mark.parametrize("workers,prefetch", [(0, 0), (0, 2), (2, 2)])
 def test_batches_come_in_the_callers_order(tmp_path, workers, prefetch):
-    table = _table(tmp_path / "t", _rows())
-    splits = {"train": read_split(table, "train", 2, stream_dir=str(tmp_path)), "val": read_split(table, "train", 2)}
+    train_table, val_table = _table(tmp_path / "t", _rows()), _table(tmp_path / "v", _rows(11))
+    splits = {"train": read_split(train_table, "train", 2, stream_dir=str(tmp_path)), "val": read_split(val_table, "train", 2, stream_dir=str(tmp_path))}
+    reference = {"train": read_split(train_table, "train", 2), "val": read_split(val_table, "train", 2)}
     loader = BatchLoader(splits, torch.device("cpu"), workers=workers, prefetch=prefetch)
-    order = torch.randperm(len(splits["train"]), generator=torch.Generator().manual_seed(0))
-    for name in ("train", "val", "train"):  # persistent loader processes serve pass after pass
+    generator = torch.Generator().manual_seed(0)
+    # Persistent loader processes serve pass after pass: each pass has its own split and order.
+    for name in ("train", "val", "train", "val"):
+        order = torch.randperm(len(splits[name]), generator=generator)
         got = list(loader.batches(name, order, 5))
-        assert [len(index) for _, index in got] == [5, 5, 5, 5, 4]
+        assert [len(index) for _, index in got] == [len(c) for c in order.split(5)]
         assert torch.equal(torch.cat([index for _, index in got]), order)
-        assert torch.equal(torch.cat([images for images, _ in got]), splits["val"].fetch(order))
+        assert torch.equal(torch.cat([images for images, _ in got]), reference[name].fetch(order))
 
 
 def test_corrupt_image_is_one_line_naming_it(tmp_path):
-    rows = _rows(4) + [("id-bad", b"not an image", 0, 0, "train")]
+    rows = _rows(4) + [("id-bad", b"not an image", 0, 0, "train"), ("id-empty", b"", 0, 0, "train")]
     table = _table(tmp_path / "t", rows)
-    with pytest.raises(DataError, match=r"image id-bad cannot be decoded") as memory_error:
-        read_split(table, "train", 2)
-    streamed = read_split(table, "train", 2, stream_dir=str(tmp_path))  # found when its batch is decoded
-    with pytest.raises(DataError, match=r"image id-bad cannot be decoded") as stream_error:
-        streamed.fetch(torch.arange(len(streamed)))
-    assert "\n" not in str(memory_error.value) and "\n" not in str(stream_error.value)
+    for stream_dir in (None, str(tmp_path)):  # streamed splits are checked while they are copied
+        with pytest.raises(DataError, match=r"image id-(bad|empty) cannot be decoded") as error:
+            read_split(table, "train", 2, stream_dir=stream_dir)
+        assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_image_that_fails_in_a_loader_process_is_one_line(tmp_path, workers):
+    good = read_split(_table(tmp_path / "t", _rows(4)), "train", 2, stream_dir=str(tmp_path))
+    # The streamed copy damaged after it was checked (e.g. a disk error): fetched, it must fail cleanly.
+    path = tmp_path / "damaged.arrow"
+    with pa.ipc.new_file(str(path), pa.schema([("id", pa.string()), ("image", pa.binary())])) as writer:
+        writer.write_batch(pa.record_batch([pa.array(["id-x"] * len(good)), pa.array([b"garbage"] * len(good), pa.binary())], names=["id", "image"]))
+    good.store.path = str(path)
+    loader = BatchLoader({"train": good}, torch.device("cpu"), workers=workers, prefetch=1)
+    with pytest.raises(DataError, match=r"image id-x cannot be decoded") as error:
+        list(loader.batches("train", torch.arange(len(good)), 2))
+    assert "\n" not in str(error.value)
+
+
+def test_streamed_fetch_reads_only_the_batches_it_needs(tmp_path):
+    # Several record batches in the copy (one per 1,024 rows read): a fetch must not concatenate
+    # the whole image column (Arrow's take on a chunked binary column does).
+    rows = [(f"id-{i:05d}", _pixels(i % 7), i % 2, 0, "train") for i in range(2500)]
+    streamed = read_split(_table(tmp_path / "t", rows, parts=1), "train", 2, stream_dir=str(tmp_path))
+    file_size = next(tmp_path.glob("train-*.arrow")).stat().st_size
+    before = pa.total_allocated_bytes()
+    images = streamed.fetch(torch.tensor([2499, 3, 1500]))
+    assert pa.total_allocated_bytes() - before < file_size / 4
+    memory = read_split(str(tmp_path / "t"), "train", 2)
+    assert torch.equal(images, memory.fetch(torch.tensor([2499, 3, 1500])))
 
 
 def test_images_of_different_sizes_are_refused(tmp_path):
     rows = _rows(4) + [("id-big", _pixels(5, size=SIZE * 2), 0, 0, "train")]
     table = _table(tmp_path / "t", rows)
-    with pytest.raises(DataError, match=r"different sizes .*id-big"):
-        read_split(table, "train", 2)
-    streamed = read_split(table, "train", 2, stream_dir=str(tmp_path))
-    with pytest.raises(DataError, match=r"different sizes .*id-big"):
-        streamed.fetch(torch.arange(len(streamed)))
+    for stream_dir in (None, str(tmp_path)):
+        with pytest.raises(DataError, match=r"different sizes .*id-big"):
+            read_split(table, "train", 2, stream_dir=stream_dir)
 
 
 def test_missing_split_is_refused(tmp_path):
