@@ -100,6 +100,9 @@ def ray_head(s3_server):
         # Its processes (e.g. Ray Train's placement-group cleaner, which connects by itself) must
         # find this cluster even when another one runs on the host.
         "RAY_ADDRESS": f"127.0.0.1:{port}",
+        # Ray Train's controller polls its workers every 2 s by default: each fit then waits
+        # ~6 s more to start and finish (measured: 17.8 s vs 11.3 s per one-epoch fit here).
+        "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.2",
         "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
     }
     log = tmp / "head.log"

@@ -1,7 +1,8 @@
 """Training at scale, on CPU with gloo: the same global batch, seed and data give the same
 metrics on 1 and on 2 workers (within noise); a stage whose table exceeds the worker's memory
 cap streams it, and a worker killed (by its process id) mid-epoch makes the stage restart from
-its last checkpoint and finish with the uninterrupted run's metrics.
+its last checkpoint and finish with the uninterrupted run's metrics, keeping the configured
+number of checkpoints.
 
 Four Ray Train fits of a small CNN on the built-in benchmark (~30 s each on 2 cores).
 """
@@ -112,7 +113,7 @@ def test_streamed_stage_survives_a_killed_worker_with_the_same_metrics(table, tw
     # A memory cap below the stage's decoded images: the splits must stream from disk, decoded by
     # one loader process per worker.
     loader = {"mode": "auto", "memory_limit_mb": decoded_mb / 2, "stream_dir": str(tmp_path / "stream"), "workers": 1}
-    resources = Resources(2, 0.9, max_failures=1, loader=loader)
+    resources = Resources(2, 0.9, max_failures=1, checkpoints_to_keep=2, loader=loader)
     (tmp_path / "stream").mkdir()
     killed: list[int] = []
     killer = threading.Thread(target=_kill_a_worker_after_first_checkpoint, args=(storage / f"real-{spec.key()}", killed, time.monotonic() + 300))
@@ -129,3 +130,6 @@ def test_streamed_stage_survives_a_killed_worker_with_the_same_metrics(table, tw
     # Same data, restored model, optimizer, method state and schedule: the uninterrupted run's numbers.
     assert _evaluation(metrics) == _evaluation(reference.metrics)
     assert list((tmp_path / "stream").iterdir()) == []  # streamed copies removed with the stage
+    # The run's storage keeps the configured number of checkpoints; the stage hands over the latest.
+    kept = sorted(path for path in (storage / f"real-{spec.key()}").glob("checkpoint_*") if path.is_dir())
+    assert len(kept) == 2 and result.checkpoint_uri == str(kept[-1])
