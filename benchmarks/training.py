@@ -23,23 +23,14 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import ray.train
 import torch
 from PIL import Image
 
 from fake2real.data.images import decode_rgb, encode_image
 from fake2real.data.table import TableInfo, write_table
 from fake2real.runtime import init_ray
+from fake2real.track.train_callback import ReportLog
 from fake2real.train.stage import Resources, StageSpec, run_stage
-
-
-class RecordReports(ray.train.UserCallback):
-    def __init__(self, path: Path):
-        self.path = str(path)
-
-    def after_report(self, run_context, metrics, checkpoint):
-        with open(self.path, "a") as out:
-            out.write(json.dumps(metrics[0]) + "\n")
 
 
 def photo_like(rng: np.random.Generator, size: int) -> np.ndarray:
@@ -83,7 +74,7 @@ def measure(table: str, model: str, mode: str, workers: int, args, root: Path) -
     reports = root / f"{spec.name}.jsonl"
     resources = Resources(workers, args.cpus_per_worker, args.gpu, loader={"mode": mode}, compile=args.compile)
     started = time.perf_counter()
-    result = run_stage(spec, resources, str(root / "runs"), [RecordReports(reports)])
+    result = run_stage(spec, resources, str(root / "runs"), [ReportLog(reports)])
     last = [json.loads(line) for line in reports.read_text().splitlines() if "train/loss" in line][-1]
     return {
         "images_per_second": last["train/images_per_second_per_worker"],

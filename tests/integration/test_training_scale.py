@@ -12,16 +12,14 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
-import ray.cloudpickle
-import ray.train
 
 from fake2real.config import build_config
+from fake2real.track.train_callback import ReportLog
 from fake2real.train.stage import Resources, StageSpec, run_stage
 from fake2real.workspace import Workspace, prepare_real
 
@@ -29,21 +27,6 @@ EPOCHS = 6
 # Measured on this benchmark (6 epochs, cosine, lr 2e-3): seed 0 on 1 vs 2 workers differ in
 # per-epoch training loss by at most 0.018; seed 0 vs seed 1 on one worker by up to 0.04.
 LOSS_TOLERANCE = 0.05
-
-
-class RecordReports(ray.train.UserCallback):
-    """Every report of rank 0, as JSON lines (the callback runs in the Train controller)."""
-
-    def __init__(self, path: Path):
-        self.path = str(path)
-
-    def after_report(self, run_context, metrics, checkpoint):
-        with open(self.path, "a") as out:
-            out.write(json.dumps(metrics[0]) + "\n")
-
-
-# The Train controller unpickles the callback: by value, since it cannot import this test module.
-ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 
 def _reports(path: Path) -> list[dict]:
@@ -75,13 +58,13 @@ def _spec(table: str) -> StageSpec:
 def two_workers(ray_connected, table, tmp_path_factory):
     """The uninterrupted reference: 2 workers, splits in memory."""
     folder = tmp_path_factory.mktemp("two-workers")
-    result = run_stage(_spec(table), Resources(2, 0.9, loader={"mode": "memory"}), str(folder / "runs"), [RecordReports(folder / "reports.jsonl")])
+    result = run_stage(_spec(table), Resources(2, 0.9, loader={"mode": "memory"}), str(folder / "runs"), [ReportLog(folder / "reports.jsonl")])
     return result, _reports(folder / "reports.jsonl")
 
 
 def test_one_and_two_workers_reach_the_same_metrics(table, two_workers, tmp_path):
     reference, reference_reports = two_workers
-    single = run_stage(_spec(table), Resources(1, 1.0, loader={"mode": "memory"}), str(tmp_path / "runs"), [RecordReports(tmp_path / "reports.jsonl")])
+    single = run_stage(_spec(table), Resources(1, 1.0, loader={"mode": "memory"}), str(tmp_path / "runs"), [ReportLog(tmp_path / "reports.jsonl")])
     reports = _reports(tmp_path / "reports.jsonl")
     assert [r["epoch"] for r in reports] == [r["epoch"] for r in reference_reports] == [*range(EPOCHS), EPOCHS]
     for one, two in zip(reports[:EPOCHS], reference_reports):
@@ -118,7 +101,7 @@ def test_streamed_stage_survives_a_killed_worker_with_the_same_metrics(table, tw
     killed: list[int] = []
     killer = threading.Thread(target=_kill_a_worker_after_first_checkpoint, args=(storage / f"real-{spec.key()}", killed, time.monotonic() + 300))
     killer.start()
-    result = run_stage(spec, resources, str(storage), [RecordReports(tmp_path / "reports.jsonl")])
+    result = run_stage(spec, resources, str(storage), [ReportLog(tmp_path / "reports.jsonl")])
     killer.join()
     assert killed, "no worker was killed"
     metrics = result.metrics

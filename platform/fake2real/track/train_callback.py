@@ -1,6 +1,9 @@
-"""Logs every ``ray.train.report`` of a stage to its MLflow run, from the Train controller."""
+"""Train controller callbacks: each ``ray.train.report`` of a stage to its MLflow run, or to a
+JSON-lines file (benchmarks and tests read a stage's epochs from it)."""
 
 from __future__ import annotations
+
+import json
 
 import ray.train
 
@@ -27,3 +30,14 @@ class MLflowStageCallback(ray.train.UserCallback):
         what = "selected model" if rank0.get("final") else f"epoch {int(rank0['epoch']) + 1}"
         extra = f" test WGA {rank0['test/worst_group_accuracy']:.3f}" if rank0.get("final") else f" loss {rank0['train/loss']:.3f}"
         print(f"[{self.label}] {what}: val WGA {rank0['val/worst_group_accuracy']:.3f}{extra}", flush=True)
+
+
+class ReportLog(ray.train.UserCallback):
+    """Appends rank 0's metrics of every report to ``path`` as one JSON line."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def after_report(self, run_context, metrics, checkpoint):
+        with open(self.path, "a") as out:
+            out.write(json.dumps(metrics[0]) + "\n")
