@@ -63,10 +63,21 @@ def stop_group(process: subprocess.Popen, grace: float) -> None:
 
 
 class RayHead:
-    def __init__(self, gcs_address: str, dashboard_url: str, env: dict):
+    def __init__(self, gcs_address: str, dashboard_url: str, env: dict, process: subprocess.Popen, tmp: Path):
         self.gcs_address = gcs_address
         self.dashboard_url = dashboard_url
         self.env = env  # what a job or driver on this cluster needs
+        self.process = process
+        self.tmp = tmp
+
+    def check_alive(self) -> None:
+        """``ray start --block`` exits when any of the head's processes dies: then say which, with
+        the end of its logs, instead of letting the test wait for CPUs that are gone."""
+        if self.process.poll() is None:
+            return
+        logs = [self.tmp / "head.log", *(self.tmp / "session_latest" / "logs" / name for name in ("ray_process_exit.log", "raylet.err"))]
+        tails = "\n".join(f"--- {log.name}\n{log.read_text(errors='replace')[-2000:]}" for log in logs if log.is_file())
+        raise RuntimeError(f"the test Ray head exited ({self.process.returncode}):\n{tails}")
 
 
 @pytest.fixture(scope="session")
@@ -121,7 +132,7 @@ def ray_head(s3_server):
     try:
         wait_http(f"{dashboard}/api/version", 120, process, log)
         gcs = f"127.0.0.1:{port}"
-        yield RayHead(gcs, dashboard, {"RAY_ADDRESS": gcs, "RAY_AUTH_MODE": "disabled", "RAY_TMPDIR": str(tmp)})
+        yield RayHead(gcs, dashboard, {"RAY_ADDRESS": gcs, "RAY_AUTH_MODE": "disabled", "RAY_TMPDIR": str(tmp)}, process, tmp)
     finally:
         import ray
 
@@ -139,6 +150,42 @@ def ray_connected(ray_head):
     if not ray.is_initialized():
         ray.init(address=ray_head.gcs_address, log_to_driver=True)
     return ray_head
+
+
+def cluster_leftovers(dashboard_url: str) -> list[str]:
+    """Submitted jobs still running and placement groups still held on the head: what would keep
+    its CPUs. (The pytest process is a driver of the head too: not a submitted job.)"""
+    from ray.job_submission import JobStatus, JobSubmissionClient, JobType
+    from ray.util.state import list_placement_groups
+
+    jobs = [
+        f"job {job.submission_id} {job.status.value}"
+        for job in JobSubmissionClient(dashboard_url).list_jobs()
+        if job.type == JobType.SUBMISSION and job.status in (JobStatus.PENDING, JobStatus.RUNNING)
+    ]
+    groups = [
+        f"placement group {group.placement_group_id} {group.state} ({group.name or 'unnamed'})"
+        for group in list_placement_groups(address=dashboard_url, filters=[("state", "!=", "REMOVED")])
+    ]
+    return jobs + groups
+
+
+@pytest.fixture(autouse=True)
+def cluster_left_idle(request):
+    """A test on the shared head leaves it idle. Its 2 CPUs are all there is: a sweep or placement
+    group left behind by a failed test would make every later test wait forever for them, and the
+    run would end in a CI timeout that names no test. This names the test that left them."""
+    head = request.getfixturevalue("ray_head") if "ray_head" in request.fixturenames else None
+    if head is not None:
+        head.check_alive()
+    yield
+    if head is None:
+        return
+    head.check_alive()
+    deadline = time.monotonic() + 60  # Ray Train and Tune release their groups asynchronously
+    while (leftovers := cluster_leftovers(head.dashboard_url)) and time.monotonic() < deadline:
+        time.sleep(1)
+    assert not leftovers, "the test left work on the shared Ray head: " + "; ".join(leftovers)
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
 from mlflow.tracking import MlflowClient
 
 from helpers import BIN, REPO
@@ -17,6 +18,7 @@ from fake2real.search import SELECTED_TAG, TRIAL_TAG
 from fake2real.track.mlflow_runs import PARENT_TAG
 
 TRIALS = PRESETS["smoke"]["sweep"]["search"]["num_samples"]
+SUBMISSION_IDS = ("sweep-first", "sweep-second")
 
 
 def ray_job(args: list[str], env: dict) -> subprocess.CompletedProcess:
@@ -45,9 +47,19 @@ def finished_trials(tune_dir: Path) -> dict[str, int]:
     return finished
 
 
-def test_sweep_smoke_survives_a_killed_driver(ray_head, mlflow_server, tmp_path):
-    out = tmp_path / "out"
+@pytest.fixture
+def job_env(ray_head):
+    """The environment for ``ray job`` on the test head; stops this test's jobs when it ends, so
+    that a failed assertion leaves no sweep holding the cluster's CPUs for the tests after it."""
     env = {**os.environ, **ray_head.env}
+    yield env
+    for submission_id in SUBMISSION_IDS:
+        ray_job(["stop", "--address", ray_head.dashboard_url, submission_id], env)
+
+
+def test_sweep_smoke_survives_a_killed_driver(ray_head, job_env, mlflow_server, tmp_path):
+    out = tmp_path / "out"
+    env = job_env
     sweep = [
         "--address", ray_head.dashboard_url, "--working-dir", str(REPO), "--",
         "python", "jobs/sweep.py", "--preset", "smoke", f"output_dir={out}",
