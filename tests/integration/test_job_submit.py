@@ -18,7 +18,7 @@ from fake2real.search import SELECTED_TAG, TRIAL_TAG
 from fake2real.track.mlflow_runs import PARENT_TAG
 
 TRIALS = PRESETS["smoke"]["sweep"]["search"]["num_samples"]
-SUBMISSION_IDS = ("sweep-first", "sweep-second")
+FIRST, SECOND = "sweep-first", "sweep-second"  # submission ids; both stopped when the test ends
 
 
 def ray_job(args: list[str], env: dict) -> subprocess.CompletedProcess:
@@ -53,7 +53,7 @@ def job_env(ray_head):
     that a failed assertion leaves no sweep holding the cluster's CPUs for the tests after it."""
     env = {**os.environ, **ray_head.env}
     yield env
-    for submission_id in SUBMISSION_IDS:
+    for submission_id in (FIRST, SECOND):
         ray_job(["stop", "--address", ray_head.dashboard_url, submission_id], env)
 
 
@@ -65,22 +65,22 @@ def test_sweep_smoke_survives_a_killed_driver(ray_head, job_env, mlflow_server, 
         "python", "jobs/sweep.py", "--preset", "smoke", f"output_dir={out}",
         f"tracking.uri={mlflow_server}", "tracking.experiment=job-submit",
     ]
-    submitted = ray_job(["submit", "--no-wait", "--submission-id", "sweep-first", *sweep], env)
+    submitted = ray_job(["submit", "--no-wait", "--submission-id", FIRST, *sweep], env)
     assert submitted.returncode == 0, submitted.stderr[-2000:]
 
     # Kill the driver once the first cell is done and the second has a finished trial.
     tune = out / "runs" / "tune"
     deadline = time.monotonic() + 600
     while not (len(list(tune.glob("cell-*/best.json"))) == 1 and len(finished_trials(tune)) > TRIALS):
-        status = ray_job(["status", "--address", ray_head.dashboard_url, "sweep-first"], env).stdout
-        assert "FAILED" not in status and "SUCCEEDED" not in status, status + ray_job(["logs", "--address", ray_head.dashboard_url, "sweep-first"], env).stdout[-4000:]
+        status = ray_job(["status", "--address", ray_head.dashboard_url, FIRST], env).stdout
+        assert "FAILED" not in status and "SUCCEEDED" not in status, status + ray_job(["logs", "--address", ray_head.dashboard_url, FIRST], env).stdout[-4000:]
         assert time.monotonic() < deadline, "the sweep did not reach its second cell"
         time.sleep(1)
-    stopped = ray_job(["stop", "--address", ray_head.dashboard_url, "sweep-first"], env)
+    stopped = ray_job(["stop", "--address", ray_head.dashboard_url, FIRST], env)
     assert stopped.returncode == 0, stopped.stderr[-2000:]
     before = finished_trials(tune)
 
-    completed = ray_job(["submit", "--submission-id", "sweep-second", *sweep], env)
+    completed = ray_job(["submit", "--submission-id", SECOND, *sweep], env)
     assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-2000:]
     assert "| ffr | erm | 1 |" in completed.stdout and "| ffr | groupdro | 1 |" in completed.stdout
     assert "succeeded" in completed.stdout
