@@ -38,10 +38,12 @@ def _attribute_rows(groups) -> list[str]:
     return rows
 
 
-def celeba(root: Path) -> Path:
+def celeba(root: Path, counts: dict | None = None) -> Path:
+    """``counts``: per split, (Smiling, Male) → images (default ``CELEBA_COUNTS``)."""
+    counts = CELEBA_COUNTS if counts is None else counts
     groups, partition, index = [], [], 0
     for split_code, split in enumerate(("train", "val", "test")):
-        for group, n in CELEBA_COUNTS[split].items():
+        for group, n in counts[split].items():
             for _ in range(n):
                 index += 1
                 name = f"{index:06d}.jpg"

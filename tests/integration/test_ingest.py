@@ -26,10 +26,11 @@ def test_celeba_official_split_and_bias_ratio(ray_connected, tmp_path):
     root = fixtures.celeba(tmp_path / "celeba")
     config, path, summary = ingest("celeba", root, tmp_path, bias_ratio=0.9)
     info = read_info(path)
-    # Not smiling: majority male (20 vs 6) → minority floor(20·0.1/0.9) = 2; smiling: majority female → 2.
+    # The reference's map: not smiling ↔ male, smiling ↔ female. Its base step keeps
+    # int(20·0.1/0.9 = 2.2) = 2 minority images; at r=0.9 the target 2.2 > 2 leaves them.
     assert info.group_counts["train"] == {"y0_b0": 2, "y0_b1": 20, "y1_b0": 20, "y1_b1": 2}
-    # Validation keeps max(floor(10·0.1/0.9) = 1, min(10, available)): all 4 and 3 minority images.
-    assert info.group_counts["val"] == {"y0_b0": 4, "y0_b1": 10, "y1_b0": 10, "y1_b1": 3}
+    # Validation: the base step (no floor) keeps int(10·0.1/0.9 = 1.1) = 1; 1.1 > 1 then keeps it.
+    assert info.group_counts["val"] == {"y0_b0": 1, "y0_b1": 10, "y1_b0": 10, "y1_b1": 1}
     assert info.group_counts["test"] == {g: 3 for g in GROUPS4}
     assert info.class_names == ["not_smiling", "smiling"] and info.bias_names == ["not_male", "male"]
     assert "| train | 2 | 20 | 20 | 2 |" in summary
@@ -46,8 +47,8 @@ def test_waterbirds_from_a_file_uri(ray_connected, tmp_path):
     root = fixtures.waterbirds(tmp_path / "waterbirds")
     _, path, _ = ingest("waterbirds", f"file://{root}", tmp_path, bias_ratio=0.9)
     info = read_info(path)
-    # Landbirds on land 10 → 1 on water (floor 10·0.1/0.9 = 1); waterbirds on water 10 → 1 on land.
-    assert info.group_counts["train"] == {"y0_b0": 10, "y0_b1": 1, "y1_b0": 1, "y1_b1": 10}
+    # Landbirds ↔ land, waterbirds ↔ water; minority 2 − int(2 − 10·0.1/0.9) = 2 and 3 − int(3 − 1.1) = 2.
+    assert info.group_counts["train"] == {"y0_b0": 10, "y0_b1": 2, "y1_b0": 2, "y1_b1": 10}
     assert info.group_counts["val"] == {g: 2 for g in GROUPS4}
     assert info.group_counts["test"] == {g: 2 for g in GROUPS4}
 
@@ -107,9 +108,10 @@ def test_bias_ratio_out_of_range(tmp_path):
 
 
 def test_group_left_empty(tmp_path):
-    root = fixtures.celeba(tmp_path / "celeba")
-    # floor(20·0.001/0.999) = 0 minority training images.
-    assert_failed_cleanly(celeba_job(tmp_path, root, "dataset.bias_ratio=0.999"), tmp_path, "celeba train split", "is empty")
+    # The reference's rule keeps at least one image of a non-empty minority group: empty it here.
+    counts = {**fixtures.CELEBA_COUNTS, "train": {**fixtures.CELEBA_COUNTS["train"], (1, 1): 0}}
+    root = fixtures.celeba(tmp_path / "celeba", counts)
+    assert_failed_cleanly(celeba_job(tmp_path, root), tmp_path, "celeba train split", "group y1_b1 is empty")
 
 
 def test_corrupt_image_is_fatal_and_named(ray_head, tmp_path):

@@ -1,11 +1,12 @@
 """Real datasets from their native layouts into the image-table contract, in parallel on Ray Data.
 
-The reader (one module per dataset) lists images with (y, b, split); here the listing is
+The reader (one module per dataset) lists images with (y, b, split) and declares each class's
+majority bias (``MAJORITY_BIAS``, overridable by ``dataset.majority_bias``); here the listing is
 checked (every listed image exists, no group empty after subsampling) *before* any Ray work,
-subsampled by the paper's rule, then decoded → resized → JPEG-encoded by Ray Data tasks, and
-written as whole parts into the table's folder (local or a URI); ``table.json`` comes last. A
-corrupt or truncated image is fatal: the error names the file (a silently smaller group would
-change the bias ratio being studied).
+subsampled by the reference's rule (``data/groups.py``), then decoded → resized → JPEG-encoded
+by Ray Data tasks, and written as whole parts into the table's folder (local or a URI);
+``table.json`` comes last. A corrupt or truncated image is fatal: the error names the file (a
+silently smaller group would change the bias ratio being studied).
 """
 
 from __future__ import annotations
@@ -24,11 +25,53 @@ from fake2real.data.storage import filesystem
 from fake2real.data.table import (
     REAL, TableInfo, check_writable, clear_debris, count_groups, finalize, group_name, is_complete, to_contract, write_part,
 )
-from fake2real.errors import DataError
+from fake2real.errors import ConfigError, DataError
+
+
+def _resolve(value, names: list[str], kind: str, where: str) -> int:
+    """A class or bias given by name (as ``names(config)`` spells it) or by integer index."""
+    if isinstance(value, str) and value in names:
+        return names.index(value)
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < len(names):
+        return value
+    if isinstance(value, str) and value.isdigit() and int(value) < len(names):
+        return int(value)
+    raise ConfigError(f"config: dataset.majority_bias: unknown {kind} {value!r}{where} (known: {', '.join(names)})")
+
+
+def majority_map(config, reader) -> dict[int, int]:
+    """Class index → its majority bias index: ``dataset.majority_bias`` if set, else the reader's
+    ``MAJORITY_BIAS`` (the reference's choice). Every class needs one, and no two classes may share
+    one (the bias would vanish: the "most frequent bias" of CelebA's classes is the same)."""
+    class_names, bias_names = reader.names(config)
+    class_names, bias_names = list(class_names), list(bias_names)
+    given = config.majority_bias
+    if given is None:
+        given = reader.MAJORITY_BIAS
+    mapping: dict[int, int] = {}
+    for key, value in given.items():
+        cls = _resolve(key, class_names, "class", "")
+        if cls in mapping:
+            raise ConfigError(f"config: dataset.majority_bias: class '{class_names[cls]}' is given twice")
+        mapping[cls] = _resolve(value, bias_names, "bias", f" for class '{class_names[cls]}'")
+    missing = [name for i, name in enumerate(class_names) if i not in mapping]
+    if missing:
+        raise ConfigError(f"config: dataset.majority_bias: class '{missing[0]}' has no majority bias (every class needs one)")
+    owner: dict[int, int] = {}
+    for cls in sorted(mapping):
+        bias = mapping[cls]
+        if bias in owner:
+            raise ConfigError(
+                f"config: dataset.majority_bias: classes '{class_names[owner[bias]]}' and '{class_names[cls]}' "
+                f"share the majority bias '{bias_names[bias]}' (each class needs its own)"
+            )
+        owner[bias] = cls
+    return mapping
 
 
 def listing(config, reader) -> pa.Table:
     """The reader's rows after the checks and the bias-ratio rule; raises on bad input."""
+    majority = majority_map(config, reader)  # a config error, so before touching the data
     try:
         fs, root = filesystem(config.root)
     except DataError as exc:
@@ -45,10 +88,12 @@ def listing(config, reader) -> pa.Table:
     y, b, ids = rows["y"].to_numpy(), rows["b"].to_numpy(), rows["id"].to_numpy(zero_copy_only=False)
     split = np.asarray(rows["split"].to_pylist())
     if config.bias_ratio is not None:
-        train = split == "train"
-        # A class's majority bias is its most frequent bias value in the training split.
-        majority = {int(c): int(np.bincount(b[train & (y == c)]).argmax()) for c in np.unique(y[train])}
-        rows = rows.filter(pa.array(apply_bias_ratio(y, b, ids, split, majority, config.bias_ratio, config.val_floor, config.split_seed)))
+        # The majority bias is the dataset's (or the config's), never a class's most frequent one.
+        keep = apply_bias_ratio(
+            y, b, ids, split, majority, config.bias_ratio, config.val_floor, config.split_seed,
+            base_ratio=getattr(reader, "REFERENCE_BASE_RATIO", None),
+        )
+        rows = rows.filter(pa.array(keep))
     groups = sorted({group_name(int(yy), int(bb)) for yy, bb in zip(y, b)})
     check_splits(count_groups(rows), groups, config.name, config.bias_ratio)
     return rows

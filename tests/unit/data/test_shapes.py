@@ -12,7 +12,7 @@ from fake2real.config import DatasetConfig, ShapesWorld
 from fake2real.data.datasets import get_dataset, shapes
 from fake2real.data.images import encode_image
 from fake2real.data.table import SCHEMA, read_info, read_table
-from fake2real.errors import ConfigError, DataError
+from fake2real.errors import ConfigError
 
 
 def _config(**world):
@@ -41,15 +41,15 @@ def test_get_dataset():
 def test_build_real_table_counts(small_table):
     path, info = small_table
     expected = {
-        # majority (y0_b0, y1_b1) kept whole = 50; minority floor(50 * 0.1 / 0.9) = floor(5.55) = 5
-        "train": {"y0_b0": 50, "y0_b1": 5, "y1_b0": 5, "y1_b1": 50},
-        # majority 20; minority max(floor(20 * 0.1 / 0.9) = 2, floor 10) = 10
+        # majority (y0_b0, y1_b1) kept whole = 50; minority 50 - int(50 - 50 * 0.1 / 0.9) = ceil(5.55) = 6
+        "train": {"y0_b0": 50, "y0_b1": 6, "y1_b0": 6, "y1_b1": 50},
+        # majority 20; minority ceil(max(20 * 0.1 / 0.9 = 2.2, floor 10)) = 10
         "val": {"y0_b0": 20, "y0_b1": 10, "y1_b0": 10, "y1_b1": 20},
         # test is never subsampled
         "test": {"y0_b0": 10, "y0_b1": 10, "y1_b0": 10, "y1_b1": 10},
     }
     assert info.group_counts == expected
-    assert info.num_rows == 110 + 60 + 40
+    assert info.num_rows == 112 + 60 + 40
     on_disk = read_info(path)
     assert on_disk.group_counts == expected
     assert on_disk.class_names == ["disc", "square"] and on_disk.bias_names == ["warm", "cool"]
@@ -61,7 +61,7 @@ def test_build_real_table_rows(small_table):
     path, _ = small_table
     table = read_table(path)
     assert table.schema == SCHEMA
-    assert table.num_rows == 210
+    assert table.num_rows == 212
     assert set(table.column("g").to_pylist()) == {0}
     assert set(table.column("prompt").to_pylist()) == {None}
     ids = table.column("id").to_pylist()
@@ -124,12 +124,28 @@ def test_synthetic_equals_real_without_artifact_or_gap():
         assert np.array_equal(shapes.render(y, b, seed, world, False), shapes.render(y, b, seed, world, True))
 
 
-def test_empty_group_after_subsampling(tmp_path):
-    # train minority target: floor(5 * 0.01 / 0.99) = floor(0.05) = 0 -> group y0_b1 empty.
+def test_tiny_pool_keeps_one_minority_image(tmp_path):
+    # The reference keeps the ceiling: 5 - int(5 - 5 * 0.01 / 0.99 = 4.95) = 1, never 0.
     config = DatasetConfig(
         bias_ratio=0.99, val_floor=10, shapes=ShapesWorld(train_per_group=5, val_per_group=20, test_per_group=2)
     )
-    with pytest.raises(DataError, match=r"shapes train split at bias_ratio=0\.99: group y0_b1 is empty"):
+    info = shapes.build_real_table(config, tmp_path / "real")
+    assert info.group_counts["train"] == {"y0_b0": 5, "y0_b1": 1, "y1_b0": 1, "y1_b1": 5}
+
+
+def test_majority_bias_override(tmp_path):
+    config = DatasetConfig(
+        bias_ratio=0.9, val_floor=0, majority_bias={"disc": "cool", "square": "warm"},
+        shapes=ShapesWorld(train_per_group=20, val_per_group=2, test_per_group=1),
+    )
+    info = shapes.build_real_table(config, tmp_path / "real")
+    # disc ↔ cool and square ↔ warm now: their minority keeps ceil(20 * 0.1 / 0.9 = 2.2) = 3.
+    assert info.group_counts["train"] == {"y0_b0": 3, "y0_b1": 20, "y1_b0": 20, "y1_b1": 3}
+
+
+def test_majority_bias_shared_is_refused(tmp_path):
+    config = DatasetConfig(majority_bias={"disc": "warm", "square": "warm"})
+    with pytest.raises(ConfigError, match=r"^config: dataset\.majority_bias: classes 'disc' and 'square' share the majority bias 'warm'"):
         shapes.build_real_table(config, tmp_path / "real")
     assert not (tmp_path / "real").exists()
 

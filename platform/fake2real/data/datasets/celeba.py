@@ -11,6 +11,10 @@ from fake2real.errors import DataError
 
 NAME = "celeba"
 SPLITS = {"0": "train", "1": "val", "2": "test"}
+# Reference (mqraitem/From-Fake-to-Real, datasets/celeba.py): Smiling (1) ↔ Female (0), NotSmiling (0) ↔ Male (1).
+MAJORITY_BIAS = {0: 1, 1: 0}
+# Reference: train and valid are first cut to bias ratio 0.9 (rounded down), then to the chosen ratio.
+REFERENCE_BASE_RATIO = 0.9
 
 
 def names(config) -> tuple[list[str], list[str]]:

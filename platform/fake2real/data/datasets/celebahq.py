@@ -9,6 +9,10 @@ from fake2real.data.datasets._common import attribute_index, attribute_table, li
 from fake2real.data.datasets.celeba import names  # noqa: F401  (same attribute naming as CelebA)
 
 NAME = "celebahq"
+# Reference (mqraitem/From-Fake-to-Real, datasets/celeba.py, on CelebA-HQ): Smiling (1) ↔ Female (0), NotSmiling (0) ↔ Male (1).
+MAJORITY_BIAS = {0: 1, 1: 0}
+# Reference: train and valid are first cut to bias ratio 0.9 (rounded down), then to the chosen ratio.
+REFERENCE_BASE_RATIO = 0.9
 
 
 def list_images(config, fs, root: str):

@@ -10,8 +10,9 @@ evidence for the paper:
   scene plus a periodic checkerboard of amplitude ``artifact_strength`` — a learnable generator
   artifact — and, for a share ``semantic_gap`` of images, renders Y differently (hollow outlines).
 
-Class y's majority bias is b = y. Every image is a pure function of (y, b, seed), so renders are
-bit-identical across runs, batchings and machines.
+Class y's majority bias is b = y (``MAJORITY_BIAS``; ``dataset.majority_bias`` overrides it for
+subsampling, through the same rule as the real datasets). Every image is a pure function of
+(y, b, seed), so renders are bit-identical across runs, batchings and machines.
 """
 
 from __future__ import annotations
@@ -34,6 +35,10 @@ NO_BIAS_TEMPLATE = "a {class_name}"
 SPLITS = ("train", "val", "test")
 
 _BACKGROUNDS = np.array([[0.78, 0.45, 0.30], [0.30, 0.48, 0.78]])  # warm, cool (RGB, 0..1)
+
+
+def names(config) -> tuple[list[str], list[str]]:
+    return CLASS_NAMES, BIAS_NAMES
 
 
 def prompt(y: int, b: int, seed: int | None = None, bias_words: bool = True) -> str:
@@ -104,10 +109,14 @@ def _render_pool(config: DatasetConfig) -> pa.Table:
 
 def build_real_table(config: DatasetConfig, path) -> TableInfo:
     """Render the real pools, apply the bias-ratio rule, and write the table at ``path``."""
+    from fake2real.data.datasets import shapes  # this module, as the reader majority_map expects
+    from fake2real.data.ingest import majority_map
+
+    majority = majority_map(config, shapes)  # a config error, before any rendering
     pool = _render_pool(config)
     y, b, ids = (pool.column(c).to_numpy(zero_copy_only=False) for c in ("y", "b", "id"))
     split = pool.column("split").to_pylist()
-    keep = apply_bias_ratio(y, b, ids, split, MAJORITY_BIAS, config.bias_ratio, config.val_floor, config.split_seed)
+    keep = apply_bias_ratio(y, b, ids, split, majority, config.bias_ratio, config.val_floor, config.split_seed)
     table = pool.filter(pa.array(keep))
     expected = [group_name(yy, bb) for yy in range(len(CLASS_NAMES)) for bb in range(len(BIAS_NAMES))]
     check_splits(count_groups(table), expected, NAME, config.bias_ratio)

@@ -11,6 +11,10 @@ from fake2real.data.datasets._common import list_files, listing
 NAME = "spuco_animals"
 CLASS_NAMES = ["landbirds", "waterbirds", "small_dogs", "big_dogs"]
 BIAS_NAMES = ["land", "water", "indoor", "outdoor"]
+# Reference (mqraitem/From-Fake-to-Real, datasets/spuco_animals.py): landbirds ↔ land, waterbirds ↔ water,
+# small_dogs ↔ indoor, big_dogs ↔ outdoor.
+MAJORITY_BIAS = {0: 0, 1: 1, 2: 2, 3: 3}
+REFERENCE_BASE_RATIO = None  # no base step in the reference
 LAYOUT = {
     "spuco_birds": {"landbirds": ("land", "water"), "waterbirds": ("land", "water")},
     "spuco_dogs": {"small_dogs": ("indoor", "outdoor"), "big_dogs": ("indoor", "outdoor")},

@@ -12,6 +12,10 @@ from fake2real.data.datasets._common import list_files, listing, seeded_split
 from fake2real.errors import DataError
 
 NAME = "utkface"
+# Reference (mqraitem/From-Fake-to-Real, datasets/utk_face.py): Male (0) ↔ young (0), Female (1) ↔ old (1).
+MAJORITY_BIAS = {0: 0, 1: 1}
+# Reference: train and valid are first cut to bias ratio 0.9 (rounded down), then to the chosen ratio.
+REFERENCE_BASE_RATIO = 0.9
 
 
 def names(config) -> tuple[list[str], list[str]]:

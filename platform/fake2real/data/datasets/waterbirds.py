@@ -14,6 +14,9 @@ from fake2real.errors import DataError
 
 NAME = "waterbirds"
 SPLITS = {"0": "train", "1": "val", "2": "test"}
+# Reference (mqraitem/From-Fake-to-Real, as Sagawa et al.): landbird (0) ↔ land (0), waterbird (1) ↔ water (1).
+MAJORITY_BIAS = {0: 0, 1: 1}
+REFERENCE_BASE_RATIO = None  # no base step in the reference
 
 
 def names(config) -> tuple[list[str], list[str]]:
