@@ -10,13 +10,15 @@ from fake2real.train.loop import shard
 from fake2real.train.methods import Reducer
 from fake2real.train.methods.dfr import (
     C_GRID,
+    DFR,
     NUM_FITS,
     balanced_subsample,
     choose_c,
     fit_dfr,
-    predict,
+    l2_normalize,
     stratified_halves,
 )
+from fake2real.train.metrics import evaluate_predictions
 from fake2real.train.methods.jtt import JTT
 from fake2real.train.methods.resample import Resample
 from fake2real.train.methods.reweight import Reweight
@@ -114,7 +116,7 @@ def test_dfr_head_is_average_of_fits(monkeypatch):
     groups = np.array([0, 0, 1, 1, 2, 2, 3, 3])
     head, c, wga = fit_dfr(np.ones((8, 2)), groups // 2, groups, seed=0, num_groups=4)
     # 7 tuning fits (k = 0..6), then 20 final fits k = 7..26: the average is 16.5
-    assert head[0].tolist() == [[16.5, 16.5]] and head[1].tolist() == [-16.5]
+    assert head.coef.tolist() == [[16.5, 16.5]] and head.intercept.tolist() == [-16.5]
     assert list(wga) == list(C_GRID)
 
 
@@ -125,8 +127,90 @@ def test_dfr_learns_core_feature_from_balanced_validation():
     b = rng.integers(0, 2, 400)
     x = np.stack([y * 2.0 - 1, b * 2.0 - 1], axis=1) + rng.normal(0, 0.3, (400, 2))
     head, c, _ = fit_dfr(x, y, y * 2 + b, seed=0, num_groups=4)
-    assert (predict(head, x) == y).mean() > 0.95
-    assert abs(head[0][0, 0]) > abs(head[0][0, 1])
+    assert (head.predict(x) == y).mean() > 0.95
+    assert abs(head.coef[0, 0]) > abs(head.coef[0, 1])
+
+
+def _tiny_informative_feature(n, rng):
+    """Feature 0 separates the classes at scale 0.01; 8 noise features at scale 10 (one = bias)."""
+    y, b = rng.integers(0, 2, n), rng.integers(0, 2, n)
+    informative = (y * 2.0 - 1) * 0.01 + rng.normal(0, 0.001, n)
+    noise = rng.normal(0, 10.0, (n, 8))
+    noise[:, 0] += (b * 2.0 - 1) * 5
+    return {"x": np.column_stack([informative, noise]).astype(np.float32), "labels": y, "groups": y * 2 + b}
+
+
+class _NoScaling:
+    def transform(self, x):
+        return x
+
+
+def _test_wga(features, seed=0):
+    refit = DFR.posthoc(features, seed)
+    test = features["test"]
+    names = [str(g) for g in range(4)]
+    return evaluate_predictions(refit["predict"](test["x"]), test["labels"], test["groups"], names, "t")["t/worst_group_accuracy"]
+
+
+def test_dfr_standardises_features(monkeypatch):
+    # After L2-normalization feature 0 is ~0.0002: unscaled, the L1 penalty at every C of the grid
+    # makes its weight too costly; standardised, it separates the classes perfectly.
+    from fake2real.train.methods import dfr
+
+    rng = np.random.default_rng(0)
+    features = {"val": _tiny_informative_feature(400, rng), "test": _tiny_informative_feature(400, rng)}
+    assert _test_wga(features) > 0.95
+    refit = DFR.posthoc(features, 0)
+    x = features["test"]["x"]
+    # the predictor L2-normalizes raw features itself: a per-row positive scale changes nothing
+    assert np.array_equal(refit["predict"](x * np.linspace(0.5, 40.0, len(x))[:, None]), refit["predict"](x))
+    # the same data without the scaler: the head cannot use feature 0
+    monkeypatch.setattr(dfr, "fit_scaler", lambda x: _NoScaling())
+    assert _test_wga(features) < 0.7
+
+
+def test_dfr_final_scaler_is_fit_on_all_validation_features():
+    rng = np.random.default_rng(3)
+    val = _tiny_informative_feature(200, rng)
+    head, _, _ = fit_dfr(val["x"], val["labels"], val["groups"], seed=0, num_groups=4)
+    normalized = l2_normalize(val["x"].astype(np.float64))
+    assert head.scaler.mean_ == pytest.approx(normalized.mean(axis=0), rel=1e-9, abs=1e-12)
+    assert head.scaler.scale_ == pytest.approx(normalized.std(axis=0), rel=1e-9, abs=1e-12)
+
+
+def test_dfr_every_c_fits_the_same_balanced_subsample(monkeypatch):
+    from fake2real.train.methods import dfr
+
+    seen, scaled = [], []
+    real_fit, real_scaler = dfr.fit_logistic, dfr.fit_scaler
+
+    def spy_fit(x, labels, c, seed):
+        seen.append((c, x.copy(), labels.copy()))
+        return real_fit(x, labels, c, seed)
+
+    def spy_scaler(x):
+        scaled.append(x.copy())
+        return real_scaler(x)
+
+    monkeypatch.setattr(dfr, "fit_logistic", spy_fit)
+    monkeypatch.setattr(dfr, "fit_scaler", spy_scaler)
+    rng = np.random.default_rng(1)
+    groups = np.repeat(np.arange(4), [40, 9, 12, 30])  # unequal groups: subsamples differ per draw
+    x = rng.normal(size=(len(groups), 5))
+    fit_dfr(x, groups // 2, groups, seed=0, num_groups=4)
+    tuning = seen[: len(C_GRID)]
+    assert [c for c, _, _ in tuning] == list(C_GRID)
+    _, first_x, first_labels = tuning[0]
+    # the smallest group has 9 samples, so its tuning half has 5: 4 groups × 5 rows
+    assert first_x.shape == (20, 5)
+    for _, other_x, other_labels in tuning[1:]:
+        assert np.array_equal(other_x, first_x) and np.array_equal(other_labels, first_labels)
+    # the tuning scaler was fit on exactly that subsample (so it comes out standardised) ...
+    assert first_x.mean(axis=0) == pytest.approx(np.zeros(5), abs=1e-9)
+    assert first_x.std(axis=0) == pytest.approx(np.ones(5), abs=1e-9)
+    assert len(scaled[0]) == 20
+    # ... and the final one on all of validation
+    assert len(scaled) == 2 and len(scaled[1]) == len(groups)
 
 
 def test_probe_balanced_by_group():

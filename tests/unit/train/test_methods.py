@@ -135,6 +135,38 @@ def test_groupdro_group_absent_from_batch():
     assert loss.item() == pytest.approx((math.exp(1) * 1 + math.exp(3) * 3) / z, abs=1e-6)
 
 
+def test_groupdro_empty_training_group_gets_no_weight():
+    # group 1 has no training samples: it does not exist (reference: n_groups = len(unique(groups)))
+    method = GroupDRO({"eta": 1.0, "group_adjustment": 2.0}, counts_to_groups([4, 0, 1]), 3)
+    assert method.q.tolist() == [0.5, 0.0, 0.5]
+    # C / sqrt(n) for present groups only: [2 / 2, -, 2 / 1]
+    assert method.adjustment.tolist() == pytest.approx([1.0, 0.0, 2.0])
+    _, loss = _step(method, groups=[0, 0, 2])
+    # adjusted losses [1 + 1, -, 3 + 2]: q = [e^2, 0, e^5] / (e^2 + e^5)
+    q0 = 1.0 / (1.0 + math.exp(3.0))
+    q2 = math.exp(3.0) / (1.0 + math.exp(3.0))
+    assert method.q.tolist() == pytest.approx([q0, 0.0, q2], abs=1e-6)
+    assert method.q[1].item() == 0.0
+    assert loss.item() == pytest.approx(q0 * 1.0 + q2 * 3.0, abs=1e-6)
+
+
+def test_groupdro_empty_groups_never_take_q_with_adjustment():
+    # SpuCo-like: 8 (y, b) cells, 4 of them empty; C > 0 used to give each empty cell C / sqrt(1).
+    counts = [100, 0, 25, 0, 4, 0, 1, 0]
+    method = GroupDRO({"eta": 0.1, "group_adjustment": 4.0}, counts_to_groups(counts), 8)
+    assert method.q.tolist() == [0.25, 0.0, 0.25, 0.0, 0.25, 0.0, 0.25, 0.0]
+    steps = 10
+    for _ in range(steps):  # every batch: groups 0, 2, 4 with loss 1; group 6 (present) not drawn
+        _step(method, losses=[1.0, 1.0, 1.0], groups=[0, 2, 4])
+    assert method.q[[1, 3, 5, 7]].tolist() == [0.0, 0.0, 0.0, 0.0]
+    assert method.q.sum().item() == pytest.approx(1.0)
+    # q_g ∝ exp(steps · η · (loss_g + C / sqrt(n_g))) over present groups; group 6's loss is 0
+    adjusted = {0: 1 + 4 / 10, 2: 1 + 4 / 5, 4: 1 + 4 / 2, 6: 0 + 4 / 1}
+    weights = {g: math.exp(steps * 0.1 * a) for g, a in adjusted.items()}
+    z = sum(weights.values())
+    assert method.q[[0, 2, 4, 6]].tolist() == pytest.approx([weights[g] / z for g in (0, 2, 4, 6)], abs=1e-9)
+
+
 def test_groupdro_loss_dtype_follows_input():
     method = GroupDRO({"eta": 1.0}, counts_to_groups([4, 1]), 2)
     loss = method.loss(torch.tensor(LOSSES, dtype=torch.float32), torch.tensor(GROUPS), Reducer())

@@ -1,20 +1,30 @@
 """Deep Feature Reweighting (Kirichenko et al., 2023), the paper's protocol (DESIGN §2).
 
 DFR trains its stages as ERM (``base_method``), then refits the last layer on the finished
-model's L2-normalized penultimate features of the *validation* set:
+model's penultimate features of the *validation* set, L2-normalized and then standardised with
+sklearn's ``StandardScaler`` (as the reference and Kirichenko et al. do):
 
-1. C is tuned over ``C_GRID`` for an L1 logistic regression fit on a group-balanced subsample
-   of one half of validation (halves split within each group), scored by worst-group accuracy on
-   the other half; ties go to the first C of the grid.
+1. C is tuned over ``C_GRID`` for an L1 logistic regression. Validation is split in half (within
+   each group); ONE group-balanced subsample of the first half, drawn once, trains every C, with
+   the scaler fit on that subsample; each C is scored by worst-group accuracy on the other half
+   (standardised by the same scaler); ties go to the first C of the grid.
 2. The final head is the average (weights and intercepts) of ``NUM_FITS`` fits with that C, each
-   on a fresh group-balanced subsample of the whole validation set.
+   on a fresh group-balanced subsample of the whole validation set, standardised by a scaler fit
+   on all validation features. Deliberate deviation: the reference fits this final scaler on the
+   *training* features, but our post-hoc step extracts only validation and test features
+   (train/posthoc.py), and a pass over the whole training set (or mix) just for a mean and a
+   variance is not worth its cost.
 
-Features are computed once per model and cached, so DFR itself costs seconds.
+The returned head (``DFRHead``) applies the same L2-normalization and final scaler to the
+features it predicts on. Features are computed once per model and cached, so DFR itself costs
+seconds.
 """
 
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -60,12 +70,32 @@ def fit_logistic(x: np.ndarray, labels: np.ndarray, c: float, seed: int) -> tupl
     return model.coef_.copy(), model.intercept_.copy()
 
 
+def fit_scaler(x: np.ndarray):
+    """sklearn's ``StandardScaler`` fit on ``x`` (zero mean, unit variance per feature)."""
+    from sklearn.preprocessing import StandardScaler
+
+    return StandardScaler().fit(x)
+
+
 def predict(head: tuple[np.ndarray, np.ndarray], x: np.ndarray) -> np.ndarray:
     coef, intercept = head
     scores = x @ coef.T + intercept
     if scores.shape[1] == 1:
         return (scores[:, 0] > 0).astype(np.int64)
     return scores.argmax(axis=1)
+
+
+@dataclass(frozen=True)
+class DFRHead:
+    """The refit last layer on raw penultimate features: L2-normalize, standardise, linear head."""
+
+    scaler: Any
+    coef: np.ndarray
+    intercept: np.ndarray
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        features = self.scaler.transform(l2_normalize(np.asarray(x, dtype=np.float64)))
+        return predict((self.coef, self.intercept), features)
 
 
 def choose_c(wga_by_c: dict[float, float]) -> float:
@@ -75,22 +105,27 @@ def choose_c(wga_by_c: dict[float, float]) -> float:
 
 
 def fit_dfr(x: np.ndarray, labels: np.ndarray, groups: np.ndarray, seed: int, num_groups: int):
-    """``(head, chosen C, {C: held-out WGA})`` from validation features (already normalized)."""
+    """``(DFRHead, chosen C, {C: held-out WGA})`` from raw validation features."""
+    x = l2_normalize(np.asarray(x, dtype=np.float64))
     rng = np.random.default_rng(seed)
     names = [str(g) for g in range(num_groups)]
     tune, held_out = stratified_halves(groups, rng)
+    subset = tune[balanced_subsample(groups[tune], rng)]  # one subsample: every C sees the same data
+    scaler = fit_scaler(x[subset])
+    x_fit, x_held_out = scaler.transform(x[subset]), scaler.transform(x[held_out])
     wga_by_c = {}
     for c in C_GRID:
-        subset = tune[balanced_subsample(groups[tune], rng)]
-        head = fit_logistic(x[subset], labels[subset], c, seed)
-        scored = evaluate_predictions(predict(head, x[held_out]), labels[held_out], groups[held_out], names, "held_out")
+        head = fit_logistic(x_fit, labels[subset], c, seed)
+        scored = evaluate_predictions(predict(head, x_held_out), labels[held_out], groups[held_out], names, "held_out")
         wga_by_c[c] = scored["held_out/worst_group_accuracy"]
     c = choose_c(wga_by_c)
+    scaler = fit_scaler(x)  # deviation: the reference fits it on training features (module docstring)
+    x = scaler.transform(x)
     fits = []
     for _ in range(NUM_FITS):
         subset = balanced_subsample(groups, rng)
         fits.append(fit_logistic(x[subset], labels[subset], c, seed))
-    head = (np.mean([f[0] for f in fits], axis=0), np.mean([f[1] for f in fits], axis=0))
+    head = DFRHead(scaler, np.mean([f[0] for f in fits], axis=0), np.mean([f[1] for f in fits], axis=0))
     return head, c, wga_by_c
 
 
@@ -107,8 +142,8 @@ class DFR(Method):
     def posthoc(cls, features, seed):
         val = features["val"]
         num_groups = int(max(features[s]["groups"].max() for s in features) + 1)
-        head, c, wga_by_c = fit_dfr(l2_normalize(val["x"]), val["labels"], val["groups"], seed, num_groups)
+        head, c, wga_by_c = fit_dfr(val["x"], val["labels"], val["groups"], seed, num_groups)
         return {
-            "predict": lambda x: predict(head, l2_normalize(x)),
+            "predict": head.predict,
             "params": {"dfr/C": c, **{f"dfr/held_out_wga/C_{c_}": w for c_, w in wga_by_c.items()}},
         }

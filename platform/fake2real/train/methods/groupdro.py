@@ -3,6 +3,11 @@
 Per step: ``q_g ← q_g · exp(η · (loss_g + C / sqrt(n_g)))``, normalized; loss = Σ_g q_g · loss_g,
 where loss_g is the mean loss of group g in the *global* batch (summed over data-parallel
 workers, so every worker keeps the same q) and n_g is g's training-set size.
+
+Only groups with training samples exist (the reference's ``n_groups = len(np.unique(groups))``):
+q starts uniform over them and an empty group (e.g. SpuCo's empty (y, b) cells) keeps q = 0 and
+no adjustment. A present group missing from a batch has loss_g = 0 in that step, as in the
+reference (``count + (count == 0)``).
 """
 
 from __future__ import annotations
@@ -23,10 +28,11 @@ class GroupDRO(Method):
 
     def __init__(self, params, train_groups, num_groups):
         super().__init__(params, train_groups, num_groups)
-        num_groups = len(self.train_group_counts)
-        self.q = torch.full((num_groups,), 1.0 / num_groups, dtype=torch.float64)
         counts = torch.as_tensor(self.train_group_counts, dtype=torch.float64)
-        self.adjustment = self.params["group_adjustment"] / torch.sqrt(counts.clamp(min=1.0))
+        self.present = counts > 0
+        self.q = self.present.double() / self.present.sum()
+        adjustment = self.params["group_adjustment"] / torch.sqrt(counts.clamp(min=1.0))
+        self.adjustment = torch.where(self.present, adjustment, torch.zeros_like(adjustment))
 
     def loss(self, per_sample_loss, groups, reducer):
         num_groups = self.q.numel()
@@ -37,7 +43,7 @@ class GroupDRO(Method):
         global_count = reducer.sum(local_count.clone()).clamp(min=1.0)
 
         group_loss = (global_sum / global_count).double().cpu()
-        self.q = self.q * torch.exp(self.params["eta"] * (group_loss + self.adjustment))
+        self.q = torch.where(self.present, self.q * torch.exp(self.params["eta"] * (group_loss + self.adjustment)), 0.0)
         self.q = self.q / self.q.sum()
 
         q = self.q.to(per_sample_loss.device, per_sample_loss.dtype)
