@@ -1,8 +1,12 @@
 """From a config to a synthetic table: counts per group, the prompt plan, the generation job.
 
 Counts come from ``generation.images_per_group`` or from the mixture's rule applied to a real
-table's train group counts. Prompts come from a template (``generation.prompts``) or, for the
+table's train group counts (the ``biased`` rule splits ``images_per_group``, when set, by the real
+table's group shares too). Prompts come from a template (``generation.prompts``) or, for the
 built-in benchmark, from the dataset itself.
+
+A table is made for one plan: ``generation.output`` holding a table of another plan is refused,
+and ``check_sweep_generation`` refuses the settings that would make a sweep's mixtures share one.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from fake2real.generate.job import run_generation
 from fake2real.generate.plan import build_plan, describe
 from fake2real.generate.prompts import load_template
 from fake2real.runtime import init_ray
-from fake2real.train.mixtures import Mixture, get_mixture, synthetic_counts
+from fake2real.train.mixtures import Mixture, biased_counts, get_mixture, synthetic_counts
 from fake2real.workspace import Workspace, prepare_real
 
 
@@ -58,6 +62,50 @@ def check_generation(config: ExperimentConfig) -> None:
             raise ConfigError(f"config: generation.scheduler: unknown scheduler '{gen.scheduler}' (a diffusers scheduler class, e.g. DDIMScheduler)")
 
 
+def check_sweep_generation(config: ExperimentConfig, mixtures: list[str], bias_ratios: list[float]) -> None:
+    """Refuse the generation options that would give one mixture of a sweep another's synthetic data.
+
+    ``generation.counts_from`` gives every mixture one budget: refused when a synthetic mixture of
+    the sweep has another count rule. ``generation.output`` is one folder, so one plan: refused
+    when the sweep's synthetic mixtures need more than one — several budgets (count rules, unless
+    ``images_per_group`` fixes the counts; the ``biased`` rule still shares it by the real
+    groups), several bias ratios whose counts come from each ratio's real table (a fixed
+    ``generation.real_table`` serves every ratio), or several variants of the images (bias words
+    on / off, degraded or not).
+    """
+    gen = config.generation
+    synthetic = [get_mixture(name) for name in dict.fromkeys(mixtures) if get_mixture(name).needs_synthetic]
+    if gen.counts_from is not None:
+        other = [m for m in synthetic if m.count_rule != gen.counts_from]
+        if other:
+            raise ConfigError(
+                f"config: generation.counts_from={gen.counts_from} would give mixture '{other[0].name}' the "
+                f"'{gen.counts_from}' budget instead of its own '{other[0].count_rule}'; unset it for a sweep"
+            )
+    if gen.output is None or not synthetic:
+        return
+
+    def budget(mixture: Mixture) -> str:
+        rule = gen.counts_from or mixture.count_rule
+        return "images_per_group" if gen.images_per_group is not None and rule != "biased" else rule
+
+    reasons = []
+    budgets = sorted({budget(m) for m in synthetic})
+    # asb and ffr give every group the same N // n_groups: one plan, one table.
+    if len({"ffr" if b == "asb" else b for b in budgets}) > 1:
+        reasons.append(f"budgets {', '.join(budgets)}")
+    ratios = sorted(set(bias_ratios))
+    if gen.real_table is None and len(ratios) > 1 and budgets != ["images_per_group"]:
+        reasons.append(f"bias ratios {', '.join(map(str, ratios))}")
+    if len({(gen.bias_words and m.bias_words, m.degrade) for m in synthetic}) > 1:
+        reasons.append("images with and without bias words or degradation")
+    if reasons:
+        raise ConfigError(
+            f"config: generation.output: one folder holds one synthetic plan, but this sweep's mixtures "
+            f"({', '.join(m.name for m in synthetic)}) need several ({'; '.join(reasons)}); unset it for a sweep"
+        )
+
+
 def _backend_kwargs(config: ExperimentConfig) -> dict:
     gen = config.generation
     if gen.backend == "procedural":
@@ -80,8 +128,11 @@ def synthetic_plan(config: ExperimentConfig, workspace: Workspace, mixture: Mixt
     bias_words = True if test else gen.bias_words and mixture.bias_words
     degradation = gen.ablation_degradation.model_dump() if mixture.degrade and not test else None
     template = load_template(gen.prompts) if gen.prompts else None
+    rule = gen.counts_from or mixture.count_rule
+    # The biased rule shares images_per_group too by the real groups' shares: it needs the real table.
+    fixed = gen.images_per_group is not None and rule != "biased"
     real = None
-    if (gen.images_per_group is None and not test) or template is None:
+    if (not fixed and not test) or template is None:
         real = Location(gen.real_table) if gen.real_table else prepare_real(config, workspace)
         real_info = read_info(real)
     bias_fn = None
@@ -98,10 +149,9 @@ def synthetic_plan(config: ExperimentConfig, workspace: Workspace, mixture: Mixt
             bias_fn = lambda y, b, seed: dataset.unprompted_bias(y, seed, world)  # noqa: E731
     if test:
         counts = {g: gen.test_images_per_group for g in groups}
-    elif gen.images_per_group is not None:
+    elif fixed:
         counts = {g: gen.images_per_group for g in groups}
     else:
-        rule = gen.counts_from or mixture.count_rule
         if rule is None:
             raise ConfigError(
                 f"config: mixture '{mixture.name}' uses no synthetic data; set generation.images_per_group, "
@@ -113,7 +163,13 @@ def synthetic_plan(config: ExperimentConfig, workspace: Workspace, mixture: Mixt
                 f"the real table {real} {len(real_info.class_names)} × {len(real_info.bias_names)}"
             )
         train = real_info.group_counts.get("train", {})
-        counts = synthetic_counts(rule, {g: train.get(group_name(*g), 0) for g in groups})
+        real_counts = {g: train.get(group_name(*g), 0) for g in groups}
+        if gen.images_per_group is None:
+            counts = synthetic_counts(rule, real_counts)
+        else:
+            counts = biased_counts(gen.images_per_group, real_counts)
+            if not counts:
+                raise ConfigError(f"config: the 'biased' count rule shares generation.images_per_group by the real training groups; {real} has none")
     identity = {
         "dataset": config.dataset.name if template is None else template.name,
         "template": template.model_dump() if template else None,
@@ -156,6 +212,13 @@ def prepare_synthetic(config: ExperimentConfig, workspace: Workspace, mixture: M
     else:
         path = workspace.data / f"synthetic-{'test-' if test else ''}{info.dataset}-{plan_id}"
     if is_complete(path):
+        stored = read_info(path).extra.get("plan_id")
+        if gen.output and not test and stored != plan_id:
+            # A table is made for one plan: another mixture's or ratio's budget is not this one's.
+            raise ConfigError(
+                f"config: generation.output: {path} holds the synthetic table of plan {stored}, not of plan {plan_id} "
+                "that this run needs; choose another generation.output (or none: one folder per plan)"
+            )
         return path
     max_actors, gpus = _actors(config)
     print(f"[generate] {plan.num_rows} images → {path} ({max_actors} actor(s), {gpus} GPU each)\n{describe(plan)}", flush=True)

@@ -94,7 +94,9 @@ class GeneratorActor:
         if self.degradation:
             from fake2real.generate.degrade import degrade
 
-            images = [degrade(image, self.degradation["kind"], self.degradation["severity"]) for image in images]
+            # Noise is drawn from each image's own (final) seed: the same plan, the same images.
+            kind, severity = self.degradation["kind"], self.degradation["severity"]
+            images = [degrade(image, kind, severity, seed=int(seed)) for image, seed in zip(images, seeds)]
         n = batch.num_rows
         table = pa.table(
             {

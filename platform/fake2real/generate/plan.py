@@ -54,11 +54,15 @@ def build_plan(
     return pid, pa.table(rows, schema=PLAN_SCHEMA)
 
 
-def describe(plan: pa.Table, samples: int = 2) -> str:
-    """Counts per group and sample prompts, for ``--dry-run`` and logs."""
+def describe(plan: pa.Table, samples: int = 3) -> str:
+    """Per group: images, how many distinct prompts they get, and the first few, for ``--dry-run`` and logs."""
     lines = []
     for row in plan.group_by(["y", "b"]).aggregate([("id", "count")]).sort_by([("y", "ascending"), ("b", "ascending")]).to_pylist():
         mask = pc.and_(pc.equal(plan["y"], row["y"]), pc.equal(plan["b"], row["b"]))
-        prompts = plan.filter(mask).column("prompt").to_pylist()[:samples]
-        lines.append(f"{group_name(row['y'], row['b'])}: {row['id_count']} images, e.g. {prompts[0]!r}")
+        distinct = pc.unique(plan.filter(mask).column("prompt")).to_pylist()  # in order of first use
+        shown = ", ".join(repr(p) for p in distinct[:samples])
+        lines.append(
+            f"{group_name(row['y'], row['b'])}: {row['id_count']} images, {len(distinct)} distinct "
+            f"prompt{'' if len(distinct) == 1 else 's'}, e.g. {shown}"
+        )
     return "\n".join(lines)

@@ -79,10 +79,19 @@ def test_build_plan_rejects_empty_counts():
 def test_describe():
     _, plan = build_plan(COUNTS, prompt, IDENTITY)
     assert describe(plan).splitlines() == [
-        "y0_b0: 3 images, e.g. 'a disc on a warm background'",
-        "y0_b1: 2 images, e.g. 'a disc on a cool background'",
-        "y1_b0: 2 images, e.g. 'a square on a warm background'",
-        "y1_b1: 3 images, e.g. 'a square on a cool background'",
+        "y0_b0: 3 images, 1 distinct prompt, e.g. 'a disc on a warm background'",
+        "y0_b1: 2 images, 1 distinct prompt, e.g. 'a disc on a cool background'",
+        "y1_b0: 2 images, 1 distinct prompt, e.g. 'a square on a warm background'",
+        "y1_b1: 3 images, 1 distinct prompt, e.g. 'a square on a cool background'",
+    ]
+
+
+def test_describe_counts_distinct_prompts_per_group():
+    prompts = {0: ["a", "b", "a", "c", "d"], 1: ["e", "e"]}
+    _, plan = build_plan({(0, 0): 5, (1, 1): 2}, lambda y, b, seed: prompts[y].pop(0), IDENTITY)
+    assert describe(plan).splitlines() == [
+        "y0_b0: 5 images, 4 distinct prompts, e.g. 'a', 'b', 'c'",
+        "y1_b1: 2 images, 1 distinct prompt, e.g. 'e'",
     ]
 
 

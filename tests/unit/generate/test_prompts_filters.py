@@ -14,21 +14,68 @@ from fake2real.generate.prompts import builtin_templates, load_template
 def test_builtin_templates_follow_the_paper():
     assert builtin_templates() == ["celeba", "spuco_animals", "utkface", "waterbirds"]
     celeba = load_template("celeba")
-    assert celeba.prompt(1, 1, seed=0) == "a headshot of male celebrity smiling"
-    assert celeba.prompt(0, 0, seed=0) == "a headshot of female celebrity with serious face"
-    assert celeba.prompt(1, 1, seed=0, bias_words=False) == "a headshot of a celebrity smiling"
+    assert celeba.prompt(1, 1, seed=0) == "a headshot of Male celebrity Smiling"
+    assert celeba.prompt(0, 0, seed=0) in {"a headshot of Female celebrity with serious face", "a headshot of Female celebrity with straight face"}
+    assert celeba.prompt(1, 1, seed=0, bias_words=False) == "a headshot of a celebrity Smiling"
     spuco = load_template("spuco_animals")
     assert len(spuco.all_groups()) == 8 and (0, 2) not in spuco.all_groups()
     utk = load_template("utkface")
-    assert utk.prompt(0, 0, seed=3) == "a headshot of a human male baby"
+    assert utk.prompt(0, 0, seed=3).startswith("a headshot of a human Male ")
+
+
+# The reference (mqraitem/From-Fake-to-Real, generation_code/): phrase lists per class and bias.
+UTK_AGES = (
+    ["baby", "aged three years old", "aged four years old", "aged five years old"],
+    ["in their twenties", "in their thirties", "in their forties", "in their fifties"],
+)
+SPUCO_LOCATIONS = {
+    "Indoors": ["indoors", "in the living room", "in the bedroom", "in the kitchen", "in the attic", "on the table",
+                "under the table", "on the chair", "under the chair", "on the kitchen top", "in the sink"],
+    "Outdoors": ["outdoors", "in the garden", "in the park", "in the forest", "in the field", "in the backyard",
+                 "in the front yard", "in the driveway", "on the street", "on the sidewalk"],
+    "Land": ["dirt", "grass", "rock", "sand", "soil", "mud", "gravel", "asphalt", "concrete", "pavement", "brick", "wood",
+             "leaves", "snow", "ice", "clay", "dust", "cement", "metal", "tile"],
+    "Water": ["water", "lake", "river", "pond", "sea", "ocean", "pool", "fountain", "stream", "waterfall"],
+}
+
+
+def test_builtin_templates_hold_the_reference_phrases():
+    celeba = load_template("celeba")
+    assert celeba.class_phrases == [["with serious face", "with straight face"], ["Smiling"]]
+    assert celeba.bias_phrases == [["Female"], ["Male"]]
+    assert {celeba.prompt(0, 1, seed) for seed in range(40)} == {
+        "a headshot of Male celebrity with serious face", "a headshot of Male celebrity with straight face",
+    }
+    utk = load_template("utkface")
+    assert utk.class_phrases == [["Male"], ["Female"]]
+    assert [list(p) for p in utk.bias_phrases] == [UTK_AGES[0], UTK_AGES[1]]
+    assert {utk.prompt(1, 1, seed) for seed in range(80)} == {f"a headshot of a human Female {age}" for age in UTK_AGES[1]}
+
+    spuco = load_template("spuco_animals")
+    land, water, indoor, outdoor = spuco.bias_phrases
+    assert indoor == SPUCO_LOCATIONS["Indoors"] and outdoor == SPUCO_LOCATIONS["Outdoors"]
+    # land/water words keep the "in" of the reference's template; its dog phrases bring their own
+    assert land == [f"in {w}" for w in SPUCO_LOCATIONS["Land"]] and water == [f"in {w}" for w in SPUCO_LOCATIONS["Water"]]
+    landbirds, waterbirds, small_dogs, big_dogs = spuco.class_phrases
+    assert (len(landbirds), len(waterbirds), len(small_dogs), len(big_dogs)) == (35, 24, 36, 74)
+    # the reference file's words merged at line wraps, fixed
+    assert {"Staffordshire Bull Terrier", "Gordon Setter", "Welsh Springer Spaniel", "Old English Sheepdog", "Great Pyrenees dog"} <= set(big_dogs)
+    assert {"Australian Silky Terrier", "Soft-coated Wheaten Terrier"} <= set(small_dogs)
+    assert {"bittern bird", "ruddy turnstone", "king penguin"} <= set(waterbirds) and "kite (bird of prey)" in landbirds
+    for phrases in spuco.class_phrases:
+        assert all(p == p.strip() and "  " not in p for p in phrases) and len(set(phrases)) == len(phrases)
+    prompts = {spuco.prompt(y, b, seed) for y, b in spuco.all_groups() for seed in range(200)}
+    assert not any(" in in " in p or " in on " in p or " in under " in p or " in indoors" in p or " in outdoors" in p for p in prompts)
+    assert "a photo of Beagle in the garden" in {spuco.prompt(3, 3, seed) for seed in range(5000)}
+    assert "a photo of duck in lake" in {spuco.prompt(1, 1, seed) for seed in range(2000)}
 
 
 def test_phrases_are_drawn_per_seed_deterministically():
     spuco = load_template("spuco_animals")
     prompts = {spuco.prompt(0, 1, seed) for seed in range(50)}
-    assert len(prompts) > 5  # 5 birds × 3 places: the draws vary with the seed …
+    assert len(prompts) > 40  # 35 birds × 10 places: the draws vary with the seed …
     assert all(spuco.prompt(0, 1, s) == spuco.prompt(0, 1, s) for s in range(10))  # … and repeat for a seed
-    assert all(p.startswith("a photo of a ") and " in " in p for p in prompts)
+    assert all(p.startswith("a photo of ") and " in " in p for p in prompts)
 
 
 def test_placeholder_no_group_fills_is_one_line_error(tmp_path):
