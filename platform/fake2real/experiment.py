@@ -52,8 +52,8 @@ def stage_method(plan, method: str) -> str:
 
 
 def hparams_section(plan) -> str:
-    """The ``train`` section with a stage's hyperparameters: ``synthetic`` for a synthetic-only stage."""
-    return "synthetic" if plan.data == "synthetic" else "real"
+    """The ``train`` section with a stage's hyperparameters (``train/mixtures.StagePlan``)."""
+    return plan.hparams_section
 
 
 def validate(config: ExperimentConfig, mixtures: list[str], methods: list[str]) -> None:
@@ -67,8 +67,8 @@ def validate(config: ExperimentConfig, mixtures: list[str], methods: list[str]) 
         get_method(name)
     if needs_generation(config, mixtures):
         check_generation(config)
-    if config.train.pretrained:  # the file exists, is a state dict, and fits the backbone
-        build_model(config.train.model, 2, config.train.pretrained)
+    if config.train.pretrained_file:  # the file exists, is a state dict, and fits the backbone
+        build_model(config.train.model, 2, config.train.pretrained_file)
     gen = config.generation
     for name in mixtures:
         mixture = get_mixture(name)
@@ -126,7 +126,7 @@ def run_experiment(
     if prefix_only:  # shared stages are logged under the parent (a sweep cell), not as an experiment
         run_id = parent_run_id
     else:
-        run_id = tracker.run_for(key, name, parent_run_id, params=params, tags={"model.init": f"pretrained:{train.pretrained}" if train.pretrained else "random", **(run_tags or {})})
+        run_id = tracker.run_for(key, name, parent_run_id, params=params, tags={"model.init": f"pretrained:{train.pretrained_file}" if train.pretrained_file else "random", **(run_tags or {})})
     result = ExperimentResult(train.mixture, train.method, config.seed, run_id, config.dataset.bias_ratio)
     tables = {"real": (str(real),), "synthetic": (str(synthetic),), "mixed": (str(real), str(synthetic))}
     resources = Resources(
@@ -147,7 +147,8 @@ def run_experiment(
                 hparams=getattr(train, hparams_section(plan)).model_dump(),
                 seed=config.seed,
                 init_checkpoint=previous.checkpoint_uri if plan.init_from_previous and previous else None,
-                pretrained=train.pretrained if not (plan.init_from_previous and previous) else None,
+                pretrained=train.pretrained_file if not (plan.init_from_previous and previous) else None,
+                keep_start=train.keep_start,
             )
             stage_run = tracker.run_for(spec.key(), plan.name, run_id, params={"stage": plan.name, **spec.__dict__})
             print(f"[train] {name} / {plan.name} (MLflow run {stage_run})", flush=True)

@@ -6,12 +6,17 @@ A cell is (dataset, bias ratio, mixture, method). Its search
    (FFR's synthetic stage 1): by their hash, every method and trial of the same (dataset, r,
    seed) shares them;
 2. runs ``sweep.search.num_samples`` Tune trials over the last stage: the method's declared space
-   (its file under ``train/methods/``) plus learning rate, weight decay and epochs. The first trial
-   is the configured defaults. A trial is a function trainable that runs the experiment, so a
+   (its file under ``train/methods/``) plus learning rate, weight decay, epochs and, for a stage
+   that starts from a previous stage's model, ``freeze_bn``. The first trial is the configured
+   defaults. A trial is a function trainable that runs the experiment, so a
    ``TorchTrainer`` per trial, whose last stage reports each epoch's validation WGA to Tune
    (``TuneReportCallback``): ASHA stops the unpromising ones;
-3. selects the trial with the best validation WGA (never test) and writes ``best.json`` in the
-   cell's Tune folder, the cell's done marker.
+3. selects the trial with the best validation WGA (never test; ties by ``selection_key``) and
+   writes ``best.json`` in the cell's Tune folder, the cell's done marker.
+
+With ``sweep.search.stage1`` a cell whose first stage trains on synthetic data only (FFR and its
+ablations) first gets its stage 1 searched — as the cell ``synthetic_only``/``erm``, so once per
+(dataset, r, search) and shared by every method — and its stage 2 starts from the selected one.
 
 Tune's state lives in ``<runs>/tune/cell-<key>``, the key a hash of everything the search
 depends on: a sweep whose driver died is resumed by running it again (``Tuner.restore``), without
@@ -31,6 +36,7 @@ from fake2real.experiment import hparams_section, run_experiment, stage_method
 from fake2real.stats import interval
 from fake2real.track.mlflow_runs import PARENT_TAG
 from fake2real.train.loop import SELECTION_METRIC, SELECTION_STEP
+from fake2real.train.metrics import selection_key
 from fake2real.train.methods import get_method
 from fake2real.train.mixtures import get_mixture
 
@@ -87,6 +93,9 @@ def search_space(config: ExperimentConfig) -> tuple[dict, dict]:
         "epochs": to_tune(("int", search.min_epochs, stage.epochs)),
     }
     defaults = {"lr": stage.lr, "weight_decay": stage.weight_decay, "epochs": stage.epochs}
+    if search.freeze_bn and get_mixture(config.train.mixture).stages[-1].init_from_previous:
+        space["freeze_bn"] = to_tune(("choice", [False, True]))
+        defaults["freeze_bn"] = stage.freeze_bn
     method = get_method(_trained_method(config))
     configured = config.train.method_params.get(method.name, {})
     for hp in method.hyperparameters:
@@ -104,9 +113,12 @@ def apply(config: ExperimentConfig, params: dict) -> ExperimentConfig:
     """The cell's config with a trial's hyperparameters in place."""
     section = _last_stage_section(config)
     method = _trained_method(config)
+    hparams = {"lr": float(params["lr"]), "weight_decay": float(params["weight_decay"]), "epochs": int(params["epochs"])}
+    if "freeze_bn" in params:
+        hparams["freeze_bn"] = bool(params["freeze_bn"])
     update = {
         "train": {
-            section: {"lr": float(params["lr"]), "weight_decay": float(params["weight_decay"]), "epochs": int(params["epochs"])},
+            section: hparams,
             "method_params": {method: {k.removeprefix("method."): v for k, v in params.items() if k.startswith("method.")}},
         }
     }
@@ -234,7 +246,7 @@ def search_cell(config: ExperimentConfig, tracker, cell_run_id: str, runs: str |
         first = next((r.error for r in grid if r.error is not None), None)
         raise Fake2RealError(f"search: every trial of cell {key} failed: {str(first).strip().splitlines()[-1] if first else 'no result'}")
     _close_stopped_trials(tracker, cell_run_id)
-    best = max(finished, key=lambda r: r.metrics[SELECTION_METRIC])  # ties: the earliest trial
+    best = max(finished, key=lambda r: selection_key(r.metrics))  # equal keys: the earliest trial
     epochs = sum(int(r.metrics.get(SELECTION_STEP, 0)) - (1 if r.metrics.get("final") else 0) for r in finished)
     outcome = CellSearch(key, dict(best.config), float(best.metrics[SELECTION_METRIC]), len(grid), epochs)
     put_bytes(folder / f"cell-{key}" / DONE_FILE, json.dumps(asdict(outcome), indent=2).encode())
@@ -243,6 +255,30 @@ def search_cell(config: ExperimentConfig, tracker, cell_run_id: str, runs: str |
 
 def with_seed(config: ExperimentConfig, seed: int) -> ExperimentConfig:
     return ExperimentConfig.model_validate(merge(config.model_dump(), {"seed": seed}))
+
+
+def searches_stage1(config: ExperimentConfig) -> bool:
+    """Whether the cell's stage 1 is searched first: ``sweep.search.stage1`` and a mixture whose
+    first stage trains on synthetic data only and hands its model over (FFR and its ablations)."""
+    stages = get_mixture(config.train.mixture).stages
+    return config.sweep.search.stage1 and len(stages) > 1 and stages[0].data == "synthetic" and stages[1].init_from_previous
+
+
+def stage1_cell(config: ExperimentConfig) -> ExperimentConfig:
+    """The search of FFR's stage 1: the cell ``synthetic_only``/``erm`` (the same stage, by hash)
+    on FFR's synthetic data; an ablation of FFR keeps the hyperparameters selected for FFR."""
+    return ExperimentConfig.model_validate(merge(config.model_dump(), {"train": {"mixture": "synthetic_only", "method": "erm"}}))
+
+
+def with_searched_stage1(cell: ExperimentConfig, tracker, cell_run: str, runs: str) -> ExperimentConfig:
+    """The cell with ``train.synthetic`` set to its searched stage 1's selection."""
+    stage1 = stage1_cell(cell)
+    found = search_cell(stage1, tracker, cell_run, runs)
+    print(f"[search] r={cell.dataset.bias_ratio} stage 1: selected {found.params} (val WGA {found.best_val_wga:.3f})", flush=True)
+    if "stage1.selected.lr" not in tracker.client.get_run(cell_run).data.params:
+        tracker.log_params(cell_run, {f"stage1.selected.{k}": v for k, v in found.params.items()})
+    selected = apply(stage1, found.params).train.synthetic
+    return ExperimentConfig.model_validate(merge(cell.model_dump(), {"train": {"synthetic": selected.model_dump()}}))
 
 
 def run_searched_cell(cell: ExperimentConfig, seeds: list[int], tracker, sweep_run_id: str, runs: str) -> list:
@@ -255,6 +291,8 @@ def run_searched_cell(cell: ExperimentConfig, seeds: list[int], tracker, sweep_r
         params={"bias_ratio": ratio, "mixture": mixture, "method": method, "search": cell.sweep.search.model_dump()},
     )
     try:
+        if searches_stage1(cell):
+            cell = with_searched_stage1(cell, tracker, cell_run, runs)
         found = search_cell(cell, tracker, cell_run, runs)
         print(f"[search] r={ratio} {mixture}/{method}: selected {found.params} (val WGA {found.best_val_wga:.3f}, "
               f"{found.trials} trials, {found.trial_epochs} trial-epochs)", flush=True)

@@ -33,3 +33,11 @@ def interval(values, confidence: float = 0.95) -> Interval | None:
 
     half = float(t.ppf((1 + confidence) / 2, len(values) - 1) * np.std(values, ddof=1) / math.sqrt(len(values)))
     return Interval(mean, mean - half, mean + half, len(values))
+
+
+def separated(a: Interval, b: Interval) -> bool | None:
+    """Whether two intervals do not overlap; None when either has a single value (no interval).
+    Prose claims follow this: overlapping 95 % intervals are "not separated"."""
+    if a.n < 2 or b.n < 2:
+        return None
+    return a.low > b.high or b.low > a.high

@@ -19,7 +19,8 @@ from fake2real.data.storage import Location, upload
 from fake2real.experiment import ExperimentResult, run_experiment, validate
 from fake2real.report.table import chart, markdown, write_csv
 from fake2real.runtime import init_ray
-from fake2real.search import run_searched_cell, search_space
+from fake2real.search import run_searched_cell, search_space, searches_stage1, stage1_cell
+from fake2real.synthetic import check_sweep_generation
 from fake2real.track.mlflow_runs import Tracker, resolve_uri
 from fake2real.track.ray_metrics import SWEEP_CELLS, SWEEP_CELLS_FINISHED
 from fake2real.workspace import Workspace, prepare_real
@@ -62,9 +63,12 @@ def _all_names(config: ExperimentConfig) -> tuple[list[str], list[str]]:
 
 def run_sweep(config: ExperimentConfig) -> SweepResult:
     validate(config, *_all_names(config))
+    check_sweep_generation(config, _all_names(config)[0], config.sweep.bias_ratios or [config.dataset.bias_ratio])
     if config.sweep.search.num_samples:  # every cell's space, before any cell trains
         for cell in search_cells(config):
             search_space(cell)
+            if searches_stage1(cell):
+                search_space(stage1_cell(cell))
     workspace = Workspace.create(config)
     uri = resolve_uri(config.tracking.uri)
     tracker = Tracker(uri, config.tracking.experiment, workspace.artifacts)
@@ -79,7 +83,6 @@ def run_sweep(config: ExperimentConfig) -> SweepResult:
     ratios = config.sweep.bias_ratios or [config.dataset.bias_ratio]
     title = f"{config.name}: {config.dataset.name}, bias ratio {', '.join(map(str, ratios))}"
     searched = config.sweep.search.num_samples > 0
-    spread = "ci95" if searched else "std"
     # Without a search, a unit of work is one experiment; with one, a cell (search, then seeds).
     grid = search_cells(config) if searched else cells(config)
     # Progress for the Grafana board (this driver is a Ray driver now).
@@ -99,20 +102,20 @@ def run_sweep(config: ExperimentConfig) -> SweepResult:
             total.set(len(grid), tags=progress_tags)
             finished.set(number, tags=progress_tags)
             # The table so far, after every cell: a long sweep can be read while it runs.
-            _write_results(results, directory, title, tracker if number == len(grid) else None, sweep_run, spread)
+            _write_results(results, directory, title, tracker if number == len(grid) else None, sweep_run)
     except BaseException:
         tracker.finish(sweep_run, "FAILED")
         raise
     tracker.finish(sweep_run)
-    return SweepResult(results, markdown(results, title, spread), directory, sweep_run, uri)
+    return SweepResult(results, markdown(results, title), directory, sweep_run, uri)
 
 
-def _write_results(results, directory, title: str, tracker: Tracker | None, sweep_run: str, spread: str) -> None:
+def _write_results(results, directory, title: str, tracker: Tracker | None, sweep_run: str) -> None:
     """results.md/csv/png rendered on the driver's disk, stored in the workspace (local or a
     URI) and, with a tracker (at the end), attached to the sweep's MLflow run."""
     with tempfile.TemporaryDirectory(prefix="fake2real-results-") as rendered:
         local = Path(rendered)
-        (local / "results.md").write_text(markdown(results, title, spread))
+        (local / "results.md").write_text(markdown(results, title))
         write_csv(results, local / "results.csv")
         chart(results, local / "results.png", title)
         for artifact in ("results.md", "results.csv", "results.png"):

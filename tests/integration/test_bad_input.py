@@ -63,13 +63,18 @@ def test_missing_config_file(tmp_path):
     assert_one_line_error(completed, "nope.yaml")
 
 
-def test_empty_group_after_subsampling(tmp_path):
-    # 100 majority at r=0.999 → floor(100·0.001/0.999) = 0 minority images: the group is empty.
+def test_empty_group_in_a_split(tmp_path):
+    # The reference's rule keeps the ceiling of a positive target, so subsampling alone never
+    # empties a group: a split that has none of a group's images does (smiling men in train).
+    from native_fixtures import CELEBA_COUNTS, celeba
+
+    counts = {split: dict(groups) for split, groups in CELEBA_COUNTS.items()}
+    counts["train"][(1, 1)] = 0
+    root = celeba(tmp_path / "celeba", counts)
     completed = run_job(
-        "sweep.py", "--preset", "smoke", f"output_dir={tmp_path / 'out'}", f"tracking.uri=sqlite:///{tmp_path / 'm.db'}",
-        "dataset.bias_ratio=0.999", "dataset.shapes.train_per_group=100", timeout=120,
+        "ingest.py", "dataset.name=celeba", f"dataset.root={root}", f"output_dir={tmp_path / 'out'}", timeout=120,
     )
-    assert_one_line_error(completed, "group y0_b1 is empty", "train")
+    assert_one_line_error(completed, "group y1_b1 is empty", "train")
     assert not any((tmp_path / "out").rglob("table.json"))
 
 
@@ -92,9 +97,9 @@ def test_unreachable_tracking_uri(tmp_path):
 def test_generate_dry_run_prints_the_plan(tmp_path):
     completed = run_job("generate.py", "--preset", "smoke", "--dry-run", f"output_dir={tmp_path / 'out'}", timeout=120)
     assert completed.returncode == 0, completed.stderr
-    # smoke at r=0.9: USB budget (40−4)·2 = 72 → 18 per group.
+    # smoke at r=0.9: minority ceil(4.44) = 5, USB budget (40−5)·2 = 70 → 17 per group.
     for group in ("y0_b0", "y0_b1", "y1_b0", "y1_b1"):
-        assert f"{group}: 18 images" in completed.stdout
+        assert f"{group}: 17 images" in completed.stdout
     assert "a disc on a cool background" in completed.stdout
     assert not list((tmp_path / "out" / "data").glob("synthetic-*"))
 

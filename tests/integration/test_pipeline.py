@@ -37,14 +37,15 @@ def test_ffr_groupdro_end_to_end(ray_connected, mlflow_server, tmp_path):
     # Data: the real table follows the bias-ratio rule; the synthetic one is group-balanced.
     real_path = Path(tmp_path / "out" / "data").glob("real-*")
     real = read_info(next(real_path))
-    # smoke: 40 per group at r=0.9 → minority floor(40·0.1/0.9) = 4; val floor 2 → max(1, 2) = 2.
-    assert real.group_counts["train"] == {"y0_b0": 40, "y0_b1": 4, "y1_b0": 4, "y1_b1": 40}
+    # smoke: 40 per group at r=0.9 → the reference keeps ceil(40·0.1/0.9 = 4.44) = 5 minority
+    # images; val: ceil(max(10·0.1/0.9, floor 2)) = 2.
+    assert real.group_counts["train"] == {"y0_b0": 40, "y0_b1": 5, "y1_b0": 5, "y1_b1": 40}
     assert real.group_counts["val"] == {"y0_b0": 10, "y0_b1": 2, "y1_b0": 2, "y1_b1": 10}
     assert real.group_counts["test"] == {"y0_b0": 10, "y0_b1": 10, "y1_b0": 10, "y1_b1": 10}
     synthetic_dir = next(Path(tmp_path / "out" / "data").glob("synthetic-shapes-*"))
     synthetic = read_info(synthetic_dir)
-    # USB budget (40−4)·2 = 72 → FFR 72 // 4 = 18 per group.
-    assert synthetic.group_counts["train"] == {"y0_b0": 18, "y0_b1": 18, "y1_b0": 18, "y1_b1": 18}
+    # USB budget (40−5)·2 = 70 → FFR 70 // 4 = 17 per group.
+    assert synthetic.group_counts["train"] == {"y0_b0": 17, "y0_b1": 17, "y1_b0": 17, "y1_b1": 17}
     rows = read_table(synthetic_dir)
     assert pc.all(pc.equal(rows["g"], 1)).as_py()
     assert rows["generator"].null_count == 0 and rows["prompt"].null_count == 0
@@ -71,8 +72,13 @@ def test_ffr_groupdro_end_to_end(ray_connected, mlflow_server, tmp_path):
     assert stage2_run.data.params["method_params.eta"] == "0.05"
     assert stage2_run.data.tags["checkpoint_uri"] == stage2.checkpoint_uri
     history = client.get_metric_history(stage2_run.info.run_id, "val/group/y0_b1/accuracy")
-    # One value per epoch (steps 0, 1) and the selected model's at step 2.
-    assert sorted(m.step for m in history) == [0, 1, 2]
+    # The model stage 2 started from (step 0), one value per epoch (steps 1, 2) and the selected
+    # model's at step 3.
+    assert sorted(m.step for m in history) == [0, 1, 2, 3]
+    # Stage 2 starts from stage 1's selected model: its step 0 is that model on the same split.
+    for key in ("val/worst_group_accuracy", "val/balanced_accuracy", "val/group/y0_b1/accuracy"):
+        at_start = [m.value for m in client.get_metric_history(stage2_run.info.run_id, key) if m.step == 0]
+        assert at_start == [stage1.metrics[key]], key
     parent = client.get_run(result.run_id)
     assert parent.info.status == "FINISHED"
     assert parent.data.metrics["test/worst_group_accuracy"] == result.metrics["test/worst_group_accuracy"]

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from fake2real.config import build_config
 from fake2real.track.train_callback import ReportLog
@@ -66,13 +67,40 @@ def test_one_and_two_workers_reach_the_same_metrics(table, two_workers, tmp_path
     reference, reference_reports = two_workers
     single = run_stage(_spec(table), Resources(1, 1.0, loader={"mode": "memory"}), str(tmp_path / "runs"), [ReportLog(tmp_path / "reports.jsonl")])
     reports = _reports(tmp_path / "reports.jsonl")
-    assert [r["epoch"] for r in reports] == [r["epoch"] for r in reference_reports] == [*range(EPOCHS), EPOCHS]
-    for one, two in zip(reports[:EPOCHS], reference_reports):
+    # The starting model (-1), every epoch, the selected model.
+    assert [r["epoch"] for r in reports] == [r["epoch"] for r in reference_reports] == [-1, *range(EPOCHS), EPOCHS]
+    for one, two in zip(reports[1 : EPOCHS + 1], reference_reports[1:]):
         assert abs(one["train/loss"] - two["train/loss"]) <= LOSS_TOLERANCE, (one["epoch"], one["train/loss"], two["train/loss"])
     for key in ("test/balanced_accuracy", "test/overall_accuracy", "val/balanced_accuracy"):
         assert abs(single.metrics[key] - reference.metrics[key]) <= 0.05, key
     assert abs(single.metrics["test/worst_group_accuracy"] - reference.metrics["test/worst_group_accuracy"]) <= 0.1
     assert reference.metrics["test/balanced_accuracy"] >= 0.9  # a settled model: the comparison means something
+
+
+def test_logged_metrics_are_the_saved_models(table, two_workers):
+    """The selected checkpoint, reloaded and run in one process over the test split, gives the
+    logged per-group counts exactly (2 workers: each had its own batch-norm statistics)."""
+    import numpy as np
+
+    from fake2real.data.table import group_name, read_info
+    from fake2real.train.metrics import evaluate_predictions
+    from fake2real.train.posthoc import load_selected_model
+    from fake2real.train.tensors import load_split
+
+    reference, _ = two_workers
+    info = read_info(table)
+    names = [group_name(y, b) for y in range(info.num_classes) for b in range(info.num_biases)]
+    model = load_selected_model(reference.checkpoint_uri, "small_cnn", info.num_classes, "test")
+    data = load_split(table, "test", info.num_biases)
+    with torch.no_grad():
+        predictions = model(data.images).argmax(1).numpy()
+    recomputed = evaluate_predictions(predictions, data.labels.numpy(), data.groups.numpy(), names, "test")
+    sizes = np.bincount(data.groups.numpy(), minlength=len(names))
+    for index, name in enumerate(names):
+        key = f"test/group/{name}/accuracy"
+        # Counts, not rounded accuracies: correct images = accuracy × group size, exactly.
+        assert round(reference.metrics[key] * sizes[index]) == round(recomputed[key] * sizes[index]), key
+        assert reference.metrics[key] == recomputed[key], key
 
 
 def _kill_a_worker_after_first_checkpoint(run_dir: Path, killed: list, deadline: float) -> None:
@@ -109,7 +137,7 @@ def test_streamed_stage_survives_a_killed_worker_with_the_same_metrics(table, tw
     # Restarted from a checkpoint: only a restarted worker group starts past epoch 0.
     assert 1 <= metrics["resumed_from_epoch"] < EPOCHS
     epochs = [r["epoch"] for r in _reports(tmp_path / "reports.jsonl")]
-    assert epochs[-1] == EPOCHS and sorted(set(epochs)) == [*range(EPOCHS + 1)]
+    assert epochs[-1] == EPOCHS and sorted(set(epochs)) == [-1, *range(EPOCHS + 1)]
     # Same data, restored model, optimizer, method state and schedule: the uninterrupted run's numbers.
     assert _evaluation(metrics) == _evaluation(reference.metrics)
     assert list((tmp_path / "stream").iterdir()) == []  # streamed copies removed with the stage

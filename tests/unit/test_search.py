@@ -8,7 +8,7 @@ from ray.tune.search.optuna import OptunaSearch
 
 from fake2real.config import build_config
 from fake2real.errors import ConfigError
-from fake2real.search import apply, cell_key, search_space, with_seed
+from fake2real.search import apply, cell_key, search_space, searches_stage1, stage1_cell, with_seed
 from fake2real.train.methods import METHODS, get_method
 from fake2real.train.mixtures import get_mixture
 
@@ -22,7 +22,9 @@ def test_every_method_space_is_a_valid_optuna_space(method, mixture):
     assert set(distributions) == set(space) == set(defaults)
     # The last stage's method: a mixture may fix it (ffr_reversed ends with ERM on synthetic data).
     trained = get_mixture(mixture).stages[-1].method or get_method(method).base_method or method
-    assert {f"method.{hp.name}" for hp in get_method(trained).hyperparameters} | {"lr", "weight_decay", "epochs"} == set(space)
+    # freeze_bn is searched for a stage that starts from the previous stage's model (the reference's).
+    handed_over = {"freeze_bn"} if get_mixture(mixture).stages[-1].init_from_previous else set()
+    assert {f"method.{hp.name}" for hp in get_method(trained).hyperparameters} | {"lr", "weight_decay", "epochs"} | handed_over == set(space)
     for name, distribution in distributions.items():
         assert isinstance(distribution, optuna.distributions.BaseDistribution)
         # The configured defaults are the first trial: each must lie in its distribution.
@@ -57,3 +59,36 @@ def test_cell_key_names_the_search_not_the_seed_list():
     assert cell_key(config) == cell_key(build_config(overrides={"sweep": {"search": {"num_samples": 4, "max_concurrent_trials": 3}}}))
     assert cell_key(config) != cell_key(build_config(overrides={"sweep": {"search": {"num_samples": 5}}}))
     assert cell_key(config) != cell_key(with_seed(config, 1))
+
+
+def test_freeze_bn_is_searched_for_stage_2_only_and_applied_to_it():
+    ffr = build_config(overrides={"train": {"mixture": "ffr"}})
+    space, defaults = search_space(ffr)
+    assert "freeze_bn" in space and defaults["freeze_bn"] is False
+    assert "freeze_bn" not in search_space(build_config(overrides={"train": {"mixture": "none"}}))[0]
+    assert "freeze_bn" not in search_space(build_config(overrides={"train": {"mixture": "ffr"}, "sweep": {"search": {"freeze_bn": False}}}))[0]
+    applied = apply(ffr, {"lr": 0.01, "weight_decay": 1e-5, "epochs": 2, "freeze_bn": True})
+    assert applied.train.real.freeze_bn is True and applied.train.synthetic.freeze_bn is False
+
+
+def test_asb_searches_its_own_section():
+    config = build_config(overrides={"train": {"mixture": "asb", "asb": {"lr": 1e-4, "epochs": 5}}})
+    _, defaults = search_space(config)
+    assert (defaults["lr"], defaults["epochs"]) == (1e-4, 5)
+    assert apply(config, {"lr": 0.002, "weight_decay": 1e-5, "epochs": 3}).train.asb.lr == 0.002
+
+
+def test_stage1_is_searched_as_synthetic_only_erm_for_ffr_and_its_ablations():
+    on = {"sweep": {"search": {"stage1": True}}}
+    for mixture in ("ffr", "ffr_degraded", "ffr_unbalanced", "ffr_biased"):
+        assert searches_stage1(build_config(overrides={**on, "train": {"mixture": mixture}}))
+    for mixture in ("none", "usb", "asb", "ffr_reversed", "synthetic_only"):
+        assert not searches_stage1(build_config(overrides={**on, "train": {"mixture": mixture}}))
+    assert not searches_stage1(build_config(overrides={"train": {"mixture": "ffr"}}))
+    stage1 = stage1_cell(build_config(overrides={**on, "train": {"mixture": "ffr", "method": "groupdro", "synthetic": {"epochs": 4}}}))
+    assert (stage1.train.mixture, stage1.train.method) == ("synthetic_only", "erm")
+    space, defaults = search_space(stage1)
+    assert set(space) == {"lr", "weight_decay", "epochs"} and defaults["epochs"] == 4  # train.synthetic
+    # Shared by every method of the cell's (dataset, r): one search, one key.
+    other = stage1_cell(build_config(overrides={**on, "train": {"mixture": "ffr", "method": "resample", "synthetic": {"epochs": 4}}}))
+    assert cell_key(stage1) == cell_key(other)

@@ -1,7 +1,11 @@
-"""The results table of a sweep: per (bias ratio, mixture, method), mean ± std over seeds.
+"""The results table of a sweep: per (bias ratio, mixture, method), the mean over seeds ± the
+half-width of its 95 % Student-t interval (``fake2real.stats``), the same interval as the HTML
+report's figures.
 
 Columns: test WGA and balanced accuracy on real data (the selection used validation WGA only),
-validation WGA, WGA on the held-out synthetic test set, and the G-leakage probe's AUROC.
+validation WGA, WGA on the held-out synthetic test set, and the G-leakage probe's AUROC. Under
+each ratio's table: whether the cell with the best mean test WGA is separated from the runner-up
+(their intervals do not overlap) — prose claims follow that line.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ import math
 import statistics
 from pathlib import Path
 
-from fake2real.stats import interval
+from fake2real.stats import interval, separated
 
 COLUMNS = (
     "test/worst_group_accuracy",
@@ -23,19 +27,33 @@ COLUMNS = (
 HEADERS = ("test WGA", "test balanced acc", "val WGA", "synthetic-test WGA", "G-leakage AUROC")
 
 
-def _summary(values: list[float], spread: str) -> str:
-    values = [v for v in values if v is not None and not math.isnan(v)]
-    if not values:
+def _summary(values: list[float]) -> str:
+    found = interval(values)
+    if found is None:
         return "–"
-    if len(values) == 1:
-        return f"{values[0]:.3f}"
-    if spread == "ci95":
-        found = interval(values)
-        return f"{found.mean:.3f} ± {found.high - found.mean:.3f}"
-    return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
+    if found.n == 1:
+        return f"{found.mean:.3f}"
+    return f"{found.mean:.3f} ± {found.high - found.mean:.3f}"
 
 
-SPREADS = {"std": "mean ± std over seeds", "ci95": "mean ± 95 % CI half-width over seeds (Student t)"}
+def separation(table: list[dict], metric: str = "test/worst_group_accuracy") -> str:
+    """One line: the best cell by mean ``metric``, the runner-up, and whether their 95 %
+    intervals are separated."""
+    ranked = sorted(
+        ((found, row) for row in table if (found := interval(row[metric])) is not None), key=lambda pair: -pair[0].mean
+    )
+    if len(ranked) < 2:
+        return ""
+    (best, first), (runner, second) = ranked[:2]
+    verdict = separated(best, runner)
+    if verdict is None:
+        what = "not separated (one seed: no interval)"
+    else:
+        what = "separated (95 % intervals do not overlap)" if verdict else "not separated (95 % intervals overlap)"
+    return (
+        f"Best test WGA: {first['mixture']}/{first['method']} {best.mean:.3f}; runner-up "
+        f"{second['mixture']}/{second['method']} {runner.mean:.3f}: **{what}**."
+    )
 
 
 def rows(results) -> list[dict]:
@@ -51,11 +69,11 @@ def rows(results) -> list[dict]:
     return out
 
 
-def markdown(results, title: str, spread: str = "std") -> str:
+def markdown(results, title: str) -> str:
     lines = [
         f"## {title}",
         "",
-        f"WGA = worst-group accuracy; balanced = unweighted mean of group accuracies; {SPREADS[spread]};",
+        "WGA = worst-group accuracy; balanced = unweighted mean of group accuracies; mean ± 95 % CI half-width over seeds (Student t);",
         "G-leakage AUROC = linear probe real vs synthetic on the selected model's features (0.5: no trace of G).",
     ]
     table = rows(results)
@@ -67,9 +85,13 @@ def markdown(results, title: str, spread: str = "std") -> str:
             "| mixture | method | seeds | " + " | ".join(HEADERS) + " |",
             "|---|---|---|" + "---|" * len(HEADERS),
         ]
-        for row in (r for r in table if r["bias_ratio"] == ratio):
-            cells = [_summary(row[c], spread) for c in COLUMNS]
+        at_ratio = [r for r in table if r["bias_ratio"] == ratio]
+        for row in at_ratio:
+            cells = [_summary(row[c]) for c in COLUMNS]
             lines.append(f"| {row['mixture']} | {row['method']} | {row['seeds']} | " + " | ".join(cells) + " |")
+        verdict = separation(at_ratio)
+        if verdict:
+            lines += ["", verdict]
     return "\n".join(lines) + "\n"
 
 
@@ -95,14 +117,14 @@ def _bars(ax, table: list[dict]) -> None:
     ax.legend(loc="lower right", fontsize=8)
 
 
-def _mean_std_of(row: dict, column: str) -> tuple[float, float]:
-    values = row[column]
-    return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+def _mean_interval_of(row: dict, column: str) -> tuple[float, float, float]:
+    found = interval(row[column])
+    return found.mean, found.low, found.high
 
 
 def _lines(fig, table: list[dict]) -> None:
     """The paper's Fig. 3: test WGA against bias ratio, a panel per mixture, a line per method
-    (±1 std over seeds shaded)."""
+    (the 95 % interval over seeds shaded)."""
     mixtures = list(dict.fromkeys(r["mixture"] for r in table))
     methods = list(dict.fromkeys(r["method"] for r in table))
     colours = {m: f"C{i % 10}" for i, m in enumerate(methods)}
@@ -115,10 +137,10 @@ def _lines(fig, table: list[dict]) -> None:
             if not points:
                 continue
             x = [ratios.index(ratio) for ratio in sorted(points)]
-            stats = [_mean_std_of(points[ratio], "test/worst_group_accuracy") for ratio in sorted(points)]
-            means = [m for m, _ in stats]
+            stats = [_mean_interval_of(points[ratio], "test/worst_group_accuracy") for ratio in sorted(points)]
+            means = [m for m, _, _ in stats]
             ax.plot(x, means, marker="o", color=colours[method], label=method)
-            ax.fill_between(x, [m - s for m, s in stats], [m + s for m, s in stats], color=colours[method], alpha=0.15)
+            ax.fill_between(x, [low for _, low, _ in stats], [high for _, _, high in stats], color=colours[method], alpha=0.15)
         ax.set_title(mixture, fontsize=10)
         ax.set_xticks(range(len(ratios)), [str(r) for r in ratios])
         ax.set_ylim(0, 1.02)

@@ -23,12 +23,17 @@ class MLflowStageCallback(ray.train.UserCallback):
         if self._client is None:
             self._client = MlflowClient(tracking_uri=self.tracking_uri)
         rank0 = metrics[0]
-        # The final report (selected model) is logged one step after the last epoch, so the
-        # UI's "latest" value of val/ and test/ metrics is the selected model's.
-        log_metrics(self._client, self.run_id, rank0, step=int(rank0["epoch"]))
+        # The step is the number of epochs trained: 0 is the model the stage started from (its
+        # "epoch" is -1). The final report (selected model) is logged one step after the last
+        # epoch, so the UI's "latest" value of val/ and test/ metrics is the selected model's.
+        log_metrics(self._client, self.run_id, rank0, step=int(rank0["epoch"]) + 1)
         # Progress, forwarded to the driver's console by Ray.
-        what = "selected model" if rank0.get("final") else f"epoch {int(rank0['epoch']) + 1}"
-        extra = f" test WGA {rank0['test/worst_group_accuracy']:.3f}" if rank0.get("final") else f" loss {rank0['train/loss']:.3f}"
+        if rank0.get("final"):
+            what, extra = "selected model", f" test WGA {rank0['test/worst_group_accuracy']:.3f}"
+        elif rank0.get("start"):
+            what, extra = "start", ""
+        else:
+            what, extra = f"epoch {int(rank0['epoch']) + 1}", f" loss {rank0['train/loss']:.3f}"
         print(f"[{self.label}] {what}: val WGA {rank0['val/worst_group_accuracy']:.3f}{extra}", flush=True)
 
 

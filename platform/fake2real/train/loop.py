@@ -1,10 +1,18 @@
 """One stage's training loop, run by every Ray Train worker.
 
-Each epoch: train, evaluate per-group accuracy on the whole validation set (sharded over the
-workers, counts summed, so no sample is dropped or counted twice), and report a checkpoint that
-holds both the resume state and the best-so-far model by validation worst-group accuracy. At the
-end the selected model is evaluated on validation and test and reported with a final checkpoint
-whose ``best_model.pt`` is what the next stage starts from.
+Before the first epoch the model the stage starts from (random, ImageNet or the previous stage's)
+is evaluated on validation and reported as the start (MLflow step 0). Each epoch: train, evaluate
+per-group accuracy on the whole validation set (sharded over the workers, counts summed, so no
+sample is dropped or counted twice), and report a checkpoint that holds both the resume state and
+the best-so-far model. Selection (``train/metrics.selection_key``): best validation WGA, ties to
+balanced accuracy, then loss; the starting model competes only with ``keep_start`` (the reference
+selects among trained epochs only). At the end the selected model is evaluated on validation and
+test and reported with a final checkpoint whose ``best_model.pt`` is what the next stage starts
+from. Every worker evaluates rank 0's weights and batch-norm statistics, the checkpoint's.
+
+``freeze_bn`` (a stage hyperparameter; the reference searches it for FFR's stage 2) keeps the
+batch-norm layers in eval mode while training: their running statistics stay those of the model
+the stage started from (their affine weights still train, as in the reference).
 
 The method decides each epoch's sample order (``epoch_indices``, seeded by seed + epoch, then
 sharded over workers the way ``DistributedSampler`` does) and may ask for a warm-up model first
@@ -42,7 +50,8 @@ from fake2real.data.table import group_name, read_info
 from fake2real.errors import ConfigError
 from fake2real.track.ray_metrics import TRAIN_IMAGES_PER_SECOND
 from fake2real.train.methods import Reducer, get_method
-from fake2real.train.evaluation import all_reduce_sum, correct_per_sample, evaluate, to_device
+from fake2real.train.evaluation import all_reduce_sum, broadcast_model_state, correct_per_sample, evaluate, to_device
+from fake2real.train.metrics import selection_key
 from fake2real.train.models import build_model
 from fake2real.train.batches import BatchLoader
 from fake2real.train.splits import concat, decoded_bytes, read_split
@@ -73,6 +82,13 @@ def shard(indices: torch.Tensor, rank: int, world: int) -> torch.Tensor:
     if padding:
         indices = torch.cat([indices, indices[:padding]])
     return indices[rank::world]
+
+
+def freeze_batch_norm_statistics(model: torch.nn.Module) -> None:
+    """Batch-norm layers in eval mode: normalise with, and never update, their running statistics."""
+    for module in model.modules():
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            module.eval()
 
 
 def lr_factor(schedule: str, progress: float) -> float:
@@ -194,7 +210,8 @@ def _train(config: dict, runtime: dict, loader_config: LoaderConfig, stream_dir:
     warmup = method.warmup_epochs
     total_epochs = warmup + hp["epochs"]
 
-    start_epoch, best = 0, {"epoch": -1, SELECTION_METRIC: -1.0}
+    # best["key"] is the selection key of the best candidate so far (None: none yet).
+    start_epoch, best = 0, {"epoch": -1, SELECTION_METRIC: -1.0, "key": None}
     best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     checkpoint = ray.train.get_checkpoint()
     if checkpoint:
@@ -227,13 +244,33 @@ def _train(config: dict, runtime: dict, loader_config: LoaderConfig, stream_dir:
                 checkpoint = ray.train.Checkpoint.from_directory(directory)
             ray.train.report(metrics, checkpoint=checkpoint)
 
+    def candidate(metrics: dict, epoch: int) -> None:
+        """Keep the model if it beats the best so far (the first of equals wins)."""
+        nonlocal best, best_state
+        key = list(selection_key(metrics))
+        if best.get("key") is None or key > best["key"]:
+            best = {"epoch": epoch, SELECTION_METRIC: metrics[SELECTION_METRIC], "key": key}
+            best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+
+    if checkpoint is None:
+        # The starting model, as epoch -1 (MLflow step 0): what the stage starts from, and with
+        # keep_start a candidate (stage 2 can then never end worse on validation than stage 1).
+        broadcast_model_state(model)
+        start = evaluate(model, loader, "val", names, "val", device, rank, world)
+        if config.get("keep_start"):
+            candidate(start, -1)
+        ray.train.report({**start, "start": 1, "epoch": -1, SELECTION_STEP: 0})
+
     for epoch in range(start_epoch, total_epochs):
         if warmup and epoch == warmup:
             # The warm-up model has done its job (e.g. JTT's error set): start the model over.
+            broadcast_model_state(model)
             method.after_warmup(correct_per_sample(model, loader, "train", device, rank, world).numpy())
             model.load_state_dict(initial_state)
             optimizer = new_optimizer()
         ddp_model.train()
+        if hp.get("freeze_bn"):
+            freeze_batch_norm_statistics(model)
         generator = torch.Generator().manual_seed(config["seed"] + epoch)
         local = shard(method.epoch_indices(epoch, generator), rank, world)
         # The schedule runs over each phase: the warm-up model's epochs, then the stage's.
@@ -261,10 +298,10 @@ def _train(config: dict, runtime: dict, loader_config: LoaderConfig, stream_dir:
         elapsed = time.perf_counter() - started
         throughput = seen / elapsed
         images_per_second.set(throughput, tags=throughput_tags)
+        broadcast_model_state(model)  # each worker's batch-norm statistics saw its own batches
         metrics = evaluate(model, loader, "val", names, "val", device, rank, world)
-        if epoch >= warmup and metrics[SELECTION_METRIC] > best[SELECTION_METRIC]:
-            best = {"epoch": epoch, SELECTION_METRIC: metrics[SELECTION_METRIC]}
-            best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        if epoch >= warmup:
+            candidate(metrics, epoch)
         metrics.update(
             {
                 "epoch": epoch,
@@ -287,6 +324,7 @@ def _train(config: dict, runtime: dict, loader_config: LoaderConfig, stream_dir:
         report(metrics, {RESUME_STATE: resume, BEST_MODEL: best_state})
 
     model.load_state_dict(best_state)
+    broadcast_model_state(model)
     final = {"final": 1, "epoch": total_epochs, SELECTION_STEP: hp["epochs"] + 1, "selected_epoch": best["epoch"], "resumed_from_epoch": resumed_from_epoch}
     final.update(evaluate(model, loader, "val", names, "val", device, rank, world))
     final.update(evaluate(model, loader, "test", names, "test", device, rank, world))

@@ -5,6 +5,10 @@
 - ``overall_accuracy``: correct / total over the split's samples (weighted by that split's
   group sizes — *not* balanced, and not train-weighted either).
 Groups with no samples in the split are left out and get no metric.
+
+Model selection (``selection_key``): the highest validation WGA; ties — frequent when a minority
+group has 10 validation images and WGA saturates at 1.0 — go to the higher validation balanced
+accuracy, then to the lower validation loss, then to the earlier candidate.
 """
 
 from __future__ import annotations
@@ -40,3 +44,12 @@ def summarize(correct, total, group_names: list[str], prefix: str) -> dict[str, 
 def evaluate_predictions(predictions, labels, groups, group_names: list[str], prefix: str) -> dict[str, float]:
     correct, total = group_correct_total(predictions, labels, groups, len(group_names))
     return summarize(correct, total, group_names, prefix)
+
+
+def selection_key(metrics: dict, prefix: str = "val") -> tuple[float, float, float]:
+    """Orders candidate models (epochs, trials): larger is better; see the module docstring."""
+    return (
+        metrics[f"{prefix}/worst_group_accuracy"],
+        metrics.get(f"{prefix}/balanced_accuracy", float("-inf")),
+        -metrics.get(f"{prefix}/loss", float("inf")),
+    )

@@ -10,7 +10,10 @@
 - Ablations the paper's reviewers asked for: ``ffr_reversed`` (real first with the method, then
   synthetic with ERM), ``ffr_unbalanced`` (stage 1 on images generated from prompts without
   bias words), ``synthetic_only`` (the method on FFR's synthetic data alone), ``ffr_degraded``
-  (FFR whose synthetic images are pixelated or blurred, ``generation.ablation_degradation``).
+  (FFR whose synthetic images are pixelated, blurred or degraded by the reference's stack,
+  ``generation.ablation_degradation``), ``ffr_biased`` (the reference's ``load_gen_data_biased``:
+  FFR whose stage-1 synthetic data keeps the real training data's bias proportions within each
+  class instead of balancing them — same total budget as ``ffr``).
 
 Every stage selects its epoch by worst-group accuracy on the *real* validation set. Stages that
 compute the same thing share a name, so their hashes match and they run once per sweep (e.g.
@@ -30,6 +33,12 @@ class StagePlan:
     data: str  # which data it trains on: "real", "synthetic" or "mixed" (both, groups (y, b, g))
     method: str | None  # None: the experiment's method
     init_from_previous: bool
+    # The train section with its hyperparameters; None: "synthetic" for synthetic data, else "real".
+    hparams: str | None = None
+
+    @property
+    def hparams_section(self) -> str:
+        return self.hparams or ("synthetic" if self.data == "synthetic" else "real")
 
 
 @dataclass(frozen=True)
@@ -61,7 +70,9 @@ def usb_budget(counts: dict[tuple[int, int], int]) -> int:
 
 # The paper's synthetic budgets. usb: each group up to the largest real group. asb and ffr: the
 # same total N as usb, N // n_groups to every group (asb mixes it with real data, ffr does not).
-COUNT_RULES = ("usb", "asb", "ffr")
+# biased (the reference's load_gen_data_biased): ffr's N // n_groups per group, pooled per class
+# (× the class's groups) and split by the real training data's group shares within the class.
+COUNT_RULES = ("usb", "asb", "ffr", "biased")
 
 
 def synthetic_counts(rule: str, real_train_counts: dict[tuple[int, int], int]) -> dict[tuple[int, int], int]:
@@ -72,6 +83,8 @@ def synthetic_counts(rule: str, real_train_counts: dict[tuple[int, int], int]) -
     if rule == "usb":
         largest = max(real_train_counts.values())
         counts = {group: largest - n for group, n in real_train_counts.items() if largest > n}
+    elif rule == "biased":
+        counts = biased_counts(budget // len(real_train_counts), real_train_counts)
     else:
         counts = {group: budget // len(real_train_counts) for group in real_train_counts}
     if not counts or min(counts.values()) <= 0:
@@ -79,6 +92,24 @@ def synthetic_counts(rule: str, real_train_counts: dict[tuple[int, int], int]) -
             f"mixture {rule}: the USB budget is {budget} synthetic images, fewer than one per group "
             f"for {len(real_train_counts)} groups (set generation.images_per_group)"
         )
+    return counts
+
+
+def biased_counts(per_group: int, real_train_counts: dict[tuple[int, int], int]) -> dict[tuple[int, int], int]:
+    """Per class y: ``per_group × (groups of y)`` images, shared as the real training groups of y
+    are. The reference: ``end_idx = int(num_per_group * 2 * share)`` (two bias values per class);
+    here in integers, ``per_group · n_y · count // class_total`` (floor, without float rounding).
+    Groups that get none (no real image, or a share too small) are left out."""
+    classes: dict[int, list[tuple[int, int]]] = {}
+    for group in real_train_counts:
+        classes.setdefault(group[0], []).append(group)
+    counts = {}
+    for groups in classes.values():
+        total = sum(real_train_counts[g] for g in groups)
+        for group in groups:
+            n = per_group * len(groups) * real_train_counts[group] // total if total else 0
+            if n > 0:
+                counts[group] = n
     return counts
 
 
@@ -92,12 +123,14 @@ MIXTURES = {
     for m in (
         Mixture("none", (_REAL,)),
         Mixture("usb", (StagePlan("mixed", "mixed", None, False),), count_rule="usb"),
-        Mixture("asb", (StagePlan("mixed", "mixed", None, False),), count_rule="asb"),
+        # The reference trains ASB at lr 1e-4, USB at 1e-3: ASB's stage has its own section.
+        Mixture("asb", (StagePlan("mixed", "mixed", None, False, hparams="asb"),), count_rule="asb"),
         Mixture("ffr", _FFR_STAGES, count_rule="ffr"),
         Mixture("ffr_reversed", (_REAL, StagePlan("stage2_synthetic", "synthetic", "erm", True)), count_rule="ffr"),
         Mixture("ffr_unbalanced", _FFR_STAGES, count_rule="ffr", bias_words=False),
         Mixture("synthetic_only", (StagePlan("stage1_synthetic", "synthetic", None, False),), count_rule="ffr"),
         Mixture("ffr_degraded", _FFR_STAGES, count_rule="ffr", degrade=True),
+        Mixture("ffr_biased", _FFR_STAGES, count_rule="biased"),
     )
 }
 

@@ -36,14 +36,16 @@ class StageSpec:
     seed: int
     init_checkpoint: str | None = None
     pretrained: str | None = None  # a local torchvision weights file for the backbone
+    keep_start: bool = False  # the starting model competes in selection (train.keep_start)
 
     def key(self) -> str:
         data = asdict(self)
         # Optional fields added later join the hash only when set: existing stages keep their names.
-        if data["pretrained"] is None:
-            del data["pretrained"]
-        if data["hparams"].get("lr_schedule") == "constant":
-            data["hparams"] = {k: v for k, v in data["hparams"].items() if k != "lr_schedule"}
+        for name, unset in (("pretrained", None), ("keep_start", False)):
+            if data[name] == unset:
+                del data[name]
+        unset_hparams = {"lr_schedule": "constant", "freeze_bn": False}
+        data["hparams"] = {k: v for k, v in data["hparams"].items() if unset_hparams.get(k, object()) != v}
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -49,7 +49,7 @@ def test_ffr_budget_below_one_per_group_raises():
 
 
 def test_get_mixture_unknown():
-    known = "asb, ffr, ffr_degraded, ffr_reversed, ffr_unbalanced, none, synthetic_only, usb"
+    known = "asb, ffr, ffr_biased, ffr_degraded, ffr_reversed, ffr_unbalanced, none, synthetic_only, usb"
     assert ", ".join(sorted(MIXTURES)) == known
     with pytest.raises(ConfigError, match=rf"unknown mixture 'nope' \(known: {known}\)"):
         get_mixture("nope")
@@ -97,3 +97,33 @@ def test_count_rules_on_the_issue_table():
         synthetic_counts("mix", counts)
     with pytest.raises(ConfigError, match="USB budget is 0"):
         synthetic_counts("usb", {(0, 0): 5, (0, 1): 5})
+
+
+def test_biased_rule_keeps_the_real_bias_proportions_within_each_class():
+    from fake2real.train.mixtures import COUNT_RULES, synthetic_counts
+
+    assert "biased" in COUNT_RULES
+    # ffr's budget: 17923 // 4 = 4480 per group, 8960 per class (2 groups), shared as the real data:
+    # class 0 (54 + 5335 = 5389): 8960·54 // 5389 = 89, 8960·5335 // 5389 = 8870
+    # class 1 (7797 + 79 = 7876): 8960·7797 // 7876 = 8870, 8960·79 // 7876 = 89
+    # (the reference: int(num_per_group * 2 * share) = int(89.78) = 89, int(8870.2) = 8870, …)
+    assert synthetic_counts("biased", COUNTS) == {(0, 0): 89, (0, 1): 8870, (1, 0): 8870, (1, 1): 89}
+    assert sum(synthetic_counts("biased", COUNTS).values()) <= sum(synthetic_counts("ffr", COUNTS).values()) == 17920
+
+
+def test_biased_rule_counts_each_class_by_its_own_groups():
+    from fake2real.train.mixtures import synthetic_counts
+
+    # usb budget: (100 - 10) + (100 - 30) + (100 - 60) + 0 + (100 - 0) = 300, 60 per group.
+    # class 0 has 3 groups: 180 shared 10 : 30 : 60 → 18, 54, 108; class 1 has 2: 120 to its only real group.
+    counts = {(0, 0): 10, (0, 1): 30, (0, 2): 60, (1, 0): 100, (1, 1): 0}
+    assert synthetic_counts("biased", counts) == {(0, 0): 18, (0, 1): 54, (0, 2): 108, (1, 0): 120}
+    with pytest.raises(ConfigError, match="USB budget is 0"):
+        synthetic_counts("biased", {(0, 0): 5, (0, 1): 5})
+
+
+def test_ffr_biased_is_ffr_on_real_proportioned_synthetic_data():
+    mixture = get_mixture("ffr_biased")
+    assert _stages("ffr_biased") == _stages("ffr")
+    assert mixture.count_rule == "biased" and mixture.bias_words and not mixture.degrade
+    assert mixture.synthetic_counts(COUNTS) == {(0, 0): 89, (0, 1): 8870, (1, 0): 8870, (1, 1): 89}

@@ -87,3 +87,19 @@ def test_pretrained_errors_name_the_problem(tmp_path):
         build_model("resnet50", 2, str(tmp_path / "r18.pth"))
     with pytest.raises(ConfigError, match="small CNN has no pretrained weights"):
         build_model("small_cnn", 2, str(tmp_path / "r18.pth"))
+
+
+def test_freeze_bn_keeps_running_statistics_while_training():
+    from fake2real.train.loop import freeze_batch_norm_statistics
+
+    model = build_model("small_cnn", 2).train()
+    batch_norm = model.backbone[0][1]
+    before = batch_norm.running_mean.clone()
+    images = torch.randint(0, 256, (4, 3, 16, 16), dtype=torch.uint8)
+    freeze_batch_norm_statistics(model)
+    model(images).sum().backward()
+    assert torch.equal(batch_norm.running_mean, before)
+    assert batch_norm.weight.grad is not None  # its affine weights still train, as in the reference
+    model.train()
+    model(images)
+    assert not torch.equal(batch_norm.running_mean, before)
