@@ -44,6 +44,7 @@ def test_markdown_sections_per_ratio_with_mean_interval_and_missing():
     # 'none' runs have no probe value: shown as a dash
     assert "| none | erm | 2 | 0.300 ± 1.271 | 0.900 ± 0.000 | 0.500 ± 0.000 | – | – |" in text
     assert "| ffr | dfr | 2 | 0.300 ± 1.271 | 0.900 ± 0.000 | 0.500 ± 0.000 | – | 0.750 ± 0.000 |" in text
+    assert "dfr: val WGA is measured on the validation data its head was refit on" in text
     # Equal cells: the best is not separated from the runner-up.
     assert text.count("**not separated (95 % intervals overlap)**") == 2
 

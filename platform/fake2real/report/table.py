@@ -92,7 +92,16 @@ def markdown(results, title: str) -> str:
         verdict = separation(at_ratio)
         if verdict:
             lines += ["", verdict]
+    refit = sorted({r["method"] for r in table if _refits_on_validation(r["method"])})
+    if refit:
+        lines += ["", f"{', '.join(refit)}: val WGA is measured on the validation data its head was refit on (optimistic); compare by test WGA."]
     return "\n".join(lines) + "\n"
+
+
+def _refits_on_validation(method: str) -> bool:
+    from fake2real.train.methods import METHODS
+
+    return method in METHODS and METHODS[method].base_method is not None
 
 
 def write_csv(results, path: Path) -> None:
