@@ -153,6 +153,16 @@ def test_sdxl_pipelines_load_and_generate_through_the_same_backend(tmp_path):
     backend = DiffusersBackend(str(model), dtype="float32", device="cpu", steps=2, resolution=32, scheduler="DDIMScheduler")
     assert "StableDiffusionXLPipeline" in backend.generator and "DDIMScheduler" in backend.generator
     first = backend.generate(np.array([0, 1]), np.array([1, 0]), ["a photo", "a headshot"], [11, 12])
+    repeated = backend.generate(np.array([0, 1]), np.array([1, 0]), ["a photo", "a headshot"], [11, 12])
     again = backend.generate(np.array([1]), np.array([0]), ["a headshot"], [12])
     assert first[0].shape == (32, 32, 3) and first[0].dtype == np.uint8
-    assert np.array_equal(first[1], again[0])  # an image depends on its own seed, not its batch
+    # The same batch gives the same bytes.
+    assert all(np.array_equal(a, b) for a, b in zip(first, repeated))
+    # Another batching gives the same image up to rounding: on this project's CPU, SDXL's linear
+    # layers (pooled text projection, added-time embedding) round differently for a batch of one
+    # and of two (measured: 2 of 3,072 values differ, by 1 level). The seed still decides the image.
+    difference = np.abs(first[1].astype(int) - again[0].astype(int))
+    assert difference.max() <= 1 and (difference > 0).mean() < 0.01, (difference.max(), (difference > 0).sum())
+    # A different seed gives another image (so the comparison above can fail).
+    other = backend.generate(np.array([1]), np.array([0]), ["a headshot"], [13])
+    assert np.abs(other[0].astype(int) - again[0].astype(int)).max() > 10

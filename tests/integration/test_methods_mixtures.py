@@ -57,18 +57,21 @@ def test_every_method_and_mixture_one_epoch(ray_connected, tmp_path):
 
     # Distinct stages: none × 5 training methods (dfr trains as erm), then with ERM usb 1, asb 1,
     # ffr 2, ffr_reversed 1 (its real stage is none/erm's), ffr_unbalanced 2, synthetic_only 0
-    # (FFR's stage 1), ffr_degraded 2.
+    # (FFR's stage 1), ffr_degraded 2, ffr_biased 2.
     finished = sorted(p.parent.name for p in (tmp_path / "out" / "runs").glob(f"*/{RESULT_FILE}"))
-    assert len(finished) == 5 + 1 + 1 + 2 + 1 + 2 + 0 + 2, finished
+    assert len(finished) == 5 + 1 + 1 + 2 + 1 + 2 + 0 + 2 + 2, finished
     assert cells[("ffr_reversed", "erm")].stages[0].key == cells[("none", "erm")].stages[0].key
     assert cells[("synthetic_only", "erm")].stages[0].key == cells[("ffr", "erm")].stages[0].key
 
-    # Synthetic tables: usb fills groups to the largest (36 to each minority group, as 40 − 4),
+    # Synthetic tables: usb fills groups to the largest (35 to each minority group, as 40 − 5),
     # asb/ffr share one balanced table, the ablations get their own; one held-out test table.
+    # ffr_biased: ffr's 70 // 4 = 17 per group, 34 per class, shared as the real 40 : 5
+    # (34·40 // 45 = 30, 34·5 // 45 = 3).
     data = tmp_path / "out" / "data"
     infos = {p.name: read_info(p) for p in data.glob("synthetic-*")}
     train_counts = sorted(tuple(sorted(i.group_counts["train"].items())) for i in infos.values() if "train" in i.group_counts)
-    assert (("y0_b1", 36), ("y1_b0", 36)) in train_counts
+    assert (("y0_b1", 35), ("y1_b0", 35)) in train_counts
+    assert (("y0_b0", 30), ("y0_b1", 3), ("y1_b0", 3), ("y1_b1", 30)) in train_counts
     assert sum(1 for i in infos.values() if i.extra.get("degradation")) == 1
     unbalanced = next(p for p, i in infos.items() if i.extra.get("bias_words") is False)
     assert read_table(data / unbalanced)["prompt"].to_pylist()[0] in ("a disc", "a square")
