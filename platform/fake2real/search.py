@@ -16,7 +16,9 @@ A cell is (dataset, bias ratio, mixture, method). Its search
 
 With ``sweep.search.stage1`` a cell whose first stage trains on synthetic data only (FFR and its
 ablations) first gets its stage 1 searched — as the cell ``synthetic_only``/``erm``, so once per
-(dataset, r, search) and shared by every method — and its stage 2 starts from the selected one.
+(dataset, r, search) and shared by every method — and trains its stage 1 with the selected
+hyperparameters: FFR reuses the selected trial's stage itself; an ablation retrains it on its
+own synthetic data.
 
 Tune's state lives in ``<runs>/tune/cell-<key>``, the key a hash of everything the search
 depends on: a sweep whose driver died is resumed by running it again (``Tuner.restore``), without

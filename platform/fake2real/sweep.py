@@ -63,7 +63,10 @@ def _all_names(config: ExperimentConfig) -> tuple[list[str], list[str]]:
 
 def run_sweep(config: ExperimentConfig) -> SweepResult:
     validate(config, *_all_names(config))
-    check_sweep_generation(config, _all_names(config)[0], config.sweep.bias_ratios or [config.dataset.bias_ratio])
+    mixtures = _all_names(config)[0]
+    if config.sweep.search.num_samples and any(searches_stage1(cell) for cell in search_cells(config)):
+        mixtures = mixtures + ["synthetic_only"]  # the stage-1 search trains on FFR's synthetic data
+    check_sweep_generation(config, mixtures, config.sweep.bias_ratios or [config.dataset.bias_ratio])
     if config.sweep.search.num_samples:  # every cell's space, before any cell trains
         for cell in search_cells(config):
             search_space(cell)

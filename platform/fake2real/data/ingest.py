@@ -47,6 +47,14 @@ def majority_map(config, reader) -> dict[int, int]:
     class_names, bias_names = list(class_names), list(bias_names)
     given = config.majority_bias
     if given is None:
+        attributes = getattr(reader, "MAJORITY_BIAS_ATTRIBUTES", None)
+        chosen = (getattr(config, "class_attribute", None), getattr(config, "bias_attribute", None))
+        if attributes is not None and chosen != attributes:
+            raise ConfigError(
+                f"config: dataset.majority_bias is required for class_attribute={chosen[0]}, bias_attribute={chosen[1]} "
+                f"(the default map is the reference's for {attributes[0]}/{attributes[1]}), e.g. "
+                f"{{{class_names[0]}: {bias_names[1]}, {class_names[1]}: {bias_names[0]}}}"
+            )
         given = reader.MAJORITY_BIAS
     mapping: dict[int, int] = {}
     for key, value in given.items():
@@ -71,14 +79,21 @@ def majority_map(config, reader) -> dict[int, int]:
 
 def listing(config, reader) -> pa.Table:
     """The reader's rows after the checks and the bias-ratio rule; raises on bad input."""
-    majority = majority_map(config, reader)  # a config error, so before touching the data
+    base_ratio = getattr(reader, "REFERENCE_BASE_RATIO", None)
+    if config.bias_ratio is not None and base_ratio is not None and config.bias_ratio < base_ratio:
+        # The reference's base step already imposes base_ratio: a lower ratio would be mislabelled.
+        raise ConfigError(
+            f"config: dataset.bias_ratio: {config.bias_ratio} is below {base_ratio}, the ratio the reference's "
+            f"protocol for {config.name} starts from (use {base_ratio} or higher, or null for the data as distributed)"
+        )
     try:
         fs, root = filesystem(config.root)
     except DataError as exc:
         raise DataError(f"dataset.root: {exc}") from None
     if fs.get_file_info(root).type != pafs.FileType.Directory:
         raise DataError(f"dataset.root: no folder at {config.root}")
-    rows = reader.list_images(config, fs, root)
+    rows = reader.list_images(config, fs, root)  # checks the attribute names the map depends on
+    majority = majority_map(config, reader)
     if rows.num_rows == 0:
         raise DataError(f"dataset.root: no {config.name} images found under {config.root}")
     missing = [info.path for info in fs.get_file_info(rows["path"].to_pylist()) if info.type == pafs.FileType.NotFound]
@@ -91,7 +106,7 @@ def listing(config, reader) -> pa.Table:
         # The majority bias is the dataset's (or the config's), never a class's most frequent one.
         keep = apply_bias_ratio(
             y, b, ids, split, majority, config.bias_ratio, config.val_floor, config.split_seed,
-            base_ratio=getattr(reader, "REFERENCE_BASE_RATIO", None),
+            base_ratio=base_ratio,
         )
         rows = rows.filter(pa.array(keep))
     groups = sorted({group_name(int(yy), int(bb)) for yy, bb in zip(y, b)})

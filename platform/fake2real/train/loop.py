@@ -51,7 +51,7 @@ from fake2real.errors import ConfigError
 from fake2real.track.ray_metrics import TRAIN_IMAGES_PER_SECOND
 from fake2real.train.methods import Reducer, get_method
 from fake2real.train.evaluation import all_reduce_sum, broadcast_model_state, correct_per_sample, evaluate, to_device
-from fake2real.train.metrics import selection_key
+from fake2real.train.metrics import improves, selection_key
 from fake2real.train.models import build_model
 from fake2real.train.batches import BatchLoader
 from fake2real.train.splits import concat, decoded_bytes, read_split
@@ -248,7 +248,7 @@ def _train(config: dict, runtime: dict, loader_config: LoaderConfig, stream_dir:
         """Keep the model if it beats the best so far (the first of equals wins)."""
         nonlocal best, best_state
         key = list(selection_key(metrics))
-        if best.get("key") is None or key > best["key"]:
+        if improves(key, best.get("key")):
             best = {"epoch": epoch, SELECTION_METRIC: metrics[SELECTION_METRIC], "key": key}
             best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
 

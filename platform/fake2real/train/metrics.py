@@ -53,3 +53,9 @@ def selection_key(metrics: dict, prefix: str = "val") -> tuple[float, float, flo
         metrics.get(f"{prefix}/balanced_accuracy", float("-inf")),
         -metrics.get(f"{prefix}/loss", float("inf")),
     )
+
+
+def improves(key, best) -> bool:
+    """Whether a candidate with selection ``key`` replaces the best so far (``best``: its key, or
+    None before any candidate). Strictly better only: of equal candidates the earlier is kept."""
+    return best is None or tuple(key) > tuple(best)

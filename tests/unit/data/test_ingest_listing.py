@@ -135,3 +135,22 @@ def test_empty_group_is_refused_in_one_line(tmp_path):
     with pytest.raises(DataError, match=r"^celeba train split at bias_ratio=0\.9: group y1_b1 is empty") as info:
         listing(_config("celeba", root, bias_ratio=0.9), celeba)
     assert "\n" not in str(info.value)
+
+
+def test_other_celeba_attributes_need_their_own_map(tmp_path):
+    # The default map is the reference's for Smiling/Male: for class Young it would silently
+    # keep the wrong group whole, so a map must be named.
+    root = fixtures.celeba(tmp_path / "celeba")
+    with pytest.raises(ConfigError) as info:
+        listing(_config("celeba", root, class_attribute="Young"), celeba)
+    message = str(info.value)
+    assert "\n" not in message and message.startswith("config: dataset.majority_bias is required") and "Young" in message
+    named = _config("celeba", root, class_attribute="Young", majority_bias={"young": "not_male", "not_young": "male"})
+    assert listing(named, celeba).num_rows > 0
+
+
+def test_a_ratio_below_the_reference_base_step_is_refused(celebahq_root):
+    # CelebA-HQ's reference protocol first cuts to 0.9: a table made "at 0.8" would be one at 0.9.
+    with pytest.raises(ConfigError, match=r"^config: dataset.bias_ratio: 0.8 is below 0.9"):
+        listing(_config("celebahq", celebahq_root, bias_ratio=0.8), celebahq)
+    assert listing(_config("celebahq", celebahq_root, bias_ratio=0.9), celebahq).num_rows > 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fake2real.train.metrics import evaluate_predictions, group_correct_total, summarize
+from fake2real.train.metrics import evaluate_predictions, group_correct_total, improves, selection_key, summarize
 
 NAMES = ["y0_b0", "y0_b1", "y1_b0", "y1_b1"]
 
@@ -89,3 +89,28 @@ def test_summarize_from_summed_counts():
 def test_summarize_with_no_samples_raises():
     with pytest.raises(ValueError, match="val: no samples"):
         summarize([0, 0], [0, 0], ["a", "b"], "val")
+
+
+def _val(wga: float, balanced: float, loss: float) -> dict:
+    return {"val/worst_group_accuracy": wga, "val/balanced_accuracy": balanced, "val/loss": loss}
+
+
+def test_selection_breaks_saturated_wga_ties_by_balanced_accuracy_then_loss():
+    # WGA first, whatever the rest.
+    assert selection_key(_val(0.9, 0.5, 9.0)) > selection_key(_val(0.8, 1.0, 0.1))
+    # Equal WGA (saturated at 1.0 with 10 minority images): higher balanced accuracy wins …
+    assert selection_key(_val(1.0, 0.98, 0.9)) > selection_key(_val(1.0, 0.95, 0.1))
+    # … and with that equal too, the lower validation loss.
+    assert selection_key(_val(1.0, 0.98, 0.2)) > selection_key(_val(1.0, 0.98, 0.3))
+
+
+def test_of_equal_candidates_the_earlier_is_kept():
+    epochs = [_val(1.0, 0.98, 0.2), _val(1.0, 0.98, 0.2), _val(1.0, 0.99, 0.5), _val(1.0, 0.99, 0.5), _val(0.9, 1.0, 0.0)]
+    best, chosen = None, None
+    for epoch, metrics in enumerate(epochs):
+        if improves(selection_key(metrics), best):
+            best, chosen = selection_key(metrics), epoch
+    assert chosen == 2  # balanced accuracy broke the tie; the equal epoch 3 did not replace it
+    assert improves(selection_key(epochs[0]), None)
+    # The search picks its trial the same way: max() keeps the first of equal keys.
+    assert max(range(len(epochs)), key=lambda i: selection_key(epochs[i])) == 2

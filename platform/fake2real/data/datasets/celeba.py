@@ -13,6 +13,9 @@ NAME = "celeba"
 SPLITS = {"0": "train", "1": "val", "2": "test"}
 # Reference (mqraitem/From-Fake-to-Real, datasets/celeba.py): Smiling (1) ↔ Female (0), NotSmiling (0) ↔ Male (1).
 MAJORITY_BIAS = {0: 1, 1: 0}
+# That map is the reference's for class Smiling and bias Male only: other attributes need their
+# own, named in dataset.majority_bias (ingest refuses to guess).
+MAJORITY_BIAS_ATTRIBUTES = ("Smiling", "Male")
 # Reference: train and valid are first cut to bias ratio 0.9 (rounded down), then to the chosen ratio.
 REFERENCE_BASE_RATIO = 0.9
 
