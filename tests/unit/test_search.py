@@ -92,3 +92,19 @@ def test_stage1_is_searched_as_synthetic_only_erm_for_ffr_and_its_ablations():
     # Shared by every method of the cell's (dataset, r): one search, one key.
     other = stage1_cell(build_config(overrides={**on, "train": {"mixture": "ffr", "method": "resample", "synthetic": {"epochs": 4}}}))
     assert cell_key(stage1) == cell_key(other)
+
+
+def test_stage1_search_counts_as_a_synthetic_plan_of_the_sweep(tmp_path):
+    """The stage-1 search trains on FFR's synthetic data: with one generation.output folder, a
+    sweep of an FFR ablation would need two plans there. Refused before any Ray work."""
+    from fake2real.sweep import run_sweep
+
+    overrides = {
+        "output_dir": str(tmp_path / "out"),
+        "generation": {"output": str(tmp_path / "synthetic")},
+        "sweep": {"mixtures": ["none", "ffr_unbalanced"], "methods": ["erm"], "search": {"num_samples": 2, "stage1": True}},
+    }
+    with pytest.raises(ConfigError, match=r"^config: generation.output: one folder holds one synthetic plan") as error:
+        run_sweep(build_config(overrides=overrides))
+    assert "synthetic_only" in str(error.value)
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("table.json"))
