@@ -63,8 +63,7 @@ class DatasetConfig(_Section):
     bias_ratio: Optional[float] = Field(0.99, ge=0.5, lt=1.0)
     val_floor: int = Field(10, ge=0)
     split_seed: int = 0
-    # Class name → its majority bias name (or indices, e.g. {1: 0}); None: the dataset's default
-    # (the reference's, DESIGN §2). No two classes may share a majority bias.
+    # Class → its majority bias, by name or index; None: the dataset's (the reference's) map.
     majority_bias: Optional[dict[str | int, str | int]] = None
     shapes: ShapesWorld = ShapesWorld()
     # Real datasets: the native layout's folder (local path or URI such as s3://bucket/celeba).
@@ -86,11 +85,8 @@ class DatasetConfig(_Section):
 
 
 class Degradation(_Section):
-    """How ``ffr_degraded`` degrades its synthetic images (generate/degrade.py): ``pixelate``,
-    ``blur``, or ``reference`` — the reference's stack, imagecorruptions' pixelate → defocus blur →
-    Gaussian noise at one severity. E.g. the rebuttal's row "pixelate at severity 5":
-    ``{kind: pixelate, severity: 5}``."""
-
+    """``ffr_degraded``'s images (generate/degrade.py); ``reference``: pixelate → defocus blur →
+    Gaussian noise. The rebuttal's "pixelate at severity 5": ``{kind: pixelate, severity: 5}``."""
     kind: Literal["pixelate", "blur", "reference"] = "pixelate"
     severity: int = Field(3, ge=1, le=5)
 
@@ -164,8 +160,7 @@ class StageHparams(_Section):
     batch_size: int = Field(128, ge=1)  # global: split evenly over train.num_workers
     # constant (the reference) or cosine: per step from lr down to 0 over the stage's epochs.
     lr_schedule: Literal["constant", "cosine"] = "constant"
-    # Batch-norm running statistics frozen while training (the reference's --freeze_bn, searched
-    # for FFR's stage 2): they stay those of the model the stage starts from.
+    # Batch-norm statistics frozen while training (the reference's --freeze_bn, for FFR's stage 2).
     freeze_bn: bool = False
 
 
@@ -196,13 +191,11 @@ class TrainConfig(_Section):
     # with weights_only=True into the backbone (its fc is replaced); "none" = random init, said
     # explicitly (a ResNet on a real dataset needs one or the other: the paper used ImageNet).
     pretrained: Optional[str] = None
-    # Hyperparameters of a stage that trains on real data (none, usb, FFR's stage 2), on synthetic
-    # data (FFR's stage 1) and of ASB's mixed stage (the reference: lr 1e-4 for the latter two).
+    # Stages on real data (none, usb, FFR's stage 2), on synthetic data (FFR's stage 1), ASB's mix.
     real: StageHparams = StageHparams()
     synthetic: StageHparams = StageHparams(lr=1e-3)
     asb: StageHparams = StageHparams()
-    # Whether the model a stage starts from competes in its selection (epoch -1). The reference
-    # selects among trained epochs only (False); True: stage 2 never ends below stage 1 on val.
+    # The model a stage starts from competes in selection (the reference: trained epochs only).
     keep_start: bool = False
     num_workers: int = Field(2, ge=1)
     cpus_per_worker: float = Field(1.0, gt=0)
@@ -216,8 +209,7 @@ class TrainConfig(_Section):
     checkpoints_to_keep: int = Field(1, ge=1)
 
     @property
-    def pretrained_file(self) -> Optional[str]:
-        """The weights file to load, or None for random init (unset or "none")."""
+    def pretrained_file(self) -> Optional[str]:  # the weights file to load; None: random init
         return None if self.pretrained in (None, "none") else self.pretrained
 
     @model_validator(mode="after")
@@ -255,12 +247,10 @@ class SearchConfig(_Section):
     lr: tuple[Literal["loguniform", "uniform"], float, float] = ("loguniform", 1e-4, 1e-2)
     weight_decay: tuple[Literal["loguniform", "uniform"], float, float] = ("loguniform", 1e-6, 1e-3)
     min_epochs: int = Field(1, ge=1)
-    # Searched too, as the reference did: freeze_bn ∈ {false, true} for a stage that starts from a
-    # previous stage's model (FFR's stage 2).
+    # freeze_bn ∈ {false, true} searched for a stage that starts from a previous one (the reference's).
     freeze_bn: bool = True
-    # Search FFR's synthetic stage 1 first (lr, weight decay, epochs; as the cell synthetic_only/erm,
-    # selected by real validation WGA), once per dataset, r and search; every FFR cell's stage 2
-    # then starts from the selected stage 1. False: stage 1 trains with train.synthetic as set.
+    # Search FFR's stage 1 first, as the cell synthetic_only/erm, once per (dataset, r); FFR cells
+    # then train stage 1 with its selection. False: train.synthetic as set.
     stage1: bool = False
     # ASHA early stopping on validation WGA, in epochs (Tune's training iterations).
     asha: bool = True
@@ -321,10 +311,8 @@ class ExperimentConfig(_Section):
     @model_validator(mode="after")
     def _pretrained_on_real_data(self) -> "ExperimentConfig":
         if self.dataset.name != "shapes" and self.train.model.startswith("resnet") and self.train.pretrained is None:
-            raise ValueError(
-                f"train.pretrained: a {self.train.model} on '{self.dataset.name}' starts from ImageNet weights, as in the paper: "
-                "set it to a local torchvision weights file (e.g. resnet50-11ad3fa6.pth), or to none to train from random weights"
-            )
+            raise ValueError(f"train.pretrained: a {self.train.model} on '{self.dataset.name}' starts from ImageNet weights, as in the paper: "
+                             "set it to a local torchvision weights file (e.g. resnet50-11ad3fa6.pth), or to none for random weights")
         return self
 
     def digest(self, *sections: str) -> str:
