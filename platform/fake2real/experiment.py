@@ -51,11 +51,6 @@ def stage_method(plan, method: str) -> str:
     return plan.method or training_method(method)
 
 
-def hparams_section(plan) -> str:
-    """The ``train`` section with a stage's hyperparameters (``train/mixtures.StagePlan``)."""
-    return plan.hparams_section
-
-
 def validate(config: ExperimentConfig, mixtures: list[str], methods: list[str]) -> None:
     """Name-level checks that must fail before any Ray work starts."""
     get_dataset(config.dataset.name)
@@ -144,7 +139,7 @@ def run_experiment(
                 method=method,
                 method_params=resolve_params(get_method(method), train.method_params.get(method, {})),
                 model=train.model,
-                hparams=getattr(train, hparams_section(plan)).model_dump(),
+                hparams=getattr(train, plan.hparams_section).model_dump(),
                 seed=config.seed,
                 init_checkpoint=previous.checkpoint_uri if plan.init_from_previous and previous else None,
                 pretrained=train.pretrained_file if not (plan.init_from_previous and previous) else None,

@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass
 from fake2real.config import ExperimentConfig, merge
 from fake2real.data.storage import Location, get_bytes, is_file, put_bytes
 from fake2real.errors import ConfigError, Fake2RealError
-from fake2real.experiment import hparams_section, run_experiment, stage_method
+from fake2real.experiment import run_experiment, stage_method
 from fake2real.stats import interval
 from fake2real.track.mlflow_runs import PARENT_TAG
 from fake2real.train.loop import SELECTION_METRIC, SELECTION_STEP
@@ -63,7 +63,7 @@ def _trained_method(config: ExperimentConfig) -> str:
 
 
 def _last_stage_section(config: ExperimentConfig) -> str:
-    return hparams_section(get_mixture(config.train.mixture).stages[-1])
+    return get_mixture(config.train.mixture).stages[-1].hparams_section
 
 
 def to_tune(distribution: tuple | list):

@@ -11,7 +11,6 @@ each ratio's table: whether the cell with the best mean test WGA is separated fr
 from __future__ import annotations
 
 import csv
-import math
 import statistics
 from pathlib import Path
 
