@@ -10,7 +10,7 @@ import argparse
 from pathlib import Path
 
 from fake2real import cli
-from fake2real.config import TrackingConfig
+from fake2real.sections import TrackingConfig
 from fake2real.report.html import build_report
 from fake2real.track.mlflow_runs import resolve_uri
 

@@ -87,7 +87,7 @@ def test_ffr_groupdro_end_to_end(ray_connected, mlflow_server, tmp_path):
 
 
 def test_generation_is_deterministic_across_batching_and_actors(ray_connected, tmp_path):
-    from fake2real.config import ShapesWorld
+    from fake2real.sections import ShapesWorld
     from fake2real.data.datasets import shapes
     from fake2real.data.table import TableInfo
     from fake2real.generate.job import run_generation

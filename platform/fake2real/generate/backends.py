@@ -11,7 +11,7 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
-from fake2real.config import ShapesWorld
+from fake2real.sections import ShapesWorld
 from fake2real.data.datasets import shapes
 from fake2real.errors import ConfigError
 

@@ -45,7 +45,7 @@ import ray.train
 import ray.train.torch
 import torch
 
-from fake2real.config import LoaderConfig
+from fake2real.sections import LoaderConfig
 from fake2real.data.table import group_name, read_info
 from fake2real.errors import ConfigError
 from fake2real.track.ray_metrics import TRAIN_IMAGES_PER_SECOND

@@ -7,7 +7,8 @@ import copy
 import pytest
 
 import native_fixtures as fixtures
-from fake2real.config import DatasetConfig, build_config
+from fake2real.config import build_config
+from fake2real.sections import DatasetConfig
 from fake2real.data.datasets import DATASETS, celeba, celebahq, shapes, spuco_animals, utkface, waterbirds
 from fake2real.data.ingest import listing, majority_map
 from fake2real.data.table import count_groups

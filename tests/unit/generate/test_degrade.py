@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fake2real.config import ShapesWorld
+from fake2real.sections import ShapesWorld
 from fake2real.data.datasets.shapes import prompt
 from fake2real.generate import degrade as D
 from fake2real.generate.degrade import degrade, defocus_blur, disk, gaussian_noise, pixelate_nearest

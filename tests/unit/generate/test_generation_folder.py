@@ -7,7 +7,7 @@ from __future__ import annotations
 import pyarrow.fs as pafs
 import pytest
 
-from fake2real.config import ShapesWorld
+from fake2real.sections import ShapesWorld
 from fake2real.data import storage
 from fake2real.data.datasets.shapes import prompt
 from fake2real.data.storage import Location

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pytest
 from PIL import Image
 
-from fake2real.config import ShapesWorld
+from fake2real.sections import ShapesWorld
 from fake2real.data.datasets.shapes import prompt
 from fake2real.data.table import SCHEMA, SYNTHETIC
 from fake2real.errors import ConfigError

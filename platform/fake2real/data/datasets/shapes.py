@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from fake2real.config import DatasetConfig, ShapesWorld
+from fake2real.sections import DatasetConfig, ShapesWorld
 from fake2real.data.images import encode_image
 from fake2real.data.groups import apply_bias_ratio, check_splits
 from fake2real.data.table import REAL, TableInfo, count_groups, group_name, write_table

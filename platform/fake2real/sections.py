@@ -1,0 +1,271 @@
+"""The config's sections: one pydantic model per part of an experiment (dataset, generation,
+training, tracking, sweep), each with its defaults and its field-level checks.
+
+``config.py`` assembles them into ``ExperimentConfig`` and reads YAML and overrides.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ShapesWorld(_Section):
+    """Knobs of the built-in procedural world (see data/datasets/shapes.py)."""
+
+    image_size: int = Field(32, ge=16, le=256)
+    # Pool of images rendered per (y, b) group before the bias-ratio subsampling.
+    train_per_group: int = Field(1000, ge=1)
+    val_per_group: int = Field(100, ge=1)
+    test_per_group: int = Field(200, ge=1)
+    # How hard Y is to read: 0 = large high-contrast shapes, 1 = small faint noisy ones.
+    y_difficulty: float = Field(0.6, ge=0.0, le=1.0)
+    # Amplitude (in 0..1 intensity) of the synthetic renderer's periodic artifact (the G signal).
+    artifact_strength: float = Field(0.08, ge=0.0, le=1.0)
+    # Share of synthetic images whose class is drawn with the *other* shape family's geometry.
+    semantic_gap: float = Field(0.0, ge=0.0, le=1.0)
+    # When a prompt names no background (the ffr_unbalanced ablation), the share of a class's
+    # synthetic images drawn on its majority background: the renderer's own prior, as a
+    # text-to-image model has one.
+    unprompted_bias_ratio: float = Field(0.9, ge=0.0, le=1.0)
+
+
+class DatasetConfig(_Section):
+    name: Literal["shapes", "celeba", "celebahq", "utkface", "spuco_animals", "waterbirds"] = "shapes"
+    # Share of each class's majority bias after subsampling; None keeps the data as distributed.
+    bias_ratio: Optional[float] = Field(0.99, ge=0.5, lt=1.0)
+    val_floor: int = Field(10, ge=0)
+    split_seed: int = 0
+    # Class → its majority bias, by name or index; None: the dataset's (the reference's) map.
+    majority_bias: Optional[dict[str | int, str | int]] = None
+    shapes: ShapesWorld = ShapesWorld()
+    # Real datasets: the native layout's folder (local path or URI such as s3://bucket/celeba).
+    root: Optional[str] = None
+    # CelebA / CelebA-HQ: any two attributes of the annotation file.
+    class_attribute: str = "Smiling"
+    bias_attribute: str = "Male"
+    # Images are resized to image_size² and stored as JPEG at ingestion.
+    image_size: int = Field(224, ge=8, le=1024)
+    jpeg_quality: int = Field(95, ge=1, le=100)
+
+    @model_validator(mode="after")
+    def _check(self) -> "DatasetConfig":
+        if self.name == "shapes" and self.bias_ratio is None:
+            raise ValueError("dataset.bias_ratio is required for the built-in shapes world")
+        if self.name != "shapes" and not self.root:
+            raise ValueError(f"dataset.root is required for dataset '{self.name}' (the folder of its native layout)")
+        return self
+
+
+class Degradation(_Section):
+    """``ffr_degraded``'s images (generate/degrade.py); ``reference``: pixelate → defocus blur →
+    Gaussian noise. The rebuttal's "pixelate at severity 5": ``{kind: pixelate, severity: 5}``."""
+    kind: Literal["pixelate", "blur", "reference"] = "pixelate"
+    severity: int = Field(3, ge=1, le=5)
+
+
+class GenerationConfig(_Section):
+    backend: Literal["procedural", "diffusers"] = "procedural"
+    # Images per group; None derives it from the mixture and the real table's group counts.
+    images_per_group: Optional[int] = Field(None, ge=1)
+    # Prompt template: a built-in name (celeba, utkface, spuco_animals) or a YAML path;
+    # None = the dataset's own prompts (the built-in benchmark).
+    prompts: Optional[str] = None
+    # False: the reviewers' "no bias words" ablation ("a photo of {class}").
+    bias_words: bool = True
+    # A finished real table whose train group counts size a mixture's synthetic data
+    # (default: the table of the ``dataset`` section).
+    real_table: Optional[str] = None
+    # Which mixture's budget sizes the plan (usb, asb, ffr); None: train.mixture's.
+    counts_from: Optional[Literal["usb", "asb", "ffr", "biased"]] = None
+    # Where the synthetic table goes (default: <output_dir>/data/synthetic-<dataset>-<plan id>).
+    output: Optional[str] = None
+
+    # diffusers backend: a local pipeline directory or a model id in the local HF cache.
+    model: Optional[str] = None
+    revision: Optional[str] = None
+    dtype: Literal["float16", "bfloat16", "float32"] = "float16"
+    device: Literal["auto", "cuda", "cpu"] = "auto"
+    scheduler: Optional[str] = None  # a diffusers scheduler class, e.g. DPMSolverMultistepScheduler
+    steps: int = Field(25, ge=1)
+    guidance: float = Field(7.5, ge=0)
+    negative_prompt: Optional[str] = None
+    resolution: int = Field(512, ge=8)
+    safety_checker: bool = False
+    compile: bool = False
+    channels_last: bool = True
+    vae_slicing: bool = False
+
+    # Stored images: None = PNG for the procedural backend (lossless), JPEG otherwise.
+    image_format: Optional[Literal["jpeg", "png"]] = None
+    jpeg_quality: int = Field(95, ge=1, le=100)
+    output_size: Optional[int] = Field(None, ge=8)
+    # Held-out synthetic test set per (y, b) group, for synthetic-test metrics and the G-leakage
+    # probe of every run (0: neither).
+    test_images_per_group: int = Field(100, ge=0)
+    # How the ffr_degraded ablation degrades its synthetic images (no other mixture does).
+    ablation_degradation: Degradation = Degradation()
+    # Reject filters; a rejected row is made again with a derived seed, max_attempts in all.
+    filters: list[dict[str, Any]] = [{"name": "grayscale"}]
+    max_attempts: int = Field(3, ge=1)
+
+    # Scale-out: an actor pool of min_actors..num_actors (None: one per GPU of the cluster).
+    batch_size: int = Field(64, ge=1)
+    min_actors: int = Field(1, ge=1)
+    num_actors: Optional[int] = Field(None, ge=1)
+    cpus_per_actor: float = Field(1.0, ge=0)
+    # None: 1 for the diffusers backend when the cluster has GPUs, else 0. Fractions share a GPU.
+    gpus_per_actor: Optional[float] = Field(None, ge=0)
+
+    @model_validator(mode="after")
+    def _check(self) -> "GenerationConfig":
+        if self.backend == "diffusers" and not self.model:
+            raise ValueError("generation.model is required for the diffusers backend")
+        if self.num_actors is not None and self.num_actors < self.min_actors:
+            raise ValueError(f"generation.num_actors ({self.num_actors}) is below generation.min_actors ({self.min_actors})")
+        return self
+
+
+class StageHparams(_Section):
+    epochs: int = Field(8, ge=1)
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(1e-5, ge=0)
+    batch_size: int = Field(128, ge=1)  # global: split evenly over train.num_workers
+    # constant (the reference) or cosine: per step from lr down to 0 over the stage's epochs.
+    lr_schedule: Literal["constant", "cosine"] = "constant"
+    # Batch-norm statistics frozen while training (the reference's --freeze_bn, for FFR's stage 2).
+    freeze_bn: bool = False
+
+
+class LoaderConfig(_Section):
+    """How a training worker reads its splits (train/splits.py, train/batches.py)."""
+
+    # memory: every split decoded once into RAM (fastest); stream: each batch decoded from a local
+    # memory-mapped copy of the encoded rows; auto: stream when the decoded images of the stage
+    # (train + val + test) would exceed memory_limit_mb per worker.
+    mode: Literal["auto", "memory", "stream"] = "auto"
+    memory_limit_mb: float = Field(8192, gt=0)
+    # Processes that decode streamed batches, per training worker; None: cpus_per_worker - 1
+    # (0: the training process decodes them itself).
+    workers: Optional[int] = Field(None, ge=0)
+    # Batches fetched ahead of the step (per decoding process when streaming); 0: none.
+    prefetch_batches: int = Field(2, ge=0)
+    # Local folder for the streamed copies (removed when the stage ends); None: the temp folder.
+    stream_dir: Optional[str] = None
+
+
+class TrainConfig(_Section):
+    mixture: str = "ffr"
+    method: str = "erm"
+    # Per method name, e.g. {"groupdro": {"eta": 0.01}}; each method checks its own.
+    method_params: dict[str, dict[str, Any]] = {}
+    model: Literal["small_cnn", "resnet18", "resnet50"] = "small_cnn"
+    # ResNets: a local torchvision state-dict file (e.g. ImageNet resnet50-11ad3fa6.pth), loaded
+    # with weights_only=True into the backbone (its fc is replaced); "none" = random init, said
+    # explicitly (a ResNet on a real dataset needs one or the other: the paper used ImageNet).
+    pretrained: Optional[str] = None
+    # Stages on real data (none, usb, FFR's stage 2), on synthetic data (FFR's stage 1), ASB's mix.
+    real: StageHparams = StageHparams()
+    synthetic: StageHparams = StageHparams(lr=1e-3)
+    asb: StageHparams = StageHparams()
+    # The model a stage starts from competes in selection (the reference: trained epochs only).
+    keep_start: bool = False
+    num_workers: int = Field(2, ge=1)
+    cpus_per_worker: float = Field(1.0, gt=0)
+    use_gpu: bool = False
+    loader: LoaderConfig = LoaderConfig()
+    # torch.compile the model (GPU runs: minutes of compilation, then faster steps).
+    compile: bool = False
+    # Ray Train restarts a stage whose worker died from its last checkpoint this often (-1: always).
+    max_failures: int = Field(0, ge=-1)
+    # Checkpoints kept per stage (the latest holds the resume state and the best model).
+    checkpoints_to_keep: int = Field(1, ge=1)
+
+    @property
+    def pretrained_file(self) -> Optional[str]:  # the weights file to load; None: random init
+        return None if self.pretrained in (None, "none") else self.pretrained
+
+    @model_validator(mode="after")
+    def _global_batch(self) -> "TrainConfig":
+        for section in ("real", "synthetic", "asb"):
+            batch = getattr(self, section).batch_size
+            if batch % self.num_workers:
+                raise ValueError(
+                    f"train.{section}.batch_size ({batch}) must be a multiple of train.num_workers ({self.num_workers}): "
+                    "it is the global batch, split evenly over the workers"
+                )
+        return self
+
+
+
+class TrackingConfig(_Section):
+    # None: $MLFLOW_TRACKING_URI, else sqlite:///<cwd>/mlflow.db.
+    uri: Optional[str] = None
+    experiment: str = "fake2real"
+
+
+class SearchConfig(_Section):
+    """Hyperparameter search per sweep cell (search.py). ``num_samples: 0`` = no search: every
+    cell trains with the configured hyperparameters (the evidence tables use that)."""
+
+    num_samples: int = Field(0, ge=0)  # Optuna (TPE) trials per cell
+    seed: int = 0  # TPE's sampler seed
+    # Searched for the cell's last stage, besides the method's own declared space. Epochs are
+    # searched as an integer in [min_epochs, the stage's configured epochs].
+    lr: tuple[Literal["loguniform", "uniform"], float, float] = ("loguniform", 1e-4, 1e-2)
+    weight_decay: tuple[Literal["loguniform", "uniform"], float, float] = ("loguniform", 1e-6, 1e-3)
+    min_epochs: int = Field(1, ge=1)
+    # freeze_bn ∈ {false, true} searched for a stage that starts from a previous one (the reference's).
+    freeze_bn: bool = True
+    # Search FFR's stage 1 first, as the cell synthetic_only/erm, once per (dataset, r); FFR cells
+    # then train stage 1 with its selection. False: train.synthetic as set.
+    stage1: bool = False
+    # ASHA early stopping on validation WGA, in epochs (Tune's training iterations).
+    asha: bool = True
+    grace_period: int = Field(1, ge=1)
+    reduction_factor: int = Field(2, ge=2)
+    # None: as many trials at once as the cluster's CPUs (GPUs with train.use_gpu) hold trainers.
+    max_concurrent_trials: Optional[int] = Field(None, ge=1)
+
+    @model_validator(mode="after")
+    def _ranges(self) -> "SearchConfig":
+        for name in ("lr", "weight_decay"):
+            kind, low, high = getattr(self, name)
+            if not 0 < low < high:
+                raise ValueError(f"sweep.search.{name}: needs 0 < low < high, got {low}, {high}")
+        return self
+
+
+class SweepConfig(_Section):
+    mixtures: list[str] = ["none", "ffr"]
+    methods: list[str] = ["erm", "groupdro"]
+    seeds: list[int] = [0]
+    # Bias ratios to sweep (each its own real table); None: dataset.bias_ratio alone.
+    bias_ratios: Optional[list[float]] = None
+    # Extra cells: these mixtures (e.g. the reviewers' ablations) with ablation_methods only.
+    ablation_mixtures: list[str] = []
+    ablation_methods: list[str] = ["erm"]
+    search: SearchConfig = SearchConfig()
+
+    @field_validator("mixtures", "methods", "seeds")
+    @classmethod
+    def _non_empty(cls, value: list, info) -> list:
+        if not value:
+            raise ValueError(f"sweep.{info.field_name} must list at least one entry")
+        return value
+
+    @field_validator("bias_ratios")
+    @classmethod
+    def _ratios(cls, value: list | None) -> list | None:
+        if value is not None:
+            if not value:
+                raise ValueError("sweep.bias_ratios must list at least one entry (or be null)")
+            bad = [r for r in value if not 0.5 <= r < 1.0]
+            if bad:
+                raise ValueError(f"sweep.bias_ratios: {bad[0]} is outside [0.5, 1)")
+        return value
