@@ -36,7 +36,7 @@ class ShapesWorld(_Section):
 
 
 class DatasetConfig(_Section):
-    name: Literal["shapes", "celeba", "celebahq", "utkface", "spuco_animals", "waterbirds"] = "shapes"
+    name: Literal["shapes", "celeba", "celebahq", "utkface", "spuco_animals", "waterbirds", "folder"] = "shapes"
     # Share of each class's majority bias after subsampling; None keeps the data as distributed.
     bias_ratio: Optional[float] = Field(0.99, ge=0.5, lt=1.0)
     val_floor: int = Field(10, ge=0)
@@ -46,6 +46,14 @@ class DatasetConfig(_Section):
     shapes: ShapesWorld = ShapesWorld()
     # Real datasets: the native layout's folder (local path or URI such as s3://bucket/celeba).
     root: Optional[str] = None
+    # folder: one metadata file under root (CSV or Parquet: path, class, bias, optional split);
+    # None: metadata.csv, else metadata.parquet.
+    metadata: Optional[str] = None
+    # folder: class and bias value names in index order; None: the labels' sorted distinct values.
+    class_names: Optional[list[str]] = None
+    bias_names: Optional[list[str]] = None
+    # A finished real table in the contract (local path or URI), used as it is (no root, no ratio).
+    table: Optional[str] = None
     # CelebA / CelebA-HQ: any two attributes of the annotation file.
     class_attribute: str = "Smiling"
     bias_attribute: str = "Male"
@@ -69,8 +77,17 @@ class Degradation(_Section):
     severity: int = Field(3, ge=1, le=5)
 
 
+class ImportedImages(_Section):
+    """``generation.backend: folder``: synthetic images made elsewhere, imported as a pool."""
+
+    root: Optional[str] = None  # local folder or URI
+    # Under root, CSV or Parquet: path, class, bias, optional prompt, seed, model; None: metadata.csv, else .parquet.
+    metadata: Optional[str] = None
+
+
 class GenerationConfig(_Section):
-    backend: Literal["procedural", "diffusers"] = "procedural"
+    backend: Literal["procedural", "diffusers", "folder"] = "procedural"
+    folder: ImportedImages = ImportedImages()
     # Images per group; None derives it from the mixture and the real table's group counts.
     images_per_group: Optional[int] = Field(None, ge=1)
     # Prompt template: a built-in name (celeba, utkface, spuco_animals) or a YAML path;
@@ -126,6 +143,8 @@ class GenerationConfig(_Section):
     def _check(self) -> "GenerationConfig":
         if self.backend == "diffusers" and not self.model:
             raise ValueError("generation.model is required for the diffusers backend")
+        if self.backend == "folder" and not self.folder.root:
+            raise ValueError("generation.folder.root is required for the folder backend (the folder of your synthetic images)")
         if self.num_actors is not None and self.num_actors < self.min_actors:
             raise ValueError(f"generation.num_actors ({self.num_actors}) is below generation.min_actors ({self.min_actors})")
         return self

@@ -73,6 +73,11 @@ def group_name(y: int, b: int) -> str:
     return f"y{y}_b{b}"
 
 
+def pool_row_id(pool_id: str, y: int, b: int, index: int) -> str:
+    """The id of image ``index`` of group (y, b) in a synthetic pool: its draws are the first k per group."""
+    return f"{pool_id}-{group_name(y, b)}-{index:06d}"
+
+
 def count_groups(table: pa.Table) -> dict[str, dict[str, int]]:
     counts: dict[str, dict[str, int]] = {}
     grouped = table.group_by(["split", "y", "b"]).aggregate([("id", "count")])
