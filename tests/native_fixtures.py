@@ -116,3 +116,74 @@ def waterbirds(root: Path) -> Path:
                 lines.append(f"{index},{name},{y},{split},{place},/x/{index}.jpg")
     (root / "metadata.csv").write_text("\n".join(lines) + "\n")
     return root
+
+
+def image(seed: int, size: int = 16, image_format: str = "PNG", mode: str = "RGB") -> bytes:
+    """A size × size noise image, encoded as ``image_format``."""
+    shape = (size, size, 3) if mode == "RGB" else (size, size)
+    pixels = np.random.default_rng(seed).integers(0, 255, shape, dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels, mode).save(buffer, format=image_format)
+    return buffer.getvalue()
+
+
+def write_metadata(path: Path, rows: list[dict]) -> Path:
+    """``rows`` as CSV or Parquet, by ``path``'s suffix."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table = pa.Table.from_pylist(rows)
+    if path.suffix == ".parquet":
+        pq.write_table(table, path)
+    else:
+        pacsv.write_csv(table, path)
+    return path
+
+
+# The folder layout's groups (class, bias) per split: cat ↔ indoor and dog ↔ outdoor are the majorities.
+FOLDER_COUNTS = {
+    "train": {("cat", "indoor"): 10, ("cat", "outdoor"): 3, ("dog", "indoor"): 3, ("dog", "outdoor"): 10},
+    "val": {("cat", "indoor"): 2, ("cat", "outdoor"): 2, ("dog", "indoor"): 2, ("dog", "outdoor"): 2},
+    "test": {("cat", "indoor"): 2, ("cat", "outdoor"): 2, ("dog", "indoor"): 2, ("dog", "outdoor"): 2},
+}
+
+
+def folder_rows(root: Path, counts: dict | None = None, size: int = 16, split_column: bool = True) -> list[dict]:
+    """Writes the images of the ``folder`` layout under ``root`` and returns their metadata rows:
+    PNG and JPEG in turn (every third one 8 × 8, the others ``size``²)."""
+    rows, index = [], 0
+    for split, groups in (FOLDER_COUNTS if counts is None else counts).items():
+        for (class_name, bias), n in groups.items():
+            for _ in range(n):
+                image_format, suffix = ("PNG", "png") if index % 2 == 0 else ("JPEG", "jpg")
+                name = f"images/{class_name}/{index:03d}.{suffix}"
+                (root / name).parent.mkdir(parents=True, exist_ok=True)
+                (root / name).write_bytes(image(index, 8 if index % 3 == 2 else size, image_format))
+                rows.append({"path": name, "class": class_name, "bias": bias, **({"split": split} if split_column else {})})
+                index += 1
+    return rows
+
+
+def folder(root: Path, counts: dict | None = None, metadata: str = "metadata.csv", size: int = 16, split_column: bool = True) -> Path:
+    """The ``folder`` dataset's layout: images under ``root`` and one metadata file (CSV or Parquet)."""
+    write_metadata(root / metadata, folder_rows(root, counts, size, split_column))
+    return root
+
+
+def synthetic_folder(root: Path, per_group: int = 3, metadata: str = "metadata.csv", size: int = 16, groups=None) -> Path:
+    """Synthetic images made elsewhere, for ``generation.backend: folder``: path, class, bias,
+    prompt, seed, model; rows of the groups interleaved (the import keeps each group's order)."""
+    groups = groups or [("cat", "indoor"), ("cat", "outdoor"), ("dog", "indoor"), ("dog", "outdoor")]
+    rows = []
+    for i in range(per_group):
+        for class_name, bias in reversed(groups):
+            index = len(rows)
+            name = f"gen/{class_name}_{bias}_{i}.png"
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            (root / name).write_bytes(image(1000 + index, size, "PNG"))
+            rows.append({"path": name, "class": class_name, "bias": bias, "prompt": f"a photo of a {class_name} {bias}",
+                         "seed": 100 + index, "model": "sdxl-turbo"})
+    write_metadata(root / metadata, rows)
+    return root

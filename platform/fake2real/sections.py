@@ -57,12 +57,25 @@ class DatasetConfig(_Section):
     # CelebA / CelebA-HQ: any two attributes of the annotation file.
     class_attribute: str = "Smiling"
     bias_attribute: str = "Male"
-    # Images are resized to image_size² and stored as JPEG at ingestion.
+    # Ingestion stores JPEG/PNG images already image_size² as they are; others resized, as JPEG.
     image_size: int = Field(224, ge=8, le=1024)
     jpeg_quality: int = Field(95, ge=1, le=100)
 
     @model_validator(mode="after")
     def _check(self) -> "DatasetConfig":
+        for field in ("metadata", "class_names", "bias_names"):
+            if getattr(self, field) is not None and self.name != "folder":
+                raise ValueError(f"dataset.{field} is for dataset 'folder' only (dataset.name is '{self.name}')")
+        for field in ("class_names", "bias_names"):
+            given = getattr(self, field)
+            if given is not None and (len(given) < 2 or len(set(given)) != len(given)):
+                raise ValueError(f"dataset.{field}: needs at least 2 distinct names, got {given}")
+        if self.table is not None:
+            if self.root:
+                raise ValueError("dataset.root: a finished table (dataset.table) is used as it is; unset dataset.root")
+            if self.bias_ratio is not None:
+                raise ValueError("dataset.bias_ratio: a finished table (dataset.table) is used as it is; set it to null")
+            return self
         if self.name == "shapes" and self.bias_ratio is None:
             raise ValueError("dataset.bias_ratio is required for the built-in shapes world")
         if self.name != "shapes" and not self.root:
@@ -260,6 +273,14 @@ class SearchConfig(_Section):
         return self
 
 
+class CostRates(_Section):
+    """Rates the dry run's cost estimate uses, per device (a GPU, or a CPU worker); None: the rate
+    measured for this generator / model in benchmarks/ (``fake2real.cost.MEASURED``), if any."""
+
+    generation_images_per_second: Optional[float] = Field(None, gt=0)
+    training_images_per_second: Optional[float] = Field(None, gt=0)
+
+
 class SweepConfig(_Section):
     mixtures: list[str] = ["none", "ffr"]
     methods: list[str] = ["erm", "groupdro"]
@@ -270,6 +291,7 @@ class SweepConfig(_Section):
     ablation_mixtures: list[str] = []
     ablation_methods: list[str] = ["erm"]
     search: SearchConfig = SearchConfig()
+    cost: CostRates = CostRates()
 
     @field_validator("mixtures", "methods", "seeds")
     @classmethod

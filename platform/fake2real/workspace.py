@@ -4,6 +4,7 @@
 tables (``data/``), Ray Train runs and checkpoints (``runs/``) and sweep results (``results/``)
 are written through pyarrow filesystems. MLflow artifacts stay on the driver's disk when the
 workspace is remote (``<cwd>/mlartifacts``), unless ``tracking.uri`` names a tracking server.
+``dataset.table`` names a finished real table that is used as it is instead.
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ from pathlib import Path
 
 from fake2real.config import ExperimentConfig
 from fake2real.data.datasets import build_real_table
+from fake2real.data.groups import check_splits
 from fake2real.data.ingest import count_table
 from fake2real.data.storage import Location
-from fake2real.data.table import check_writable, is_complete
+from fake2real.data.table import check_writable, is_complete, read_info
+from fake2real.errors import DataError
 
 
 @dataclass
@@ -45,8 +48,40 @@ class Workspace:
         return Path(self.root / "mlartifacts") if self.root.is_local else Path.cwd() / "mlartifacts"
 
 
+def finished_real_table(uri: str, dataset: str) -> Location:
+    """``dataset.table``: a complete real table of ``dataset`` (``dataset.name``, which names its
+    prompts and reports) with train, val and test rows, none of its groups empty."""
+    try:
+        location = Location(uri)
+        complete = is_complete(location)
+    except (DataError, OSError) as exc:
+        raise DataError(f"dataset.table: {uri}: {(str(exc).splitlines() or [type(exc).__name__])[0]}") from None
+    if not complete:
+        raise DataError(f"dataset.table: {uri} is missing or incomplete (no table.json)")
+    info = read_info(location)
+    if info.source != "real":
+        raise DataError(f"dataset.table: {uri} holds a {info.source} table, not a real one")
+    if info.dataset != dataset:
+        raise DataError(f"dataset.table: {uri} holds dataset '{info.dataset}', not '{dataset}' (set dataset.name: {info.dataset})")
+    absent = [split for split in ("train", "val", "test") if not sum(info.group_counts.get(split, {}).values())]
+    if absent:
+        raise DataError(f"dataset.table: {uri} has no '{absent[0]}' rows (a real table needs train, val and test)")
+    groups = sorted({group for counts in info.group_counts.values() for group in counts})
+    check_splits(info.group_counts, groups, f"dataset.table {uri}", None)
+    return location
+
+
+def real_location(config: ExperimentConfig, workspace: Workspace) -> Location:
+    """Where the real table of ``config.dataset`` is (or will be): named by a hash of the section."""
+    if config.dataset.table:
+        return Location(config.dataset.table)
+    return workspace.data / f"real-{config.dataset.name}-{config.digest('dataset')}"
+
+
 def prepare_real(config: ExperimentConfig, workspace: Workspace) -> Location:
-    path = workspace.data / f"real-{config.dataset.name}-{config.digest('dataset')}"
+    if config.dataset.table:
+        return finished_real_table(config.dataset.table, config.dataset.name)
+    path = real_location(config, workspace)
     if not is_complete(path):
         print(f"[data] writing the real {config.dataset.name} table to {path}", flush=True)
         info = build_real_table(config.dataset, path)
@@ -56,8 +91,6 @@ def prepare_real(config: ExperimentConfig, workspace: Workspace) -> Location:
 
 def run_ingest(config: ExperimentConfig) -> str:
     """``jobs/ingest.py``: the real table of ``config.dataset`` (built once, then reused)."""
-    from fake2real.data.table import read_info
-
     # prepare_real checks the listing (files, groups) before it starts any Ray work.
     path = prepare_real(config, Workspace.create(config))
     info = read_info(path)

@@ -120,3 +120,19 @@ def test_corrupt_image_is_fatal_and_named(ray_head, tmp_path):
     victim.write_bytes(victim.read_bytes()[:40])  # truncated JPEG
     completed = celeba_job(tmp_path, root, env=ray_head.env)
     assert_failed_cleanly(completed, tmp_path, "000005.jpg", "cannot decode image")
+
+
+def test_folder_layout_with_images_stored_as_they_are(ray_connected, tmp_path):
+    root = fixtures.folder(tmp_path / "pets", metadata="metadata.parquet")
+    _, path, _ = ingest("folder", root, tmp_path, bias_ratio=0.9, majority_bias={"cat": "indoor", "dog": "outdoor"})
+    info = read_info(path)
+    assert (info.class_names, info.bias_names) == (["cat", "dog"], ["indoor", "outdoor"])
+    # Cat ↔ indoor, dog ↔ outdoor (dataset.majority_bias); minority 3 − int(3 − 10·0.1/0.9) = 2.
+    assert info.group_counts["train"] == {"y0_b0": 10, "y0_b1": 2, "y1_b0": 2, "y1_b1": 10}
+    assert info.group_counts["val"] == info.group_counts["test"] == {g: 2 for g in GROUPS4}
+    stored = dict(zip(*read_table(path, columns=["id", "image"]).to_pydict().values()))
+    # 16² PNG and JPEG (the table's size): their own bytes; an 8² one: resized to a 16² JPEG.
+    assert stored["folder-images/cat/000.png"] == (root / "images/cat/000.png").read_bytes()
+    assert stored["folder-images/cat/001.jpg"] == (root / "images/cat/001.jpg").read_bytes()
+    small = Image.open(io.BytesIO(stored["folder-images/cat/002.png"]))
+    assert (small.format, small.size) == ("JPEG", (16, 16))

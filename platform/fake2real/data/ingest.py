@@ -3,24 +3,25 @@
 The reader (one module per dataset) lists images with (y, b, split) and declares each class's
 majority bias (``MAJORITY_BIAS``, overridable by ``dataset.majority_bias``); here the listing is
 checked (every listed image exists, no group empty after subsampling) *before* any Ray work,
-subsampled by the reference's rule (``data/groups.py``), then decoded → resized → JPEG-encoded
-by Ray Data tasks, and written as whole parts into the table's folder (local or a URI);
+subsampled by the reference's rule (``data/groups.py``), then decoded by Ray Data tasks and
+stored as they are when already ``image_size``² JPEG/PNG, else resized and JPEG-encoded
+(``images.store_image``), and written as whole parts into the table's folder (local or a URI);
 ``table.json`` comes last. A corrupt or truncated image is fatal: the error names the file (a
 silently smaller group would change the bias ratio being studied).
 """
 
 from __future__ import annotations
 
-import io
 import os
+from typing import Callable
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.fs as pafs
-from PIL import Image
 
 from fake2real.data.groups import apply_bias_ratio, check_splits
-from fake2real.data.images import encode_image
+from fake2real.data.images import store_image
+from fake2real.data.metadata import check_present
 from fake2real.data.storage import filesystem
 from fake2real.data.table import (
     REAL, TableInfo, check_writable, clear_debris, count_groups, finalize, group_name, is_complete, to_contract, write_part,
@@ -42,7 +43,9 @@ def _resolve(value, names: list[str], kind: str, where: str) -> int:
 def majority_map(config, reader) -> dict[int, int]:
     """Class index → its majority bias index: ``dataset.majority_bias`` if set, else the reader's
     ``MAJORITY_BIAS`` (the reference's choice). Every class needs one, and no two classes may share
-    one (the bias would vanish: the "most frequent bias" of CelebA's classes is the same)."""
+    one (the bias would vanish: the "most frequent bias" of CelebA's classes is the same). A dataset
+    without a reference map (``folder``) needs ``dataset.majority_bias`` to subsample; without a
+    ``bias_ratio`` nothing is subsampled and the map is empty."""
     class_names, bias_names = reader.names(config)
     class_names, bias_names = list(class_names), list(bias_names)
     given = config.majority_bias
@@ -56,6 +59,14 @@ def majority_map(config, reader) -> dict[int, int]:
                 f"{{{class_names[0]}: {bias_names[1]}, {class_names[1]}: {bias_names[0]}}}"
             )
         given = reader.MAJORITY_BIAS
+        if not given:
+            if config.bias_ratio is None:
+                return {}
+            example = ", ".join(f"{name}: {bias_names[i % len(bias_names)]}" for i, name in enumerate(class_names))
+            raise ConfigError(
+                f"config: dataset.majority_bias is required for dataset '{config.name}' with a bias_ratio "
+                f"(it has no reference map), e.g. {{{example}}}; or set dataset.bias_ratio: null to keep the data as distributed"
+            )
     mapping: dict[int, int] = {}
     for key, value in given.items():
         cls = _resolve(key, class_names, "class", "")
@@ -96,9 +107,7 @@ def listing(config, reader) -> pa.Table:
     majority = majority_map(config, reader)
     if rows.num_rows == 0:
         raise DataError(f"dataset.root: no {config.name} images found under {config.root}")
-    missing = [info.path for info in fs.get_file_info(rows["path"].to_pylist()) if info.type == pafs.FileType.NotFound]
-    if missing:
-        raise DataError(f"listed image {missing[0]} is missing ({len(missing)} missing in all)")
+    check_present(fs, rows["path"].to_pylist())
 
     y, b, ids = rows["y"].to_numpy(), rows["b"].to_numpy(), rows["id"].to_numpy(zero_copy_only=False)
     split = np.asarray(rows["split"].to_pylist())
@@ -119,24 +128,18 @@ def _decode_batch(batch: pa.Table, root: str, size: int, quality: int) -> pa.Tab
     images = []
     for path in batch["path"].to_pylist():
         with fs.open_input_stream(path) as stream:
-            data = stream.read()
-        try:
-            image = Image.open(io.BytesIO(data))
-            image.load()
-            pixels = np.asarray(image.convert("RGB"))
-        except Exception as exc:  # PIL raises several types for corrupt and truncated files
-            raise DataError(f"{path}: cannot decode image ({str(exc).splitlines()[0][:120]})") from None
-        images.append(encode_image(pixels, "jpeg", quality, size))
+            images.append(store_image(stream.read(), size, quality, path))
     return batch.drop_columns(["path"]).append_column("image", pa.array(images, pa.binary()))
 
 
-def build_native_table(config, reader, path: str | os.PathLike) -> TableInfo:
-    """Ingest the dataset at ``config.root`` into the table at ``path`` (a local folder or a URI)."""
+def write_on_ray(rows: pa.Table, path: str | os.PathLike, store_batch: Callable, fn_kwargs: dict, info: TableInfo) -> TableInfo:
+    """The table at ``path`` from ``rows`` (every contract column but ``image``, plus ``path``):
+    ``store_batch`` turns a batch's ``path`` into ``image`` in Ray Data tasks, each result is a
+    part, ``table.json`` (``info``) comes last; an unfinished write is cleared on failure."""
     import ray
 
     from fake2real.runtime import init_ray
 
-    rows = listing(config, reader)  # every check that can fail does so before Ray starts
     table = check_writable(path)
     if is_complete(table):
         raise DataError(f"table {table} already exists")
@@ -145,16 +148,9 @@ def build_native_table(config, reader, path: str | os.PathLike) -> TableInfo:
     try:
         block = max(1, min(256, -(-rows.num_rows // 32)))
         blocks = [rows.slice(start, block) for start in range(0, rows.num_rows, block)]
-        dataset = ray.data.from_arrow(blocks).map_batches(
-            _decode_batch, fn_kwargs={"root": config.root, "size": config.image_size, "quality": config.jpeg_quality},
-            batch_size=None, batch_format="pyarrow",
-        )
+        dataset = ray.data.from_arrow(blocks).map_batches(store_batch, fn_kwargs=fn_kwargs, batch_size=None, batch_format="pyarrow")
         for part in dataset.iter_batches(batch_size=None, batch_format="pyarrow"):
-            n = part.num_rows
-            part = part.append_column("g", pa.array([REAL] * n, pa.int64()))
             write_part(table, to_contract(part))
-        class_names, bias_names = reader.names(config)
-        info = TableInfo(config.name, class_names, bias_names, "real", extra={"root": config.root, "image_size": config.image_size})
         info.num_rows = rows.num_rows
         info.group_counts = count_groups(rows)
         finalize(table, info)
@@ -166,6 +162,16 @@ def build_native_table(config, reader, path: str | os.PathLike) -> TableInfo:
         except Exception:
             pass
         raise
+
+
+def build_native_table(config, reader, path: str | os.PathLike) -> TableInfo:
+    """Ingest the dataset at ``config.root`` into the table at ``path`` (a local folder or a URI)."""
+    rows = listing(config, reader)  # every check that can fail does so before Ray starts
+    rows = rows.append_column("g", pa.array([REAL] * rows.num_rows, pa.int64()))
+    class_names, bias_names = reader.names(config)
+    info = TableInfo(config.name, class_names, bias_names, "real", extra={"root": config.root, "image_size": config.image_size})
+    fn_kwargs = {"root": config.root, "size": config.image_size, "quality": config.jpeg_quality}
+    return write_on_ray(rows, path, _decode_batch, fn_kwargs, info)
 
 
 def count_table(info: TableInfo) -> str:

@@ -5,6 +5,10 @@ the protocol is the same for both, since object stores cannot rename: parts are 
 in the table's folder, each whole or absent, and ``table.json`` — the dataset metadata (class and
 bias names, group counts) and the list of the table's parts — is written last. A folder without
 ``table.json`` is never a finished table; readers read exactly the parts it lists.
+
+A *view* is a table whose rows are a selection of another table's (a draw from a synthetic
+pool): its ``table.json`` names the source folder (``view_of``) and its parts, and ``rows.parquet`` the ids it
+holds; it is written like any table (ids first, ``table.json`` last) and read the same way.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import uuid
 from dataclasses import asdict, dataclass, field, fields
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
@@ -78,6 +83,12 @@ def pool_row_id(pool_id: str, y: int, b: int, index: int) -> str:
     return f"{pool_id}-{group_name(y, b)}-{index:06d}"
 
 
+def pool_row_group(row_id: str) -> tuple[int, int]:
+    """The (y, b) group a pool row was made for, from its id (a drawn bias may differ from it)."""
+    y, b = row_id.split("-")[1].removeprefix("y").split("_b")
+    return int(y), int(b)
+
+
 def count_groups(table: pa.Table) -> dict[str, dict[str, int]]:
     counts: dict[str, dict[str, int]] = {}
     grouped = table.group_by(["split", "y", "b"]).aggregate([("id", "count")])
@@ -137,6 +148,38 @@ def finalize(folder: str | os.PathLike, info: TableInfo) -> Location:
     if rows != info.num_rows:
         raise DataError(f"table {location}: its parts hold {rows} rows, not {info.num_rows}; remove the folder and write it again")
     put_bytes(location / METADATA_FILE, json.dumps({**asdict(info), "parts": names}, indent=2, sort_keys=True).encode())
+    return location
+
+
+def reopen(folder: str | os.PathLike) -> None:
+    """Make a finished table unfinished again (a pool about to grow): its ``table.json`` goes first."""
+    location = Location(folder)
+    if is_complete(location):
+        fs, _ = location.filesystem()
+        fs.delete_file(path_in(location, METADATA_FILE))
+
+
+VIEW_ROWS = "rows.parquet"
+
+
+def write_view(final: str | os.PathLike, source: str | os.PathLike, ids: list[str], info: TableInfo) -> Location:
+    """A table of the rows ``ids`` of the finished table ``source``, without copying an image.
+
+    The view lists the source's parts as they are now (a pool only ever adds parts), so it stays
+    readable while its source grows; every id must be in the source."""
+    location, source = Location(final), Location(source)
+    if is_complete(location):
+        raise DataError(f"table {location} already exists")
+    names = _listed_parts(source)
+    held = read_parts(source, names, columns=["id", "y", "b", "split"])
+    rows = held.filter(pc.is_in(held["id"], pa.array(ids, pa.string())))
+    if rows.num_rows != len(set(ids)):
+        raise DataError(f"table {source} holds {rows.num_rows} of the {len(set(ids))} rows a view of it needs")
+    info.num_rows = rows.num_rows
+    info.group_counts = count_groups(rows)
+    put_bytes(location / VIEW_ROWS, serialize(pa.table({"id": rows["id"]}).sort_by("id")))
+    meta = {**asdict(info), "parts": names, "view_of": str(source), "rows": VIEW_ROWS}
+    put_bytes(location / METADATA_FILE, json.dumps(meta, indent=2, sort_keys=True).encode())
     return location
 
 
@@ -203,10 +246,18 @@ def _parts_dataset(folder: str | os.PathLike, names: list[str]) -> pads.Dataset:
     return pads.dataset(paths, filesystem=fs, format="parquet")
 
 
-def read_parts(folder: str | os.PathLike, names: list[str], split: str | None = None, columns: list[str] | None = None) -> pa.Table:
-    """The rows of the named parts of ``folder`` (read in parallel), optionally one split."""
-    dataset = _parts_dataset(folder, names)
-    return dataset.to_table(columns=columns, filter=(pads.field("split") == split) if split is not None else None)
+def _row_filter(split: str | None, ids: pa.Array | None) -> pads.Expression | None:
+    conditions = ([pads.field("split") == split] if split is not None else []) + ([pads.field("id").isin(ids)] if ids is not None else [])
+    if not conditions:
+        return None
+    return conditions[0] if len(conditions) == 1 else conditions[0] & conditions[1]
+
+
+def read_parts(
+    folder: str | os.PathLike, names: list[str], split: str | None = None, columns: list[str] | None = None, ids: pa.Array | None = None
+) -> pa.Table:
+    """The rows of the named parts of ``folder`` (read in parallel), optionally one split, optionally only ``ids``."""
+    return _parts_dataset(folder, names).to_table(columns=columns, filter=_row_filter(split, ids))
 
 
 def _listed_parts(path: str | os.PathLike) -> list[str]:
@@ -218,9 +269,19 @@ def _listed_parts(path: str | os.PathLike) -> list[str]:
     return names
 
 
+def _layout(path: str | os.PathLike) -> tuple[Location, list[str], pa.Array | None]:
+    """Where a finished table's rows are: (folder of its parts, part names, the ids of a view or None)."""
+    meta = _metadata(path)
+    if "view_of" not in meta:
+        return Location(path), _listed_parts(path), None
+    ids = pq.read_table(pa.BufferReader(get_bytes(Location(path) / meta["rows"]))).column("id")
+    return Location(meta["view_of"]), meta["parts"], ids.combine_chunks()
+
+
 def read_table(path: str | os.PathLike, split: str | None = None, columns: list[str] | None = None) -> pa.Table:
-    """Read a finished table, optionally one split, in a stable row order (by id)."""
-    table = read_parts(path, _listed_parts(path), split, columns)
+    """Read a finished table (or view), optionally one split, in a stable row order (by id)."""
+    folder, names, ids = _layout(path)
+    table = read_parts(folder, names, split, columns, ids)
     # Sort by id: the row order must not depend on how a writer partitioned the parts.
     return table.sort_by("id") if "id" in table.column_names else table
 
@@ -228,8 +289,8 @@ def read_table(path: str | os.PathLike, split: str | None = None, columns: list[
 def iter_batches(path: str | os.PathLike, split: str, columns: list[str], batch_rows: int = 1024):
     """The rows of one split as record batches, in storage order (not sorted by id), without
     holding the whole table: for splits larger than memory."""
-    dataset = _parts_dataset(path, _listed_parts(path))
+    folder, names, ids = _layout(path)
     # One row group of one part at a time (pyarrow reads ahead 4 parts and 16 batches by default).
-    yield from dataset.to_batches(
-        columns=columns, filter=pads.field("split") == split, batch_size=batch_rows, batch_readahead=1, fragment_readahead=1
+    yield from _parts_dataset(folder, names).to_batches(
+        columns=columns, filter=_row_filter(split, ids), batch_size=batch_rows, batch_readahead=1, fragment_readahead=1
     )

@@ -1,16 +1,17 @@
 """Datasets by name. Each module turns its native layout into the image-table contract.
 
 ``shapes`` renders itself; the others list their images (``list_images``) and name their classes
-and bias values (``names``), and ``data/ingest.py`` does the rest.
+and bias values (``names``), and ``data/ingest.py`` does the rest. ``folder`` reads any folder of
+images described by one metadata file (no code per dataset).
 """
 
 from __future__ import annotations
 
-from fake2real.data.datasets import celeba, celebahq, shapes, spuco_animals, utkface, waterbirds
+from fake2real.data.datasets import celeba, celebahq, folder, shapes, spuco_animals, utkface, waterbirds
 from fake2real.data.table import TableInfo
 from fake2real.errors import ConfigError
 
-DATASETS = {m.NAME: m for m in (shapes, celeba, celebahq, utkface, spuco_animals, waterbirds)}
+DATASETS = {m.NAME: m for m in (shapes, celeba, celebahq, utkface, spuco_animals, waterbirds, folder)}
 
 
 def get_dataset(name: str):

@@ -86,42 +86,51 @@ def render(y: int, b: int, seed: int, world: ShapesWorld, synthetic: bool) -> np
     return (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
-def _render_pool(config: DatasetConfig) -> pa.Table:
-    """Every split's balanced pool, before subsampling."""
+def _pool_rows(config: DatasetConfig) -> pa.Table:
+    """Every split's balanced pool, before subsampling: ids, groups and seeds, no images yet."""
     world = config.shapes
     per_group = {"train": world.train_per_group, "val": world.val_per_group, "test": world.test_per_group}
-    columns: dict[str, list] = {"id": [], "image": [], "y": [], "b": [], "split": [], "seed": []}
+    columns: dict[str, list] = {"id": [], "y": [], "b": [], "split": [], "seed": []}
     for split in SPLITS:
         for y in range(len(CLASS_NAMES)):
             for b in range(len(BIAS_NAMES)):
                 for i in range(per_group[split]):
                     image_id = f"{NAME}-{split}-{group_name(y, b)}-{i:06d}"
-                    seed = stable_seed(NAME, config.split_seed, image_id)
                     columns["id"].append(image_id)
-                    # PNG, not JPEG: lossless, so the images are exactly what the renderer drew.
-                    columns["image"].append(encode_image(render(y, b, seed, world, synthetic=False), "png"))
                     columns["y"].append(y)
                     columns["b"].append(b)
                     columns["split"].append(split)
-                    columns["seed"].append(seed)
+                    columns["seed"].append(stable_seed(NAME, config.split_seed, image_id))
     return pa.table(columns)
 
 
-def build_real_table(config: DatasetConfig, path) -> TableInfo:
-    """Render the real pools, apply the bias-ratio rule, and write the table at ``path``."""
+def listing(config: DatasetConfig) -> pa.Table:
+    """The rows the real table keeps after the bias-ratio rule (no images: what a dry run counts)."""
     from fake2real.data.datasets import shapes  # this module, as the reader majority_map expects
     from fake2real.data.ingest import majority_map
 
     majority = majority_map(config, shapes)  # a config error, before any rendering
-    pool = _render_pool(config)
+    pool = _pool_rows(config)
     y, b, ids = (pool.column(c).to_numpy(zero_copy_only=False) for c in ("y", "b", "id"))
     split = pool.column("split").to_pylist()
     keep = apply_bias_ratio(y, b, ids, split, majority, config.bias_ratio, config.val_floor, config.split_seed)
     table = pool.filter(pa.array(keep))
     expected = [group_name(yy, bb) for yy in range(len(CLASS_NAMES)) for bb in range(len(BIAS_NAMES))]
     check_splits(count_groups(table), expected, NAME, config.bias_ratio)
+    return table
+
+
+def build_real_table(config: DatasetConfig, path) -> TableInfo:
+    """Render the kept rows of the real pools and write the table at ``path``."""
+    table = listing(config)
+    world = config.shapes
+    # PNG, not JPEG: lossless, so the images are exactly what the renderer drew.
+    images = [
+        encode_image(render(y, b, seed, world, synthetic=False), "png")
+        for y, b, seed in zip(table["y"].to_pylist(), table["b"].to_pylist(), table["seed"].to_pylist())
+    ]
     n = table.num_rows
-    table = table.append_column("g", pa.array([REAL] * n, pa.int64()))
+    table = table.append_column("image", pa.array(images, pa.binary())).append_column("g", pa.array([REAL] * n, pa.int64()))
     info = TableInfo(NAME, CLASS_NAMES, BIAS_NAMES, source="real", extra={"world": config.shapes.model_dump()})
     write_table(path, table, info)
     return info

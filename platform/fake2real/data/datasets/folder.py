@@ -1,0 +1,76 @@
+"""``folder``: your own dataset without code — a folder of images and one metadata file.
+
+``dataset.root`` holds the images and the metadata file (``dataset.metadata``; default
+``metadata.csv``, else ``metadata.parquet``), one row per image: ``path`` (relative to the root),
+``class``, ``bias`` and optionally ``split`` (train / val / test; absent: a seeded 80/10/10 split
+by ``dataset.split_seed``). Value names are ``dataset.class_names`` / ``dataset.bias_names`` in
+index order (labels may then be names or indices), else the labels' distinct values, sorted.
+
+There is no reference majority map: with a ``bias_ratio``, ``dataset.majority_bias`` names each
+class's majority bias (``ingest.majority_map`` asks for it).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+from fake2real.data.datasets._common import listing, seeded_split
+from fake2real.data.metadata import Metadata, read_metadata, relative_paths, resolve_labels
+from fake2real.errors import DataError
+
+NAME = "folder"
+MAJORITY_BIAS: dict = {}  # none: dataset.majority_bias names it when a bias_ratio subsamples
+REFERENCE_BASE_RATIO = None
+SPLITS = ("train", "val", "test")
+COLUMNS = ("path", "class", "bias")
+
+
+def _check_groups(meta: Metadata, y: np.ndarray, b: np.ndarray, class_names: list[str], bias_names: list[str]) -> None:
+    """Two classes and two bias values at least, and every class seen with two bias values: a
+    class with one bias value has no minority group, so its bias cannot be studied."""
+    for kind, names in (("classes", class_names), ("bias values", bias_names)):
+        if len(names) < 2:
+            raise DataError(f"{meta.name}: the folder dataset needs at least 2 {kind}, found {len(names)} ({', '.join(names)})")
+    for cls, name in enumerate(class_names):
+        biases = sorted(set(b[y == cls].tolist()))
+        if not biases:
+            raise DataError(f"{meta.name}: class '{name}' has no rows")
+        if len(biases) == 1:
+            raise DataError(f"{meta.name}: class '{name}' has only one bias value ('{bias_names[biases[0]]}'): its bias cannot be studied")
+    unseen = sorted(set(range(len(bias_names))) - set(b.tolist()))
+    if unseen:
+        raise DataError(f"{meta.name}: bias '{bias_names[unseen[0]]}' has no rows")
+
+
+def _labelled(config) -> tuple[Metadata, np.ndarray, np.ndarray, list[str], list[str]]:
+    meta = read_metadata(config.root, config.metadata, COLUMNS, "the folder dataset")
+    y, class_names = resolve_labels(meta, "class", config.class_names)
+    b, bias_names = resolve_labels(meta, "bias", config.bias_names)
+    y, b = y.to_numpy(), b.to_numpy()
+    _check_groups(meta, y, b, class_names, bias_names)
+    return meta, y, b, class_names, bias_names
+
+
+def names(config) -> tuple[list[str], list[str]]:
+    if config.class_names is not None and config.bias_names is not None:
+        return list(config.class_names), list(config.bias_names)
+    _, _, _, class_names, bias_names = _labelled(config)
+    return class_names, bias_names
+
+
+def _splits(meta: Metadata) -> list[str]:
+    values = meta.column("split")
+    for row, value in enumerate(values):
+        if value not in SPLITS:
+            got = f"'{value}'" if value is not None else "an empty cell"
+            raise DataError(f"{meta.name}: {meta.where(row)}: split must be train, val or test, got {got}")
+    return values
+
+
+def list_images(config, fs, root: str) -> pa.Table:
+    meta, y, b, _, _ = _labelled(config)
+    paths = relative_paths(meta)
+    ids = [f"{NAME}-{path}" for path in paths]
+    split = _splits(meta) if "split" in meta.table.column_names else seeded_split(ids, config.split_seed)
+    return listing(ids, [f"{root}/{path}" for path in paths], y, b, split)

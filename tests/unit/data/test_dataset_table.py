@@ -1,0 +1,74 @@
+"""``dataset.table``: a finished real table used as it is, its config rules and its checks."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pytest
+
+import native_fixtures as fixtures
+from fake2real.config import build_config
+from fake2real.data.storage import Location
+from fake2real.data.table import TableInfo, write_table
+from fake2real.errors import ConfigError, DataError
+from fake2real.workspace import Workspace, prepare_real
+
+GROUPS = [(0, 0), (0, 1), (1, 0), (1, 1)]
+
+
+def write(path, splits=("train", "val", "test"), source="real", dataset="folder", skip=None):
+    rows = [
+        {"id": f"{split}-{y}{b}", "image": fixtures.image(i, 8, "PNG"), "y": y, "b": b, "g": 0, "split": split}
+        for i, (split, (y, b)) in enumerate((s, g) for s in splits for g in GROUPS) if (split, (y, b)) != skip
+    ]
+    write_table(path, pa.Table.from_pylist(rows), TableInfo(dataset, ["cat", "dog"], ["indoor", "outdoor"], source))
+    return path
+
+
+def config(tmp_path, table, **dataset):
+    return build_config(overrides={"output_dir": str(tmp_path / "out"), "dataset": {"name": "folder", "table": str(table), "bias_ratio": None, **dataset}})
+
+
+def test_a_finished_table_is_used_as_it_is(tmp_path):
+    table = write(tmp_path / "mine")
+    built = config(tmp_path, table)
+    assert prepare_real(built, Workspace.create(built)) == Location(table)
+    assert not (tmp_path / "out" / "data").exists()  # nothing built
+
+
+@pytest.mark.parametrize(("table", "message"), [
+    (lambda p: p / "absent", "dataset.table: {p}/absent is missing or incomplete (no table.json)"),
+    (lambda p: write(p / "synth", source="synthetic"), "dataset.table: {p}/synth holds a synthetic table, not a real one"),
+    (lambda p: write(p / "noval", splits=("train", "test")), "dataset.table: {p}/noval has no 'val' rows (a real table needs train, val and test)"),
+    (lambda p: write(p / "celeba", dataset="celeba"), "dataset.table: {p}/celeba holds dataset 'celeba', not 'folder' (set dataset.name: celeba)"),
+    (lambda p: write(p / "hole", skip=("test", (1, 1))), "dataset.table {p}/hole test split: group y1_b1 is empty (y0_b0=1, y0_b1=1, y1_b0=1)"),
+])
+def test_a_bad_table_fails_in_one_line(tmp_path, table, message):
+    built = config(tmp_path, table(tmp_path))
+    with pytest.raises(DataError) as info:
+        prepare_real(built, Workspace.create(built))
+    assert str(info.value) == message.format(p=tmp_path)
+
+
+def test_an_unfinished_table_is_not_used(tmp_path):
+    table = write(tmp_path / "mine")
+    (table / "table.json").unlink()
+    built = config(tmp_path, table)
+    with pytest.raises(DataError, match=r"is missing or incomplete \(no table\.json\)$"):
+        prepare_real(built, Workspace.create(built))
+
+
+@pytest.mark.parametrize(("dataset", "message"), [
+    ({"name": "folder", "table": "/t", "root": "/r", "bias_ratio": None}, "config: dataset.root: a finished table (dataset.table) is used as it is; unset dataset.root"),
+    ({"name": "folder", "table": "/t"}, "config: dataset.bias_ratio: a finished table (dataset.table) is used as it is; set it to null"),
+    ({"name": "celeba", "table": "/t", "bias_ratio": 0.9}, "config: dataset.bias_ratio: a finished table (dataset.table) is used as it is; set it to null"),
+])
+def test_config_rules(dataset, message):
+    with pytest.raises(ConfigError) as info:
+        build_config(overrides={"dataset": dataset})
+    assert str(info.value) == message
+
+
+@pytest.mark.parametrize("name", ["shapes", "celeba", "folder"])
+def test_a_table_needs_no_root_and_no_ratio(name):
+    # Neither "dataset.root is required" nor "bias_ratio is required for shapes" applies.
+    assert build_config(overrides={"dataset": {"name": name, "table": "s3://bucket/t", "bias_ratio": None}}).dataset.table == "s3://bucket/t"

@@ -1,0 +1,228 @@
+"""``dataset.name: folder`` without Ray: its listing, labels, splits, the bias-ratio rule with
+``majority_bias``, one-line errors for every bad layout, and images stored as they are."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from PIL import Image
+
+import native_fixtures as fixtures
+from fake2real.config import build_config
+from fake2real.data import ingest
+from fake2real.data.datasets import folder, get_dataset
+from fake2real.data.datasets._common import seeded_split
+from fake2real.data.ingest import listing, majority_map
+from fake2real.data.table import count_groups, finalize, read_info, read_table, to_contract, write_part
+from fake2real.errors import ConfigError, DataError
+from fake2real.sections import DatasetConfig
+
+GROUPS = ("y0_b0", "y0_b1", "y1_b0", "y1_b1")
+AS_DISTRIBUTED = {
+    split: {f"y{'cat dog'.split().index(c)}_b{'indoor outdoor'.split().index(b)}": n for (c, b), n in groups.items()}
+    for split, groups in fixtures.FOLDER_COUNTS.items()
+}
+
+
+def config(root, **fields) -> DatasetConfig:
+    return DatasetConfig(name="folder", root=str(root), **{"bias_ratio": None, **fields})
+
+
+@pytest.fixture
+def root(tmp_path):
+    return fixtures.folder(tmp_path / "pets")
+
+
+def test_registered_and_listed_as_distributed(root):
+    assert get_dataset("folder") is folder
+    rows = listing(config(root), folder)
+    assert count_groups(rows) == AS_DISTRIBUTED
+    assert folder.names(config(root)) == (["cat", "dog"], ["indoor", "outdoor"])
+    assert rows["path"][0].as_py() == f"{root}/images/cat/000.png"
+    assert rows["id"][0].as_py() == "folder-images/cat/000.png"
+
+
+def test_parquet_metadata_gives_the_same_listing(tmp_path, root):
+    other = fixtures.folder(tmp_path / "parquet", metadata="metadata.parquet")
+    a, b = listing(config(root), folder), listing(config(other), folder)
+    assert a.drop_columns(["path"]).equals(b.drop_columns(["path"]))
+
+
+def test_metadata_file_by_name_and_default_parquet(tmp_path):
+    root = tmp_path / "pets"
+    fixtures.write_metadata(root / "meta" / "labels.parquet", fixtures.folder_rows(root))
+    assert count_groups(listing(config(root, metadata="meta/labels.parquet"), folder)) == AS_DISTRIBUTED
+    fixtures.write_metadata(root / "metadata.parquet", fixtures.folder_rows(root))
+    assert count_groups(listing(config(root), folder)) == AS_DISTRIBUTED  # no metadata.csv: metadata.parquet
+
+
+def test_given_names_set_the_indices_and_labels_may_be_indices(tmp_path, root):
+    flipped = count_groups(listing(config(root, class_names=["dog", "cat"], bias_names=["indoor", "outdoor"]), folder))
+    assert flipped["train"] == {"y0_b0": 3, "y0_b1": 10, "y1_b0": 10, "y1_b1": 3}
+    # Integer labels are indices into the given names (here in Parquet, as integers).
+    rows = fixtures.folder_rows(tmp_path / "ints")
+    for row in rows:
+        row["class"], row["bias"] = ["cat", "dog"].index(row["class"]), ["indoor", "outdoor"].index(row["bias"])
+    fixtures.write_metadata(tmp_path / "ints" / "metadata.parquet", rows)
+    named = config(tmp_path / "ints", class_names=["cat", "dog"], bias_names=["indoor", "outdoor"])
+    assert count_groups(listing(named, folder)) == AS_DISTRIBUTED
+    # Without names, integer labels are the names themselves, in numeric order.
+    assert folder.names(config(tmp_path / "ints")) == (["0", "1"], ["0", "1"])
+
+
+def test_without_a_split_column_the_split_is_seeded(tmp_path):
+    root = fixtures.folder(tmp_path / "pets", counts={"train": {g: 40 for g in fixtures.FOLDER_COUNTS["train"]}}, split_column=False)
+    rows = listing(config(root, split_seed=3), folder)
+    assert rows["split"].to_pylist() == seeded_split(rows["id"].to_pylist(), 3)
+    assert set(rows["split"].to_pylist()) == {"train", "val", "test"}
+    assert listing(config(root, split_seed=4), folder)["split"].to_pylist() != rows["split"].to_pylist()
+
+
+def test_bias_ratio_needs_a_majority_map(root):
+    with pytest.raises(ConfigError) as info:
+        listing(config(root, bias_ratio=0.9), folder)
+    assert str(info.value) == (
+        "config: dataset.majority_bias is required for dataset 'folder' with a bias_ratio (it has no reference map), "
+        "e.g. {cat: indoor, dog: outdoor}; or set dataset.bias_ratio: null to keep the data as distributed"
+    )
+    named = config(root, bias_ratio=0.9, majority_bias={"cat": "indoor", "dog": "outdoor"})
+    assert majority_map(named, folder) == {0: 0, 1: 1}
+    counts = count_groups(listing(named, folder))
+    # As Waterbirds (no base step): 10·0.1/0.9 = 1.1 → 3 − int(3 − 1.1) = 2 minority images kept.
+    assert counts["train"] == {"y0_b0": 10, "y0_b1": 2, "y1_b0": 2, "y1_b1": 10}
+    assert counts["val"] == counts["test"] == {g: 2 for g in GROUPS}
+    assert majority_map(config(root), folder) == {}  # as distributed: nothing subsampled, no map needed
+
+
+def test_from_a_yaml_override(root):
+    built = build_config(overrides=[
+        "dataset.name=folder", f"dataset.root={root}", "dataset.majority_bias={cat: indoor, dog: outdoor}", "dataset.bias_ratio=0.9",
+    ])
+    assert count_groups(listing(built.dataset, folder))["train"]["y0_b1"] == 2
+
+
+def rewrite(root, edit) -> None:
+    """Rewrites metadata.csv's text with ``edit``."""
+    path = root / "metadata.csv"
+    path.write_text(edit(path.read_text()))
+
+
+BAD_LAYOUTS = [
+    # (what is done to the layout, the whole error as a pattern)
+    (lambda r: (r / "metadata.csv").unlink(), r"^missing metadata file {root}/metadata\.csv \(or metadata\.parquet\)$"),
+    (lambda r: rewrite(r, lambda t: t.replace('"bias"', '"place"', 1)),
+     r"^{root}/metadata\.csv: missing column 'bias' \(columns: path, class, place, split; needs path, class, bias\)$"),
+    (lambda r: rewrite(r, lambda t: t.replace('"train"', '"training"', 1)),
+     r"^{root}/metadata\.csv: line 2: split must be train, val or test, got 'training'$"),
+    (lambda r: (r / "images/cat/003.jpg").unlink(), r"^listed image {root}/images/cat/003\.jpg is missing \(1 missing in all\)$"),
+    (lambda r: rewrite(r, lambda t: t.replace("images/cat/001.jpg", "images/cat/000.png")),
+     r"^{root}/metadata\.csv: line 3: path 'images/cat/000\.png' is listed twice \(first at line 2\)$"),
+    (lambda r: rewrite(r, lambda t: t.replace('"cat","outdoor"', '"cat","indoor"')),
+     r"^{root}/metadata\.csv: class 'cat' has only one bias value \('indoor'\): its bias cannot be studied$"),
+    (lambda r: rewrite(r, lambda t: t.replace('"dog"', '"cat"')),
+     r"^{root}/metadata\.csv: the folder dataset needs at least 2 classes, found 1 \(cat\)$"),
+    (lambda r: rewrite(r, lambda t: t.replace('"outdoor"', '"indoor"')),
+     r"^{root}/metadata\.csv: the folder dataset needs at least 2 bias values, found 1 \(indoor\)$"),
+    (lambda r: rewrite(r, lambda t: t.splitlines()[0] + "\n"),
+     r"^{root}/metadata\.csv: no rows \(the folder dataset needs one row per image: path, class, bias\)$"),
+    (lambda r: (r / "metadata.csv").write_bytes(fixtures.image(0)), r"^{root}/metadata\.csv: cannot read it as CSV \(UTF-8 text, a header line first\): "),
+    (lambda r: (r / "metadata.csv").write_bytes("path,class,bias\né.png,chat,intérieur\n".encode("latin-1")),
+     r"^{root}/metadata\.csv: cannot read it as CSV \(UTF-8 text, a header line first\): .*invalid UTF8"),
+    (lambda r: rewrite(r, lambda t: t.replace('"dog","indoor"', '"","indoor"', 1)),
+     r"^{root}/metadata\.csv: line \d+: empty class$"),
+    (lambda r: rewrite(r, lambda t: t.replace("images/cat/001.jpg", "/images/cat/001.jpg")),
+     r"^{root}/metadata\.csv: line 3: path '/images/cat/001\.jpg' must be relative to the images' root folder$"),
+]
+
+
+@pytest.mark.parametrize(("damage", "pattern"), BAD_LAYOUTS)
+def test_bad_layouts_fail_in_one_line(root, damage, pattern):
+    damage(root)
+    with pytest.raises(DataError, match=pattern.format(root=root)) as info:
+        listing(config(root), folder)
+    assert "\n" not in str(info.value)
+
+
+def test_unknown_label_names_the_file_the_line_the_value_and_the_known_labels(root):
+    rewrite(root, lambda t: t.replace('"dog","indoor"', '"dgo","indoor"', 1))
+    line = next(i for i, text in enumerate((root / "metadata.csv").read_text().splitlines(), 1) if '"dgo"' in text)
+    with pytest.raises(DataError) as info:
+        listing(config(root, class_names=["cat", "dog"], bias_names=["indoor", "outdoor"]), folder)
+    assert str(info.value) == f"{root}/metadata.csv: line {line}: unknown class 'dgo' (known: cat, dog)"
+    with pytest.raises(DataError, match=r"unknown bias '7' \(known: indoor, outdoor\)$"):
+        rewrite(root, lambda t: t.replace('"dgo","indoor"', '"dog","7"'))
+        listing(config(root, class_names=["cat", "dog"], bias_names=["indoor", "outdoor"]), folder)
+
+
+def test_a_named_class_without_rows_is_refused(root):
+    with pytest.raises(DataError, match=r"metadata\.csv: class 'bird' has no rows$"):
+        listing(config(root, class_names=["cat", "dog", "bird"]), folder)
+
+
+@pytest.mark.parametrize(("fields", "message"), [
+    ({"name": "celeba", "root": "/x", "class_names": ["a", "b"]}, "config: dataset.class_names is for dataset 'folder' only (dataset.name is 'celeba')"),
+    ({"name": "folder", "root": "/x", "bias_names": ["a", "a"]}, "config: dataset.bias_names: needs at least 2 distinct names, got ['a', 'a']"),
+    ({"name": "folder"}, "config: dataset.root is required for dataset 'folder' (the folder of its native layout)"),
+])
+def test_folder_config_checks(fields, message):
+    with pytest.raises(ConfigError) as info:
+        build_config(overrides={"dataset": fields})
+    assert str(info.value) == message
+
+
+def noise(size: int, image_format: str, mode: str = "RGB") -> bytes:
+    return fixtures.image(size, size, image_format, mode)
+
+
+def test_ingest_stores_images_of_the_right_size_as_they_are(tmp_path):
+    files = {
+        "a.jpg": noise(16, "JPEG"), "b.png": noise(16, "PNG"), "c.png": noise(16, "PNG", "L"),  # as they are
+        "d.jpg": noise(8, "JPEG"), "e.png": noise(32, "PNG"),  # other sizes: resized, JPEG
+        "f.png": _encoded(Image.new("RGBA", (16, 16)), "PNG"),  # RGBA: re-encoded
+    }
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    batch = pa.table({"id": list(files), "path": [str(tmp_path / n) for n in files]})
+    out = dict(zip(files, ingest._decode_batch(batch, str(tmp_path), 16, 95)["image"].to_pylist()))
+    assert all(out[n] == files[n] for n in ("a.jpg", "b.png", "c.png"))
+    for name in ("d.jpg", "e.png", "f.png"):
+        image = Image.open(io.BytesIO(out[name]))
+        assert (image.format, image.mode, image.size) == ("JPEG", "RGB", (16, 16)), name
+
+
+def _encoded(image: Image.Image, image_format: str) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=image_format)
+    return buffer.getvalue()
+
+
+def test_a_corrupt_image_is_named(tmp_path):
+    (tmp_path / "bad.jpg").write_bytes(noise(16, "JPEG")[:40])
+    with pytest.raises(DataError, match=rf"^{tmp_path}/bad\.jpg: cannot decode image \("):
+        ingest._decode_batch(pa.table({"path": [str(tmp_path / "bad.jpg")]}), str(tmp_path), 16, 95)
+
+
+def write_locally(rows, path, store_batch, fn_kwargs, info):
+    """``write_on_ray`` without Ray: the whole listing as one batch, one part."""
+    write_part(path, to_contract(store_batch(rows, **fn_kwargs)))
+    info.num_rows, info.group_counts = rows.num_rows, count_groups(rows)
+    finalize(path, info)
+    return info
+
+
+def test_native_table_of_a_folder_without_ray(tmp_path, root, monkeypatch):
+    monkeypatch.setattr(ingest, "write_on_ray", write_locally)
+    named = config(root, image_size=16, bias_ratio=0.9, majority_bias={"cat": "indoor", "dog": "outdoor"})
+    ingest.build_native_table(named, folder, tmp_path / "table")
+    info = read_info(tmp_path / "table")
+    assert (info.dataset, info.class_names, info.bias_names, info.source) == ("folder", ["cat", "dog"], ["indoor", "outdoor"], "real")
+    assert info.group_counts["train"] == {"y0_b0": 10, "y0_b1": 2, "y1_b0": 2, "y1_b1": 10}
+    table = read_table(tmp_path / "table")
+    stored = dict(zip(table["id"].to_pylist(), table["image"].to_pylist()))
+    assert stored["folder-images/cat/000.png"] == (root / "images/cat/000.png").read_bytes()  # 16², PNG: as it is
+    small = Image.open(io.BytesIO(stored["folder-images/cat/002.png"]))  # 8² in the fixture
+    assert (small.format, small.size) == ("JPEG", (16, 16))
+    assert set(table["g"].to_pylist()) == {0} and np.all(table["prompt"].is_null())
