@@ -22,7 +22,7 @@ from fake2real.experiment import run_experiment
 from fake2real.presets import PRESETS
 from fake2real.runtime import init_ray
 from fake2real.search import search_cell
-from fake2real.sweep import search_cells
+from fake2real.sweep_plan import search_cells
 from fake2real.track.mlflow_runs import Tracker
 from fake2real.workspace import Workspace, prepare_real
 

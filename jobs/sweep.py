@@ -3,14 +3,19 @@
     ray job submit --working-dir . -- python jobs/sweep.py --preset quick
     python jobs/sweep.py --preset quick                 # local Ray, MLflow in ./mlflow.db
     python jobs/sweep.py --config configs/shapes.yaml sweep.seeds=[0,1,2]
+    python jobs/sweep.py --dry-run --preset paper --config configs/celebahq/r0.99.yaml   # plan and cost, no Ray
 """
 
 from fake2real import cli
-from fake2real.sweep import run_sweep, where_to_look
+from fake2real.sweep import run_sweep, sweep_dry_run, where_to_look
 
 
 def main() -> None:
-    config = cli.load(cli.parse(__doc__))
+    args = cli.parse(__doc__, extra=lambda p: p.add_argument("--dry-run", action="store_true", help="print the plan and its cost only"))
+    config = cli.load(args)
+    if args.dry_run:
+        print(sweep_dry_run(config))
+        return
     result = run_sweep(config)
     print("\n" + result.table)
     print(where_to_look(result))

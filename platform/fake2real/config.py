@@ -35,9 +35,13 @@ def _yaml(text: str):
 
 
 # How a job runs, not what it computes: left out of the config's digest (a job's identity).
-HOW_IT_RUNS = ("train.loader", "train.compile", "train.max_failures", "train.checkpoints_to_keep")
+HOW_IT_RUNS = ("train.loader", "train.compile", "train.max_failures", "train.checkpoints_to_keep", "sweep.cost")
 # Fields added after results were stored join the digest only when set: stored jobs keep their keys.
-ADDED_LATER = {"train.real.lr_schedule": "constant", "train.synthetic.lr_schedule": "constant"}
+ADDED_LATER = {
+    "train.real.lr_schedule": "constant", "train.synthetic.lr_schedule": "constant",
+    "dataset.metadata": None, "dataset.class_names": None, "dataset.bias_names": None, "dataset.table": None,
+    "generation.folder": {"root": None, "metadata": None},
+}
 
 
 class ExperimentConfig(_Section):

@@ -51,6 +51,27 @@ def stage_method(plan, method: str) -> str:
     return plan.method or training_method(method)
 
 
+def stage_spec(config: ExperimentConfig, plan, tables: dict[str, tuple[str, ...]], eval_table: str, previous_checkpoint: str | None) -> StageSpec:
+    """What one stage of the experiment's mixture computes (its identity), given the tables of
+    each kind of data and the checkpoint of the stage before it."""
+    train = config.train
+    method = stage_method(plan, train.method)
+    starts_from_previous = plan.init_from_previous and previous_checkpoint is not None
+    return StageSpec(
+        name=plan.name,
+        train_tables=tables[plan.data],
+        eval_table=eval_table,
+        method=method,
+        method_params=resolve_params(get_method(method), train.method_params.get(method, {})),
+        model=train.model,
+        hparams=getattr(train, plan.hparams_section).model_dump(),
+        seed=config.seed,
+        init_checkpoint=previous_checkpoint if starts_from_previous else None,
+        pretrained=train.pretrained_file if not starts_from_previous else None,
+        keep_start=train.keep_start,
+    )
+
+
 def validate(config: ExperimentConfig, mixtures: list[str], methods: list[str]) -> None:
     """Name-level checks that must fail before any Ray work starts."""
     get_dataset(config.dataset.name)
@@ -131,20 +152,7 @@ def run_experiment(
     stages = mixture.stages[:-1] if prefix_only else mixture.stages
     try:
         for number, plan in enumerate(stages, 1):
-            method = stage_method(plan, train.method)
-            spec = StageSpec(
-                name=plan.name,
-                train_tables=tables[plan.data],
-                eval_table=str(real),
-                method=method,
-                method_params=resolve_params(get_method(method), train.method_params.get(method, {})),
-                model=train.model,
-                hparams=getattr(train, plan.hparams_section).model_dump(),
-                seed=config.seed,
-                init_checkpoint=previous.checkpoint_uri if plan.init_from_previous and previous else None,
-                pretrained=train.pretrained_file if not (plan.init_from_previous and previous) else None,
-                keep_start=train.keep_start,
-            )
+            spec = stage_spec(config, plan, tables, str(real), previous.checkpoint_uri if previous else None)
             stage_run = tracker.run_for(spec.key(), plan.name, run_id, params={"stage": plan.name, **spec.__dict__})
             print(f"[train] {name} / {plan.name} (MLflow run {stage_run})", flush=True)
             try:

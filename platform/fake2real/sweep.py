@@ -1,5 +1,8 @@
 """The sweep: cells (bias ratios × mixtures × methods), each run for every seed, and its results.
 
+Its synthetic pools are generated first, each once, to the largest draw of any cell
+(``sweep_plan.py``, which also prints the plan of a ``--dry-run``).
+
 Without a search (``sweep.search.num_samples: 0``) every experiment trains with the configured
 hyperparameters, seed-major, so a long sweep has whole seeds done early. With a search, each
 cell is searched first (search.py: Ray Tune + Optuna + ASHA) and its selected configuration then
@@ -8,18 +11,18 @@ runs for every seed. The results table is rewritten after every unit of work.
 
 from __future__ import annotations
 
-import itertools
 import shlex
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from fake2real.config import ExperimentConfig, merge
+from fake2real.config import ExperimentConfig
 from fake2real.data.storage import Location, upload
 from fake2real.experiment import ExperimentResult, run_experiment, validate
 from fake2real.report.table import chart, markdown, write_csv
 from fake2real.runtime import init_ray
 from fake2real.search import run_searched_cell, search_space, searches_stage1, stage1_cell
+from fake2real.sweep_plan import cells, dry_run, prepare_pools, search_cells, with_ratio
 from fake2real.synthetic import check_sweep_generation
 from fake2real.track.mlflow_runs import Tracker, resolve_uri
 from fake2real.track.ray_metrics import SWEEP_CELLS, SWEEP_CELLS_FINISHED
@@ -35,33 +38,13 @@ class SweepResult:
     tracking_uri: str
 
 
-def cells(config: ExperimentConfig) -> list[ExperimentConfig]:
-    sweep = config.sweep
-    ratios = sweep.bias_ratios or [config.dataset.bias_ratio]
-    pairs = list(itertools.product(sweep.mixtures, sweep.methods))
-    pairs += [p for p in itertools.product(sweep.ablation_mixtures, sweep.ablation_methods) if p not in pairs]
-    base = config.model_dump()
-    return [
-        ExperimentConfig.model_validate(
-            merge(base, {"seed": seed, "dataset": {"bias_ratio": ratio}, "train": {"mixture": mixture, "method": method}})
-        )
-        for seed in sweep.seeds
-        for ratio in ratios
-        for mixture, method in pairs
-    ]
-
-
-def search_cells(config: ExperimentConfig) -> list[ExperimentConfig]:
-    """One config per (bias ratio, mixture, method), at the first seed: what a search runs on."""
-    return [cell for cell in cells(config) if cell.seed == config.sweep.seeds[0]]
-
-
 def _all_names(config: ExperimentConfig) -> tuple[list[str], list[str]]:
     sweep = config.sweep
     return sweep.mixtures + sweep.ablation_mixtures, sweep.methods + sweep.ablation_methods
 
 
-def run_sweep(config: ExperimentConfig) -> SweepResult:
+def check_sweep(config: ExperimentConfig) -> None:
+    """Every check that must fail before a sweep starts any work (or prints its dry run)."""
     validate(config, *_all_names(config))
     mixtures = _all_names(config)[0]
     if config.sweep.search.num_samples and any(searches_stage1(cell) for cell in search_cells(config)):
@@ -72,13 +55,25 @@ def run_sweep(config: ExperimentConfig) -> SweepResult:
             search_space(cell)
             if searches_stage1(cell):
                 search_space(stage1_cell(cell))
+
+
+def sweep_dry_run(config: ExperimentConfig) -> str:
+    """``jobs/sweep.py --dry-run``: what the sweep would ingest, generate and train, and its cost."""
+    check_sweep(config)
+    return dry_run(config)
+
+
+def run_sweep(config: ExperimentConfig) -> SweepResult:
+    check_sweep(config)
     workspace = Workspace.create(config)
     uri = resolve_uri(config.tracking.uri)
     tracker = Tracker(uri, config.tracking.experiment, workspace.artifacts)
     # Every cell shares the dataset: build its tables before Ray starts, so bad data fails fast.
     for ratio in config.sweep.bias_ratios or [config.dataset.bias_ratio]:
-        prepare_real(config.model_copy(update={"dataset": config.dataset.model_copy(update={"bias_ratio": ratio})}), workspace)
+        prepare_real(with_ratio(config, ratio), workspace)
     init_ray()
+    # Each synthetic pool once, to the largest draw of any cell, before the first cell trains.
+    prepare_pools(config, workspace)
 
     key = config.digest()
     sweep_run = tracker.run_for(f"sweep-{key}", f"sweep-{config.name}", params=config.model_dump(mode="json"))

@@ -1,30 +1,68 @@
-"""From a config to a synthetic table: counts per group, the prompt plan, the generation job.
+"""From a config to synthetic data: the pool an experiment draws from, and how many images.
 
-Counts come from ``generation.images_per_group`` or from the mixture's rule applied to a real
-table's train group counts (the ``biased`` rule splits ``images_per_group``, when set, by the real
-table's group shares too). Prompts come from a template (``generation.prompts``) or, for the
-built-in benchmark, from the dataset itself.
+A pool holds the images of one way of making them — dataset or prompt template, generator and its
+settings, bias words on or off, degradation — never a count (``generate/plan.py``). An experiment
+draws the first k images of each group of its pool (as the reference read the first
+``num_per_group`` files of each group's folder): a smaller budget is a prefix of a larger one,
+and every seed of a cell sees the same images, so seeds vary the training only. k comes from
+``generation.images_per_group`` or the mixture's count rule on the real table's train group
+counts (the ``biased`` rule splits ``images_per_group``, when set, by the real groups too).
 
-A table is made for one plan: ``generation.output`` holding a table of another plan is refused,
-and ``check_sweep_generation`` refuses the settings that would make a sweep's mixtures share one.
+A draw is a view of its pool (``data/table.write_view``): no image is copied. A sweep sizes
+every pool once, to the largest count any of its cells draws, before its first cell trains
+(``prepare_pools``); a pool asked for more later grows by top-up.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
 
 import ray
 
 from fake2real.config import ExperimentConfig
 from fake2real.data.datasets import get_dataset
 from fake2real.data.storage import Location
-from fake2real.data.table import TableInfo, check_writable, group_name, is_complete, read_info
+from fake2real.data.table import TableInfo, check_writable, group_name, is_complete, read_info, write_view
 from fake2real.errors import ConfigError
 from fake2real.generate.filters import make_filters
 from fake2real.generate.job import run_generation
-from fake2real.generate.plan import build_plan, describe
+from fake2real.generate.plan import build_plan, describe, draw_id, drawn_ids, pool_id
 from fake2real.generate.prompts import load_template
 from fake2real.runtime import init_ray
 from fake2real.train.mixtures import Mixture, biased_counts, get_mixture, synthetic_counts
 from fake2real.workspace import Workspace, prepare_real
+
+Group = tuple[int, int]
+
+
+@dataclass
+class Pool:
+    """One pool: where it lives, what names it, and how its plan rows are made."""
+
+    id: str
+    location: Location
+    info: TableInfo  # the table metadata the pool is finished with
+    groups: list[Group]
+    split: str = "train"
+    identity: dict = field(default_factory=dict)
+    prompt: Callable | None = None  # (y, b, seed) -> prompt
+    bias: Callable | None = None  # (y, b, seed) -> the bias value drawn, when prompts name none
+
+    def plan(self, counts: dict[Group, int]):
+        return build_plan(counts, self.prompt, self.identity, self.split, bias_fn=self.bias)[1]
+
+
+@dataclass
+class Draw:
+    """The first ``counts[g]`` images of each group of ``pool``."""
+
+    pool: Pool
+    counts: dict[Group, int]
+
+    @property
+    def id(self) -> str:
+        return draw_id(self.pool.id, self.counts)
 
 
 def needs_generation(config: ExperimentConfig, mixtures: list[str]) -> bool:
@@ -39,39 +77,47 @@ def check_generation(config: ExperimentConfig) -> None:
     if gen.backend == "procedural" and config.dataset.name != "shapes":
         raise ConfigError(
             "config: generation.backend: 'procedural' renders only the built-in shapes world; synthetic data for "
-            f"'{config.dataset.name}' needs generation.backend=diffusers and generation.model (or train.mixture=none "
-            "and generation.test_images_per_group=0)"
+            f"'{config.dataset.name}' needs generation.backend=diffusers and generation.model, or generation.backend=folder "
+            "(or train.mixture=none and generation.test_images_per_group=0)"
         )
+    if gen.backend == "folder":
+        from fake2real.data.imported import list_imported
+
+        class_names, bias_names = _names(config)
+        list_imported(gen.folder.root, gen.folder.metadata, class_names, bias_names)  # every listed file, every label
+        return
     if gen.prompts:
         load_template(gen.prompts)
     elif not hasattr(get_dataset(config.dataset.name), "prompt"):
         raise ConfigError(f"config: generation.prompts is required for dataset '{config.dataset.name}' (a built-in template name or a YAML path)")
     if gen.backend == "diffusers":
-        import diffusers
-        from diffusers import DiffusionPipeline
+        _check_diffusers(config)
 
-        try:
-            DiffusionPipeline.load_config(gen.model, revision=gen.revision, local_files_only=True)
-        except (OSError, ValueError) as exc:
-            raise ConfigError(
-                f"config: generation.model: no diffusers pipeline at '{gen.model}' (a local directory with "
-                f"model_index.json, or a model id already in the local Hugging Face cache): {str(exc).splitlines()[0][:150]}"
-            ) from None
-        scheduler = getattr(diffusers, gen.scheduler, None) if gen.scheduler else None
-        if gen.scheduler and not (isinstance(scheduler, type) and issubclass(scheduler, diffusers.SchedulerMixin)):
-            raise ConfigError(f"config: generation.scheduler: unknown scheduler '{gen.scheduler}' (a diffusers scheduler class, e.g. DDIMScheduler)")
+
+def _check_diffusers(config: ExperimentConfig) -> None:
+    import diffusers
+    from diffusers import DiffusionPipeline
+
+    gen = config.generation
+    try:
+        DiffusionPipeline.load_config(gen.model, revision=gen.revision, local_files_only=True)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(
+            f"config: generation.model: no diffusers pipeline at '{gen.model}' (a local directory with "
+            f"model_index.json, or a model id already in the local Hugging Face cache): {str(exc).splitlines()[0][:150]}"
+        ) from None
+    scheduler = getattr(diffusers, gen.scheduler, None) if gen.scheduler else None
+    if gen.scheduler and not (isinstance(scheduler, type) and issubclass(scheduler, diffusers.SchedulerMixin)):
+        raise ConfigError(f"config: generation.scheduler: unknown scheduler '{gen.scheduler}' (a diffusers scheduler class, e.g. DDIMScheduler)")
 
 
 def check_sweep_generation(config: ExperimentConfig, mixtures: list[str], bias_ratios: list[float]) -> None:
     """Refuse the generation options that would give one mixture of a sweep another's synthetic data.
 
     ``generation.counts_from`` gives every mixture one budget: refused when a synthetic mixture of
-    the sweep has another count rule. ``generation.output`` is one folder, so one plan: refused
-    when the sweep's synthetic mixtures need more than one — several budgets (count rules, unless
-    ``images_per_group`` fixes the counts; the ``biased`` rule still shares it by the real
-    groups), several bias ratios whose counts come from each ratio's real table (a fixed
-    ``generation.real_table`` serves every ratio), or several variants of the images (bias words
-    on / off, degraded or not).
+    the sweep has another count rule. ``generation.output`` is one pool's folder: refused when the
+    sweep's synthetic mixtures need images made in several ways (bias words on and off, degraded
+    or not). Budgets and bias ratios are only counts: they draw from one pool.
     """
     gen = config.generation
     synthetic = [get_mixture(name) for name in dict.fromkeys(mixtures) if get_mixture(name).needs_synthetic]
@@ -82,28 +128,44 @@ def check_sweep_generation(config: ExperimentConfig, mixtures: list[str], bias_r
                 f"config: generation.counts_from={gen.counts_from} would give mixture '{other[0].name}' the "
                 f"'{gen.counts_from}' budget instead of its own '{other[0].count_rule}'; unset it for a sweep"
             )
-    if gen.output is None or not synthetic:
-        return
-
-    def budget(mixture: Mixture) -> str:
-        rule = gen.counts_from or mixture.count_rule
-        return "images_per_group" if gen.images_per_group is not None and rule != "biased" else rule
-
-    reasons = []
-    budgets = sorted({budget(m) for m in synthetic})
-    # asb and ffr give every group the same N // n_groups: one plan, one table.
-    if len({"ffr" if b == "asb" else b for b in budgets}) > 1:
-        reasons.append(f"budgets {', '.join(budgets)}")
-    ratios = sorted(set(bias_ratios))
-    if gen.real_table is None and len(ratios) > 1 and budgets != ["images_per_group"]:
-        reasons.append(f"bias ratios {', '.join(map(str, ratios))}")
-    if len({(gen.bias_words and m.bias_words, m.degrade) for m in synthetic}) > 1:
-        reasons.append("images with and without bias words or degradation")
-    if reasons:
+    variants = {_variant(config, m) for m in synthetic}
+    if gen.output is not None and len(variants) > 1:
         raise ConfigError(
-            f"config: generation.output: one folder holds one synthetic plan, but this sweep's mixtures "
-            f"({', '.join(m.name for m in synthetic)}) need several ({'; '.join(reasons)}); unset it for a sweep"
+            f"config: generation.output: one folder holds one synthetic pool, but this sweep's mixtures "
+            f"({', '.join(m.name for m in synthetic)}) need images with and without bias words or degradation; unset it for a sweep"
         )
+
+
+def _variant(config: ExperimentConfig, mixture: Mixture, test: bool = False) -> tuple:
+    """What a mixture changes in how its images are made: (bias words, degradation)."""
+    gen = config.generation
+    bias_words = True if test else gen.bias_words and mixture.bias_words
+    degradation = gen.ablation_degradation.model_dump() if mixture.degrade and not test else None
+    if gen.backend == "folder" and (not bias_words or degradation):
+        raise ConfigError(
+            f"config: mixture '{mixture.name}' needs images made {'without bias words' if not bias_words else 'degraded'}; "
+            "generation.backend=folder imports images as they are (import such a set as its own folder)"
+        )
+    return bias_words, None if degradation is None else tuple(sorted(degradation.items()))
+
+
+def _names(config: ExperimentConfig) -> tuple[list[str], list[str]]:
+    """Class and bias names of the synthetic data: the template's, else the dataset's (from its real table)."""
+    gen = config.generation
+    if gen.prompts and gen.backend != "folder":
+        template = load_template(gen.prompts)
+        return template.class_names, template.bias_names
+    reader = get_dataset(config.dataset.name)
+    if hasattr(reader, "names") and config.dataset.table is None:
+        class_names, bias_names = reader.names(config.dataset)
+        return list(class_names), list(bias_names)
+    info = read_info(config.dataset.table)
+    return info.class_names, info.bias_names
+
+
+def _image_format(config: ExperimentConfig) -> str:
+    gen = config.generation
+    return gen.image_format or ("png" if gen.backend == "procedural" else "jpeg")
 
 
 def _backend_kwargs(config: ExperimentConfig) -> dict:
@@ -115,61 +177,38 @@ def _backend_kwargs(config: ExperimentConfig) -> dict:
     return {name: getattr(gen, name) for name in names}
 
 
-def synthetic_plan(config: ExperimentConfig, workspace: Workspace, mixture: Mixture | None = None, test: bool = False):
-    """``(plan_id, plan, info)``: the rows to generate and the table metadata they will carry.
-
-    ``mixture``: whose budget and generation changes (no bias words, degraded images) apply
-    (default: ``train.mixture``'s). ``test``: the held-out synthetic test set instead —
-    ``generation.test_images_per_group`` per group, bias words on, never degraded, the same for
-    every mixture so their synthetic-test metrics compare.
-    """
+def synthetic_pool(config: ExperimentConfig, workspace: Workspace, mixture: Mixture | None = None, test: bool = False) -> Pool:
+    """The pool a mixture draws from (default: ``train.mixture``'s); ``test``: the held-out
+    synthetic test pool — bias words on, never degraded, the same for every mixture so their
+    synthetic-test metrics compare."""
     gen = config.generation
     mixture = mixture or get_mixture(config.train.mixture)
-    bias_words = True if test else gen.bias_words and mixture.bias_words
-    degradation = gen.ablation_degradation.model_dump() if mixture.degrade and not test else None
+    bias_words, degradation = _variant(config, mixture, test)
+    degradation = dict(degradation) if degradation else None
+    split = "test" if test else "train"
+    class_names, bias_names = _names(config)
+    groups = [(y, b) for y in range(len(class_names)) for b in range(len(bias_names))]
+    if gen.prompts and gen.backend != "folder":  # a template may leave some (y, b) pairs out
+        groups = sorted(load_template(gen.prompts).all_groups())
+    if gen.backend == "folder":
+        from fake2real.data.imported import metadata_digest
+
+        identity = {"backend": "folder", "root": gen.folder.root, "metadata": metadata_digest(gen.folder.root, gen.folder.metadata),
+                    "classes": class_names, "biases": bias_names, "size": gen.output_size}
+        pid = pool_id(identity, split)
+        extra = {"pool_id": pid, "backend": "folder", "bias_words": True, "degradation": None, "bias_labels": "listed"}
+        info = TableInfo("folder", class_names, bias_names, "synthetic", extra=extra)
+        return Pool(pid, _pool_location(config, workspace, "folder", pid, test), info, groups, split, identity)
     template = load_template(gen.prompts) if gen.prompts else None
-    rule = gen.counts_from or mixture.count_rule
-    # The biased rule shares images_per_group too by the real groups' shares: it needs the real table.
-    fixed = gen.images_per_group is not None and rule != "biased"
-    real = None
-    if (not fixed and not test) or template is None:
-        real = Location(gen.real_table) if gen.real_table else prepare_real(config, workspace)
-        real_info = read_info(real)
     bias_fn = None
     if template is not None:
-        class_names, bias_names, groups = template.class_names, template.bias_names, template.all_groups()
         prompt = lambda y, b, seed: template.prompt(y, b, seed, bias_words)  # noqa: E731
     else:
         dataset = get_dataset(config.dataset.name)
-        class_names, bias_names = real_info.class_names, real_info.bias_names
-        groups = [(y, b) for y in range(len(class_names)) for b in range(len(bias_names))]
         prompt = lambda y, b, seed: dataset.prompt(y, b, seed, bias_words)  # noqa: E731
         if not bias_words:
             world = config.dataset.shapes
             bias_fn = lambda y, b, seed: dataset.unprompted_bias(y, seed, world)  # noqa: E731
-    if test:
-        counts = {g: gen.test_images_per_group for g in groups}
-    elif fixed:
-        counts = {g: gen.images_per_group for g in groups}
-    else:
-        if rule is None:
-            raise ConfigError(
-                f"config: mixture '{mixture.name}' uses no synthetic data; set generation.images_per_group, "
-                "generation.counts_from or another train.mixture"
-            )
-        if (len(real_info.class_names), len(real_info.bias_names)) != (len(class_names), len(bias_names)):
-            raise ConfigError(
-                f"config: generation.prompts: the template has {len(class_names)} classes × {len(bias_names)} bias values, "
-                f"the real table {real} {len(real_info.class_names)} × {len(real_info.bias_names)}"
-            )
-        train = real_info.group_counts.get("train", {})
-        real_counts = {g: train.get(group_name(*g), 0) for g in groups}
-        if gen.images_per_group is None:
-            counts = synthetic_counts(rule, real_counts)
-        else:
-            counts = biased_counts(gen.images_per_group, real_counts)
-            if not counts:
-                raise ConfigError(f"config: the 'biased' count rule shares generation.images_per_group by the real training groups; {real} has none")
     identity = {
         "dataset": config.dataset.name if template is None else template.name,
         "template": template.model_dump() if template else None,
@@ -178,20 +217,75 @@ def synthetic_plan(config: ExperimentConfig, workspace: Workspace, mixture: Mixt
         "backend_kwargs": _backend_kwargs(config),
         "stored": [_image_format(config), gen.jpeg_quality, gen.output_size, gen.filters, gen.max_attempts],
     }
-    if degradation:  # only then: the plan ids of undegraded tables stay what they were
+    if degradation:  # only then: the ids of undegraded pools stay what they were
         identity["degradation"] = degradation
-    plan_id, plan = build_plan(counts, prompt, identity, split="test" if test else "train", bias_fn=bias_fn)
-    extra = {"plan_id": plan_id, "backend": gen.backend, "bias_words": bias_words, "degradation": degradation}
+    pid = pool_id(identity, split)
+    extra = {"pool_id": pid, "backend": gen.backend, "bias_words": bias_words, "degradation": degradation}
     # Without bias words a text-to-image model picks B itself: the b column is then the group
     # requested, not what was drawn (the procedural world records what it drew).
     extra["bias_labels"] = "drawn" if bias_fn else ("requested" if not bias_words else "prompted")
     info = TableInfo(identity["dataset"], class_names, bias_names, "synthetic", extra=extra)
-    return plan_id, plan, info
+    return Pool(pid, _pool_location(config, workspace, identity["dataset"], pid, test), info, groups, split, identity, prompt, bias_fn)
 
 
-def _image_format(config: ExperimentConfig) -> str:
+def _pool_location(config: ExperimentConfig, workspace: Workspace, name: str, pid: str, test: bool) -> Location:
+    if config.generation.output and not test:
+        return Location(config.generation.output)
+    return workspace.data / f"pool-{'test-' if test else ''}{name}-{pid}"
+
+
+def synthetic_counts_for(
+    config: ExperimentConfig, workspace: Workspace, mixture: Mixture | None, pool: Pool, test: bool = False, real_info=None
+) -> dict[Group, int]:
+    """Images per group an experiment draws: ``test_images_per_group`` for the test pool, else
+    ``images_per_group`` or the mixture's count rule on the real table's train group counts
+    (``real_info(config)``, when given, instead of the real table: a dry run writes none)."""
     gen = config.generation
-    return gen.image_format or ("png" if gen.backend == "procedural" else "jpeg")
+    mixture = mixture or get_mixture(config.train.mixture)
+    if test:
+        return {g: gen.test_images_per_group for g in pool.groups}
+    rule = gen.counts_from or mixture.count_rule
+    # The biased rule shares images_per_group too by the real groups' shares: it needs the real table.
+    if gen.images_per_group is not None and rule != "biased":
+        return {g: gen.images_per_group for g in pool.groups}
+    if rule is None:
+        raise ConfigError(
+            f"config: mixture '{mixture.name}' uses no synthetic data; set generation.images_per_group, "
+            "generation.counts_from or another train.mixture"
+        )
+    real = Location(gen.real_table) if gen.real_table else None
+    if real is None and real_info is not None:
+        real_info, real = real_info(config), f"of dataset.{config.dataset.name}"
+    else:
+        real = real or prepare_real(config, workspace)
+        real_info = read_info(real)
+    class_names, bias_names = pool.info.class_names, pool.info.bias_names
+    if (len(real_info.class_names), len(real_info.bias_names)) != (len(class_names), len(bias_names)):
+        raise ConfigError(
+            f"config: generation.prompts: the template has {len(class_names)} classes × {len(bias_names)} bias values, "
+            f"the real table {real} {len(real_info.class_names)} × {len(real_info.bias_names)}"
+        )
+    train = real_info.group_counts.get("train", {})
+    real_counts = {g: train.get(group_name(*g), 0) for g in pool.groups}
+    if gen.images_per_group is None:
+        return synthetic_counts(rule, real_counts)
+    counts = biased_counts(gen.images_per_group, real_counts)
+    if not counts:
+        raise ConfigError(f"config: the 'biased' count rule shares generation.images_per_group by the real training groups; {real} has none")
+    return counts
+
+
+def synthetic_draw(config: ExperimentConfig, workspace: Workspace, mixture: Mixture | None = None, test: bool = False, real_info=None) -> Draw:
+    pool = synthetic_pool(config, workspace, mixture, test)
+    return Draw(pool, synthetic_counts_for(config, workspace, mixture, pool, test, real_info))
+
+
+def synthetic_plan(config: ExperimentConfig, workspace: Workspace, mixture: Mixture | None = None, test: bool = False):
+    """``(pool id, plan, pool info)``: the rows of the pool an experiment draws (for the dry run and tests)."""
+    draw = synthetic_draw(config, workspace, mixture, test)
+    if draw.pool.prompt is None:
+        raise ConfigError("config: generation.backend=folder imports images; it has no generation plan")
+    return draw.pool.id, draw.pool.plan(draw.counts), draw.pool.info
 
 
 def _actors(config: ExperimentConfig) -> tuple[int, float]:
@@ -204,45 +298,97 @@ def _actors(config: ExperimentConfig) -> tuple[int, float]:
     return (max(gen.min_actors, int(cluster_gpus // gpus)) if gpus else gen.min_actors), gpus
 
 
-def prepare_synthetic(config: ExperimentConfig, workspace: Workspace, mixture: Mixture | None = None, test: bool = False) -> Location:
-    gen = config.generation
-    plan_id, plan, info = synthetic_plan(config, workspace, mixture, test)
-    if gen.output and not test:
-        path = Location(gen.output)
-    else:
-        path = workspace.data / f"synthetic-{'test-' if test else ''}{info.dataset}-{plan_id}"
-    if is_complete(path):
-        stored = read_info(path).extra.get("plan_id")
-        if gen.output and not test and stored != plan_id:
-            # A table is made for one plan: another mixture's or ratio's budget is not this one's.
+def pool_counts(pool: Pool) -> dict[Group, int]:
+    """Images the pool holds per (requested) group: finished or partly written."""
+    from fake2real.generate.job import held_counts
+
+    return held_counts(pool.location)
+
+
+def _check_folder(pool: Pool) -> None:
+    """A finished pool at ``pool.location`` must be this pool (``generation.output`` is one folder)."""
+    if is_complete(pool.location):
+        stored = read_info(pool.location).extra.get("pool_id")
+        if stored != pool.id:
             raise ConfigError(
-                f"config: generation.output: {path} holds the synthetic table of plan {stored}, not of plan {plan_id} "
-                "that this run needs; choose another generation.output (or none: one folder per plan)"
+                f"config: generation.output: {pool.location} holds the synthetic pool {stored}, not the pool {pool.id} "
+                "this run draws from (images made another way); choose another generation.output (or none: one folder per pool)"
             )
-        return path
+
+
+def ensure_pool(config: ExperimentConfig, pool: Pool, counts: dict[Group, int]) -> None:
+    """Make ``pool`` hold at least ``counts[g]`` images of each group: generated (or topped up),
+    or, for an imported pool, imported once and checked for a shortfall."""
+    gen = config.generation
+    _check_folder(pool)
+    if pool.prompt is None:  # generation.backend: folder
+        if not is_complete(pool.location):
+            from fake2real.data.imported import build_imported_table, list_imported
+
+            rows = list_imported(gen.folder.root, gen.folder.metadata, pool.info.class_names, pool.info.bias_names, split=pool.split)
+            init_ray()
+            build_imported_table(rows, pool.id, gen.output_size, pool.location, pool.info)
+        held = pool_counts(pool)
+        for group, n in sorted(counts.items()):
+            if held.get(group, 0) < n:
+                y, b = group
+                raise ConfigError(
+                    f"config: generation.folder: {gen.folder.root} holds {held.get(group, 0)} {pool.split} images of group {group_name(*group)} "
+                    f"({pool.info.class_names[y]}, {pool.info.bias_names[b]}); {n} are needed (short by {n - held.get(group, 0)})"
+                )
+        return
+    init_ray()
     max_actors, gpus = _actors(config)
-    print(f"[generate] {plan.num_rows} images → {path} ({max_actors} actor(s), {gpus} GPU each)\n{describe(plan)}", flush=True)
+    plan = pool.plan(counts)
+    print(f"[generate] pool {pool.id} at {pool.location} ({max_actors} actor(s), {gpus} GPU each)\n{describe(plan)}", flush=True)
     run_generation(
-        plan, path, info, gen.backend, _backend_kwargs(config),
+        plan, pool.location, pool.info, gen.backend, _backend_kwargs(config),
         image_format=_image_format(config), quality=gen.jpeg_quality, output_size=gen.output_size,
-        filters=gen.filters, max_attempts=gen.max_attempts, degradation=info.extra["degradation"], batch_size=gen.batch_size,
+        filters=gen.filters, max_attempts=gen.max_attempts, degradation=pool.info.extra["degradation"], batch_size=gen.batch_size,
         min_actors=min(gen.min_actors, max_actors), num_actors=max_actors,
         cpus_per_actor=gen.cpus_per_actor, gpus_per_actor=gpus,
     )
+
+
+def draw_location(draw: Draw, workspace: Workspace) -> Location:
+    test = draw.pool.split == "test"
+    return workspace.data / f"synthetic-{'test-' if test else ''}{draw.pool.info.dataset}-{draw.id}"
+
+
+def draw_table(draw: Draw, workspace: Workspace) -> Location:
+    """The view of ``draw``'s rows in its (finished) pool: written once, then found by its id."""
+    pool = draw.pool
+    path = draw_location(draw, workspace)
+    if not is_complete(path):
+        info = TableInfo(pool.info.dataset, pool.info.class_names, pool.info.bias_names, "synthetic",
+                         extra={**pool.info.extra, "plan_id": draw.id, "pool": str(pool.location)})
+        write_view(path, pool.location, drawn_ids(pool.id, draw.counts), info)
     return path
 
 
+def prepare_synthetic(config: ExperimentConfig, workspace: Workspace, mixture: Mixture | None = None, test: bool = False) -> Location:
+    """The synthetic table an experiment trains on (or tests on): its draw, its pool grown first if short."""
+    draw = synthetic_draw(config, workspace, mixture, test)
+    _check_folder(draw.pool)
+    held = pool_counts(draw.pool) if is_complete(draw.pool.location) else {}
+    if any(held.get(g, 0) < n for g, n in draw.counts.items()):
+        ensure_pool(config, draw.pool, draw.counts)
+    return draw_table(draw, workspace)
+
+
 def run_generation_job(config: ExperimentConfig, dry_run: bool = False) -> str:
-    """``jobs/generate.py``: the plan (dry run) or the finished synthetic table."""
+    """``jobs/generate.py``: the plan (dry run) or the finished synthetic pool and its draw."""
     check_generation(config)
     workspace = Workspace.create(config)
     if config.generation.output:
         check_writable(Location(config.generation.output).parent)
-    plan_id, plan, _ = synthetic_plan(config, workspace)
+    draw = synthetic_draw(config, workspace)
     if dry_run:
-        return f"plan {plan_id}: {plan.num_rows} images\n{describe(plan)}"
-    init_ray()
-    path = prepare_synthetic(config, workspace)
-    info = read_info(path)
-    lines = [f"synthetic table: {path} ({info.num_rows} rows, {info.extra.get('rejections', 0)} rejections)"]
+        if draw.pool.prompt is None:
+            return f"pool {draw.pool.id}: imported from {config.generation.folder.root}; draws {sum(draw.counts.values())} images"
+        plan = draw.pool.plan(draw.counts)
+        return f"pool {draw.pool.id}: {plan.num_rows} images\n{describe(plan)}"
+    ensure_pool(config, draw.pool, draw.counts)
+    info = read_info(draw.pool.location)
+    lines = [f"synthetic pool: {draw.pool.location} ({info.num_rows} rows, {info.extra.get('rejections', 0)} rejections)"]
     return "\n".join(lines + [f"  {k}: {v}" for k, v in info.group_counts["train"].items()])

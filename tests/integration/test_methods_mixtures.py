@@ -8,6 +8,7 @@ compute the same thing are trained once (by their hash), which the test checks b
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 from mlflow.tracking import MlflowClient
@@ -15,7 +16,7 @@ from mlflow.tracking import MlflowClient
 from fake2real.config import build_config
 from fake2real.data.table import read_info, read_table
 from fake2real.presets import preset
-from fake2real.sweep import run_sweep
+from fake2real.sweep import run_sweep, sweep_dry_run
 from fake2real.train.methods import METHODS
 from fake2real.train.methods.dfr import C_GRID
 from fake2real.train.mixtures import MIXTURES
@@ -41,6 +42,7 @@ def test_every_method_and_mixture_one_epoch(ray_connected, tmp_path):
         },
         base=preset("smoke"),
     )
+    planned = sweep_dry_run(config)  # what the sweep says it will do, before it does it
     outcome = run_sweep(config)
     cells = {(r.mixture, r.method): r for r in outcome.results}
     assert set(cells) == {("none", m) for m in METHODS} | {(m, x) for m in OTHER_MIXTURES for x in ("erm", "dfr")}
@@ -60,6 +62,13 @@ def test_every_method_and_mixture_one_epoch(ray_connected, tmp_path):
     # (FFR's stage 1), ffr_degraded 2, ffr_biased 2.
     finished = sorted(p.parent.name for p in (tmp_path / "out" / "runs").glob(f"*/{RESULT_FILE}"))
     assert len(finished) == 5 + 1 + 1 + 2 + 1 + 2 + 0 + 2 + 2, finished
+    assert f"stages to train after sharing: {len(finished)} " in planned, planned
+    # Each pool was generated once, to the largest draw: exactly what the dry run said it would add.
+    pools = {p.name: read_info(p) for p in (tmp_path / "out" / "data").glob("pool-*")}
+    assert len(pools) == 4  # balanced, unbalanced (no bias words), degraded, held-out test
+    added = sorted(int(n) for n in re.findall(r"\(procedural, \w+\): holds 0, must add (\d+)", planned))
+    assert added == sorted(info.num_rows for info in pools.values()), planned
+    assert re.findall(r"must add (\d+)", sweep_dry_run(config)) == ["0"] * 4
     assert cells[("ffr_reversed", "erm")].stages[0].key == cells[("none", "erm")].stages[0].key
     assert cells[("synthetic_only", "erm")].stages[0].key == cells[("ffr", "erm")].stages[0].key
 

@@ -104,7 +104,7 @@ def test_stage1_search_counts_as_a_synthetic_plan_of_the_sweep(tmp_path):
         "generation": {"output": str(tmp_path / "synthetic")},
         "sweep": {"mixtures": ["none", "ffr_unbalanced"], "methods": ["erm"], "search": {"num_samples": 2, "stage1": True}},
     }
-    with pytest.raises(ConfigError, match=r"^config: generation.output: one folder holds one synthetic plan") as error:
+    with pytest.raises(ConfigError, match=r"^config: generation.output: one folder holds one synthetic pool") as error:
         run_sweep(build_config(overrides=overrides))
     assert "synthetic_only" in str(error.value)
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("table.json"))

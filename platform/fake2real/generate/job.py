@@ -1,10 +1,12 @@
-"""The generation job: plan → Ray Data ``map_batches`` over generator actors → image table.
+"""The generation job: plan → Ray Data ``map_batches`` over generator actors → a synthetic pool.
 
-Resumable, on a local disk or an object store alike: the plan is stored first in the table's
-folder (``plan/plan.parquet``), rows are written there as whole Parquet parts, and a run that
-finds the folder generates only the plan rows it does not hold yet (a folder holding another plan
-is refused). When every planned row is there exactly once, ``table.json`` is written — before
-that, nothing looks complete.
+Resumable and growable, on a local disk or an object store alike: the plan is stored first in
+the pool's folder (``plan/plan.parquet``), rows are written there as whole Parquet parts, and a
+run that finds the folder generates only the plan rows it does not hold yet. A finished pool
+asked for more images per group is reopened (its ``table.json`` removed), its stored plan
+extended — the rows it holds are a prefix of the larger plan, same ids, same seeds — and only the
+new rows are made; a folder holding another pool is refused. When every planned row is there
+exactly once, ``table.json`` is written: before that, nothing looks complete.
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ from fake2real.seeding import stable_seed
 from fake2real.data.images import encode_image
 from fake2real.data.storage import TMP_PREFIX, Location, delete_file, get_bytes, is_file, list_names, put_bytes
 from fake2real.data.table import (
-    SCHEMA, SYNTHETIC, TableInfo, check_writable, count_groups, finalize, is_complete, part_names, read_info, read_parts,
-    serialize, write_part,
+    SCHEMA, SYNTHETIC, TableInfo, check_writable, count_groups, finalize, group_name, is_complete, part_names, read_info,
+    pool_row_group, read_parts, read_table, reopen, serialize, write_part,
 )
 from fake2real.errors import DataError
 
@@ -120,16 +122,55 @@ class GeneratorActor:
         return table
 
 
-def _store_plan(output: Location, plan: pa.Table) -> None:
-    """Keep the plan in the folder, or check that the folder holds this plan."""
+def _pool_of(plan: pa.Table) -> str:
+    return plan["id"][0].as_py().split("-", 1)[0]  # ids are pool_row_id(pool, y, b, i)
+
+
+def _store_plan(output: Location, plan: pa.Table) -> pa.Table:
+    """The plan the folder will hold: ``plan`` joined to the one stored there, which must be of the same pool."""
     where = output / PLAN_FILE
     if is_file(where):
-        if not pq.read_table(pa.BufferReader(get_bytes(where))).equals(plan):
+        stored = pq.read_table(pa.BufferReader(get_bytes(where)))
+        shared = pc.is_in(plan["id"], stored["id"])
+        same = _pool_of(stored) == _pool_of(plan) and plan.filter(shared).sort_by("id").equals(
+            stored.filter(pc.is_in(stored["id"], plan["id"])).sort_by("id")
+        )
+        if not same:
             raise DataError(f"{output} holds a partial run of a different plan; remove it to start over")
+        added = plan.filter(pc.invert(shared))
+        if not added.num_rows:
+            return stored
+        plan = pa.concat_tables([stored, added]).sort_by("id")
     elif part_names(output):
         raise DataError(f"{output} holds image parts but no generation plan; remove it to start over")
-    else:
-        put_bytes(where, serialize(plan))
+    put_bytes(where, serialize(plan))
+    return plan
+
+
+def _holds(output: Location, plan: pa.Table) -> bool:
+    held = read_table(output, columns=["id"])["id"]
+    return pc.all(pc.is_in(plan["id"], held)).as_py()
+
+
+def held_counts(output: str | os.PathLike) -> dict[tuple[int, int], int]:
+    """Images the pool at ``output`` holds per requested group, finished or partly written."""
+    output = Location(output)
+    names = part_names(output)
+    if not names:
+        return {}
+    counts: dict[tuple[int, int], int] = {}
+    for row_id in read_parts(output, names, columns=["id"])["id"].to_pylist():
+        group = pool_row_group(row_id)
+        counts[group] = counts.get(group, 0) + 1
+    return counts
+
+
+def _group_line(plan: pa.Table, todo: pa.Table) -> str:
+    def counts(rows: pa.Table) -> dict:
+        return {group_name(r["y"], r["b"]): r["id_count"] for r in rows.group_by(["y", "b"]).aggregate([("id", "count")]).to_pylist()}
+
+    planned, missing = counts(plan), counts(todo)
+    return ", ".join(f"{g}: {n - missing.get(g, 0)} held + {missing.get(g, 0)} to make" for g, n in sorted(planned.items()))
 
 
 def run_generation(
@@ -151,21 +192,22 @@ def run_generation(
     cpus_per_actor: float = 1.0,
     gpus_per_actor: float = 0.0,
 ) -> TableInfo:
-    """Generate every plan row missing from ``output``; a finished table is returned as is."""
+    """Generate every plan row missing from the pool at ``output``; a pool already holding them is returned as is."""
     output = Location(output)
     if is_complete(output):
-        return read_info(output)
+        if _holds(output, plan):
+            return read_info(output)
+        reopen(output)  # a finished pool asked for more: unfinished until the new rows are there
     check_writable(output)
     for leftover in list_names(output, TMP_PREFIX):  # a killed local write's temporary file
         delete_file(output / leftover)
-    _store_plan(output, plan)
+    plan = _store_plan(output, plan)
 
     names = part_names(output)
     done = read_parts(output, names, columns=["id"]) if names else None
     todo = plan if done is None else plan.filter(pc.invert(pc.is_in(plan["id"], done["id"])))
     total, made = plan.num_rows, plan.num_rows - todo.num_rows
-    if made:
-        print(f"[generate] resuming: {made}/{total} images already written", flush=True)
+    print(f"[generate] {output}: {made} images held, {todo.num_rows} to make ({_group_line(plan, todo)})", flush=True)
     if todo.num_rows:
         # Enough blocks that every actor stays busy; one block → one atomic part.
         # Blocks cut here, not by a repartition task: a pool holding every CPU would starve it.

@@ -1,7 +1,10 @@
-"""Prompt plans: one row per image to generate (group, prompt, seed, id), as an Arrow table.
+"""Prompt plans: one row per image of a synthetic pool (group, prompt, seed, id), as an Arrow table.
 
-A plan is data: it can be printed and inspected before anything runs. Each row's seed derives
-from (plan id, row id), so the same plan always asks for the same images.
+A plan is data: it can be printed and inspected before anything runs. A pool is identified by
+what makes its images (dataset or template, generator and its settings, bias words,
+degradation), never by how many: image ``i`` of group (y, b) has the id
+``pool_row_id(pool, y, b, i)`` and a seed derived from that id, so a plan for 800 images of a
+group starts with the 500 rows of a plan for 500, and a pool grows by generating only the rest.
 """
 
 from __future__ import annotations
@@ -13,22 +16,36 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from fake2real.seeding import stable_seed
-from fake2real.data.table import group_name
+from fake2real.data.table import group_name, pool_row_id
 from fake2real.errors import ConfigError
 
 PLAN_SCHEMA = pa.schema([("id", pa.string()), ("y", pa.int64()), ("b", pa.int64()), ("split", pa.string()), ("prompt", pa.string()), ("seed", pa.int64())])
 
 
-def plan_id(identity: dict) -> str:
-    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+def digest(data) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def pool_id(identity: dict, split: str = "train") -> str:
+    """A pool's id: what makes its images, and its split (the held-out test pool is another pool)."""
+    return digest({**identity, **({"split": split} if split != "train" else {})})
+
+
+def draw_id(pool: str, counts: dict[tuple[int, int], int]) -> str:
+    """The id of the first ``counts[g]`` images of each group of ``pool``."""
+    return digest({"pool": pool, "counts": {group_name(y, b): n for (y, b), n in sorted(counts.items())}})
+
+
+def drawn_ids(pool: str, counts: dict[tuple[int, int], int]) -> list[str]:
+    return [pool_row_id(pool, y, b, i) for (y, b), n in sorted(counts.items()) for i in range(n)]
 
 
 def build_plan(
     counts: dict[tuple[int, int], int], prompt_fn, identity: dict, split: str = "train", bias_fn=None
 ) -> tuple[str, pa.Table]:
-    """``counts[(y, b)]`` images per group, prompts from ``prompt_fn(y, b, seed)``.
+    """``(pool id, plan)``: the first ``counts[(y, b)]`` images of each group of the pool ``identity``
+    (dataset, generator settings …) names, prompts from ``prompt_fn(y, b, seed)``.
 
-    ``identity`` (dataset, generator settings …), the counts and the split define the plan id.
     ``bias_fn(y, b, seed)``, when given, is the bias value the generator will actually render
     (prompts without bias words leave it to the generator's prior).
     """
@@ -37,13 +54,11 @@ def build_plan(
     for (y, b), n in sorted(counts.items()):
         if n <= 0:
             raise ConfigError(f"generation: images per group must be positive, got {n} for group {group_name(y, b)}")
-    counted = {group_name(y, b): n for (y, b), n in sorted(counts.items())}
-    # The split joins the identity only when it is not the default, so train plans keep their ids.
-    pid = plan_id({**identity, "counts": counted, **({"split": split} if split != "train" else {})})
+    pid = pool_id(identity, split)
     rows: dict[str, list] = {name: [] for name in PLAN_SCHEMA.names}
     for (y, b), n in sorted(counts.items()):
         for i in range(n):
-            row_id = f"{pid}-{group_name(y, b)}-{i:06d}"
+            row_id = pool_row_id(pid, y, b, i)
             seed = stable_seed(pid, row_id) % (2**31)
             rows["id"].append(row_id)
             rows["y"].append(y)

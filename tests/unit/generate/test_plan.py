@@ -6,6 +6,7 @@ import io
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from PIL import Image
 
@@ -56,13 +57,19 @@ def test_build_plan_is_stable():
     assert plan1.equals(plan2)
 
 
-def test_plan_id_depends_on_identity_and_counts():
+def test_pool_id_depends_on_identity_not_counts():
     pid, plan = build_plan(COUNTS, prompt, IDENTITY)
     pid_other, plan_other = build_plan(COUNTS, prompt, {**IDENTITY, "backend": "sd"})
     assert pid_other != pid
     assert plan_other.column("seed").to_pylist() != plan.column("seed").to_pylist()
-    pid_counts, _ = build_plan({**COUNTS, (0, 0): 4}, prompt, IDENTITY)
-    assert pid_counts != pid
+    assert build_plan(COUNTS, prompt, IDENTITY, split="test")[0] != pid  # the held-out test pool is another pool
+    # More images of a group: the same pool, and the smaller plan is a prefix of each group.
+    pid_more, more = build_plan({**COUNTS, (0, 0): 5}, prompt, IDENTITY)
+    assert pid_more == pid
+    assert more.num_rows == plan.num_rows + 2
+    assert more.filter(pc.is_in(more["id"], plan["id"])).equals(plan)
+    added = [r["id"] for r in more.to_pylist() if r["id"] not in set(plan["id"].to_pylist())]
+    assert added == [f"{pid}-y0_b0-000003", f"{pid}-y0_b0-000004"]
 
 
 @pytest.mark.parametrize("n", [0, -3])

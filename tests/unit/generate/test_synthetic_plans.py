@@ -1,6 +1,6 @@
-"""From config to synthetic plan, without Ray: the dry run's description, biased counts, the
-degradation a plan carries, a table at ``generation.output`` that was made for another plan,
-and the sweep's generation options (``check_sweep_generation``). Real tables are metadata only
+"""From config to synthetic pool and draw, without Ray: the dry run's description, biased counts,
+the degradation a pool carries, one pool for every budget, a pool at ``generation.output`` made
+another way, and the sweep's generation options (``check_sweep_generation``). Real tables are metadata only
 (``table.json`` with train group counts, no rows)."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pytest
 from fake2real.config import build_config
 from fake2real.data.table import TableInfo, check_writable, finalize, read_info
 from fake2real.errors import ConfigError
-from fake2real.synthetic import check_sweep_generation, prepare_synthetic, run_generation_job, synthetic_plan
+from fake2real.synthetic import check_sweep_generation, prepare_synthetic, run_generation_job, synthetic_draw, synthetic_plan
 from fake2real.train.mixtures import get_mixture
 from fake2real.workspace import Workspace
 
@@ -39,7 +39,7 @@ def test_dry_run_lists_distinct_prompts_per_group(tmp_path):
     text = run_generation_job(cfg, dry_run=True)
     _, plan, _ = synthetic_plan(cfg, Workspace.create(cfg))
     lines = text.splitlines()
-    assert lines[0].endswith(": 320 images") and len(lines) == 9
+    assert lines[0].startswith("pool ") and lines[0].endswith(": 320 images") and len(lines) == 9
     for line, (y, b) in zip(lines[1:], load_groups("spuco_animals")):
         distinct = {r["prompt"] for r in plan.to_pylist() if (r["y"], r["b"]) == (y, b)}
         match = re.fullmatch(rf"y{y}_b{b}: 40 images, (\d+) distinct prompts, e\.g\. ('[^']+'), ('[^']+'), ('[^']+')", line)
@@ -76,25 +76,28 @@ def test_rebuttal_pixelate_at_severity_5_is_a_config(tmp_path):
     assert synthetic_plan(cfg, workspace, get_mixture("ffr_degraded"))[2].extra["degradation"] == {"kind": "reference", "severity": 5}
 
 
-def test_a_table_at_generation_output_is_used_only_for_its_own_plan(tmp_path):
+def test_every_budget_draws_from_one_pool_and_generation_output_holds_one_pool(tmp_path):
     real = real_table(tmp_path / "real", {"y0_b0": 2, "y0_b1": 30, "y1_b0": 30, "y1_b1": 4})
     output = tmp_path / "celeba-sd"
     cfg = config(tmp_path, real_table=str(real), output=str(output))
     workspace = Workspace.create(cfg)
-    ffr_id, _, info = synthetic_plan(cfg, workspace, get_mixture("ffr"))
-    usb_id, _, _ = synthetic_plan(cfg, workspace, get_mixture("usb"))
-    assert ffr_id != usb_id
-    assert synthetic_plan(cfg, workspace, get_mixture("asb"))[0] == ffr_id  # asb's budget is ffr's: one plan
-    check_writable(output)
-    finalize(output, info)  # a finished table of ffr's plan (its rows do not matter here)
-    assert read_info(output).extra["plan_id"] == ffr_id
+    ffr = synthetic_draw(cfg, workspace, get_mixture("ffr"))
+    usb = synthetic_draw(cfg, workspace, get_mixture("usb"))
+    # usb fills 28 + 26 into the two small groups; ffr spreads the same 54 as 13 per group
+    assert usb.counts == {(0, 0): 28, (1, 1): 26} and ffr.counts == {g: 13 for g in [(0, 0), (0, 1), (1, 0), (1, 1)]}
+    assert ffr.pool.id == usb.pool.id == synthetic_draw(cfg, workspace, get_mixture("asb")).pool.id
+    assert ffr.id != usb.id  # two draws of one pool
+    degraded = synthetic_draw(cfg, workspace, get_mixture("ffr_degraded")).pool
+    assert degraded.id != ffr.pool.id  # images made another way: another pool
+    assert str(ffr.pool.location) == str(output) == str(degraded.location)
 
-    assert str(prepare_synthetic(cfg, workspace, get_mixture("ffr"))) == str(output)
+    check_writable(output)
+    finalize(output, ffr.pool.info)  # a finished pool (its rows do not matter here)
     with pytest.raises(ConfigError) as error:
-        prepare_synthetic(cfg, workspace, get_mixture("usb"))
+        prepare_synthetic(cfg, workspace, get_mixture("ffr_degraded"))
     message = str(error.value)
     assert "\n" not in message and message.startswith("config: generation.output: ")
-    assert str(output) in message and f"plan {ffr_id}" in message and f"plan {usb_id}" in message
+    assert str(output) in message and f"pool {ffr.pool.id}" in message and f"pool {degraded.id}" in message
 
 
 # --- check_sweep_generation ---------------------------------------------------------------
@@ -107,32 +110,19 @@ def sweep_config(**generation):
 def test_sweep_generation_settings_that_serve_every_cell_pass():
     check_sweep_generation(sweep_config(), ["none", "usb", "asb", "ffr", "ffr_biased", "ffr_degraded"], [0.9, 0.99])
     check_sweep_generation(sweep_config(output="/data/sd"), ["none", "ffr"], [0.99])
-    # the same plan for every cell: ffr's stages share asb's budget, one ratio
-    check_sweep_generation(sweep_config(output="/data/sd"), ["asb", "ffr", "synthetic_only", "ffr_reversed"], [0.95])
-    # fixed counts do not change with the ratio or the rule
-    check_sweep_generation(sweep_config(output="/data/sd", images_per_group=100), ["usb", "ffr"], [0.9, 0.99])
-    # one real table sizes every ratio
-    check_sweep_generation(sweep_config(output="/data/sd", real_table="/data/real"), ["ffr"], [0.9, 0.99])
+    # budgets and bias ratios are counts: every one draws from the one pool
+    check_sweep_generation(sweep_config(output="/data/sd"), ["usb", "asb", "ffr", "ffr_biased", "synthetic_only", "ffr_reversed"], [0.9, 0.99])
     check_sweep_generation(sweep_config(counts_from="ffr"), ["none", "ffr", "ffr_degraded"], [0.9, 0.99])
     check_sweep_generation(sweep_config(output="/data/sd"), ["none"], [0.9, 0.99])  # nothing synthetic
 
 
-@pytest.mark.parametrize(
-    "generation, mixtures, ratios, says",
-    [
-        ({"output": "/data/sd"}, ["usb", "ffr"], [0.99], "budgets ffr, usb"),
-        ({"output": "/data/sd"}, ["ffr", "ffr_biased"], [0.99], "budgets biased, ffr"),
-        ({"output": "/data/sd", "images_per_group": 100}, ["ffr", "ffr_biased"], [0.99], "budgets biased, images_per_group"),
-        ({"output": "/data/sd"}, ["ffr"], [0.9, 0.99], "bias ratios 0.9, 0.99"),
-        ({"output": "/data/sd", "images_per_group": 100}, ["ffr", "ffr_unbalanced"], [0.99], "bias words or degradation"),
-        ({"output": "/data/sd", "images_per_group": 100}, ["ffr", "ffr_degraded"], [0.99], "bias words or degradation"),
-    ],
-)
-def test_sweep_output_for_several_plans_is_refused(generation, mixtures, ratios, says):
+@pytest.mark.parametrize("mixtures", [["ffr", "ffr_unbalanced"], ["usb", "ffr_degraded"]])
+def test_sweep_output_for_several_pools_is_refused(mixtures):
     with pytest.raises(ConfigError) as error:
-        check_sweep_generation(sweep_config(**generation), ["none", *mixtures], ratios)
+        check_sweep_generation(sweep_config(output="/data/sd"), ["none", *mixtures], [0.99])
     message = str(error.value)
-    assert "\n" not in message and message.startswith("config: generation.output: ") and says in message
+    assert "\n" not in message and message.startswith("config: generation.output: one folder holds one synthetic pool")
+    assert "bias words or degradation" in message
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,244 @@
+"""What a sweep will do, before it does it: its cells, the pools it sizes once, its dry run.
+
+``jobs/sweep.py --dry-run`` prints, without starting Ray:
+
+- the real tables (to ingest, or already there);
+- each synthetic pool with the images it holds and must add per group: one pool per way of
+  making images, sized to the largest draw of any cell (``prepare_pools`` generates exactly that
+  before the first cell trains);
+- the distinct stages to train after sharing: each experiment's stages identified as
+  ``run_experiment`` identifies them (``experiment.stage_spec``), a stage that starts from
+  another by that stage's identity instead of its checkpoint's path; with a search, each trial
+  trains its cell's last stage once more (``num_samples`` per cell and per stage-1 search);
+- an estimated cost in device-hours from per-image rates (``sweep.cost``, else ``cost.MEASURED``).
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+from fake2real.config import ExperimentConfig, merge
+from fake2real.cost import Rates, rates
+from fake2real.data.storage import Location
+from fake2real.data.table import TableInfo, count_groups, group_name, is_complete, read_info
+from fake2real.experiment import stage_spec
+from fake2real.search import searches_stage1, stage1_cell
+from fake2real.synthetic import Draw, Pool, draw_location, ensure_pool, pool_counts, synthetic_draw
+from fake2real.train.mixtures import get_mixture
+from fake2real.workspace import Workspace, real_location
+
+Group = tuple[int, int]
+
+
+def cells(config: ExperimentConfig) -> list[ExperimentConfig]:
+    """Every experiment of the sweep: seeds × bias ratios × (mixture, method) pairs, seed-major."""
+    sweep = config.sweep
+    ratios = sweep.bias_ratios or [config.dataset.bias_ratio]
+    pairs = list(itertools.product(sweep.mixtures, sweep.methods))
+    pairs += [p for p in itertools.product(sweep.ablation_mixtures, sweep.ablation_methods) if p not in pairs]
+    base = config.model_dump()
+    return [
+        ExperimentConfig.model_validate(
+            merge(base, {"seed": seed, "dataset": {"bias_ratio": ratio}, "train": {"mixture": mixture, "method": method}})
+        )
+        for seed in sweep.seeds
+        for ratio in ratios
+        for mixture, method in pairs
+    ]
+
+
+def search_cells(config: ExperimentConfig) -> list[ExperimentConfig]:
+    """One config per (bias ratio, mixture, method), at the first seed: what a search runs on."""
+    return [cell for cell in cells(config) if cell.seed == config.sweep.seeds[0]]
+
+
+def with_ratio(config: ExperimentConfig, ratio: float | None) -> ExperimentConfig:
+    return config.model_copy(update={"dataset": config.dataset.model_copy(update={"bias_ratio": ratio})})
+
+
+def _experiments(config: ExperimentConfig) -> list[ExperimentConfig]:
+    """Every experiment config the sweep trains on, the stage-1 searches' included."""
+    found = cells(config)
+    if config.sweep.search.num_samples:
+        found += [stage1_cell(cell) for cell in search_cells(config) if searches_stage1(cell)]
+    return found
+
+
+def draws(config: ExperimentConfig, workspace: Workspace, real_info=None) -> list[Draw]:
+    """Every draw of every experiment of the sweep (duplicates included)."""
+    found = []
+    for cell in _experiments(config):
+        if get_mixture(cell.train.mixture).needs_synthetic:
+            found.append(synthetic_draw(cell, workspace, real_info=real_info))
+        if cell.generation.test_images_per_group:
+            found.append(synthetic_draw(cell, workspace, test=True, real_info=real_info))
+    return found
+
+
+@dataclass
+class PoolNeed:
+    pool: Pool
+    needed: dict[Group, int] = field(default_factory=dict)  # the largest draw per group
+    held: dict[Group, int] = field(default_factory=dict)
+
+    @property
+    def to_add(self) -> int:
+        return sum(max(0, n - self.held.get(g, 0)) for g, n in self.needed.items())
+
+
+def pool_needs(config: ExperimentConfig, workspace: Workspace, real_info=None) -> list[PoolNeed]:
+    """Each pool of the sweep, once, with the largest count any draw takes from each group."""
+    needs: dict[str, PoolNeed] = {}
+    for draw in draws(config, workspace, real_info):
+        need = needs.setdefault(draw.pool.id, PoolNeed(draw.pool))
+        for group, n in draw.counts.items():
+            need.needed[group] = max(need.needed.get(group, 0), n)
+    for need in needs.values():
+        need.held = pool_counts(need.pool)
+    return list(needs.values())
+
+
+def prepare_pools(config: ExperimentConfig, workspace: Workspace) -> None:
+    """Generate (or top up) every pool of the sweep to its largest draw, once, before any cell trains."""
+    for need in pool_needs(config, workspace):
+        if need.to_add or not is_complete(need.pool.location):
+            ensure_pool(config, need.pool, need.needed)
+
+
+# --- the dry run ---------------------------------------------------------------------------
+
+
+def planned_real_info(config: ExperimentConfig) -> TableInfo:
+    """The real table's names and group counts without writing it (no Ray): the finished table's
+    metadata when it is there, else the dataset's listing after the bias-ratio rule."""
+    from fake2real.data.datasets import get_dataset
+
+    dataset = config.dataset
+    if dataset.table is not None:
+        return read_info(dataset.table)
+    location = real_location(config, Workspace(Location(config.output_dir)))
+    if is_complete(location):
+        return read_info(location)
+    reader = get_dataset(dataset.name)
+    if dataset.name == "shapes":
+        rows = reader.listing(dataset)
+    else:
+        from fake2real.data.ingest import listing
+
+        rows = listing(dataset, reader)
+    class_names, bias_names = reader.names(dataset)
+    return TableInfo(dataset.name, list(class_names), list(bias_names), "real", rows.num_rows, count_groups(rows))
+
+
+@dataclass
+class StageWork:
+    name: str
+    epochs: int
+    images_per_epoch: int  # trained + evaluated (validation and test) images
+
+
+def _rows(info: TableInfo, split: str) -> int:
+    return sum(info.group_counts.get(split, {}).values())
+
+
+def stage_work(config: ExperimentConfig, workspace: Workspace, real_info) -> dict[str, StageWork]:
+    """The distinct stages of the sweep's experiments (without searches), by identity."""
+    work: dict[str, StageWork] = {}
+    for cell in cells(config):
+        info = real_info(cell)
+        real = str(real_location(cell, workspace))
+        evaluated = _rows(info, "val") + _rows(info, "test")
+        mixture = get_mixture(cell.train.mixture)
+        synthetic, synthetic_rows = "none", 0
+        if mixture.needs_synthetic:
+            draw = synthetic_draw(cell, workspace, real_info=real_info)
+            synthetic, synthetic_rows = str(draw_location(draw, workspace)), sum(draw.counts.values())
+        tables = {"real": (real,), "synthetic": (synthetic,), "mixed": (real, synthetic)}
+        trained = {"real": _rows(info, "train"), "synthetic": synthetic_rows, "mixed": _rows(info, "train") + synthetic_rows}
+        previous = None
+        for plan in mixture.stages:
+            spec = stage_spec(cell, plan, tables, real, previous)
+            key = f"{spec.name}-{spec.key()}"
+            work[key] = StageWork(plan.name, spec.hparams["epochs"], trained[plan.data] + evaluated)
+            previous = f"stage:{key}"
+    return work
+
+
+def dry_run(config: ExperimentConfig) -> str:
+    """The sweep's plan, as ``jobs/sweep.py --dry-run`` prints it."""
+    workspace = Workspace(Location(config.output_dir))
+    infos: dict[str, TableInfo] = {}
+
+    def real_info(cell: ExperimentConfig) -> TableInfo:
+        key = str(real_location(cell, workspace))
+        if key not in infos:
+            infos[key] = planned_real_info(cell)
+        return infos[key]
+
+    ratios = config.sweep.bias_ratios or [config.dataset.bias_ratio]
+    lines = ["real tables:"]
+    for ratio in ratios:
+        cell = with_ratio(config, ratio)
+        location = real_location(cell, workspace) if config.dataset.table is None else Location(config.dataset.table)
+        info = real_info(cell)
+        state = "there" if is_complete(location) else "to ingest"
+        counts = ", ".join(f"{g} {n}" for g, n in info.group_counts.get("train", {}).items())
+        lines.append(f"  r={ratio}: {location} ({state}; {info.num_rows} images; train {counts})")
+    needs = pool_needs(config, workspace, real_info)
+    lines.append("synthetic pools:" if needs else "synthetic pools: none")
+    for need in needs:
+        pool = need.pool
+        lines.append(f"  {pool.location} ({pool.info.extra['backend']}, {pool.split}): holds {sum(need.held.values())}, "
+                     f"must add {need.to_add}")
+        for group, n in sorted(need.needed.items()):
+            held = need.held.get(group, 0)
+            lines.append(f"    {group_name(*group)}: holds {held}, needs {n}, adds {max(0, n - held)}")
+    work = stage_work(config, workspace, real_info)
+    search = config.sweep.search
+    trials: list[StageWork] = []
+    if search.num_samples:
+        for cell in search_cells(config):
+            searched = [stage1_cell(cell)] if searches_stage1(cell) else []
+            for each in searched + [cell]:
+                last = list(stage_work(_single(each), workspace, real_info).values())[-1]
+                trials += [last] * search.num_samples
+    names: dict[str, int] = {}
+    for stage in work.values():
+        names[stage.name] = names.get(stage.name, 0) + 1
+    lines.append(f"stages to train after sharing: {len(work)} ({', '.join(f'{n} {name}' for name, n in sorted(names.items()))})")
+    if search.num_samples:
+        lines.append(f"search trials: {len(trials)} ({search.num_samples} per searched cell; each trains its cell's last stage)")
+    generated = sum(need.to_add for need in needs if need.pool.prompt is not None)
+    image_passes = sum(s.epochs * s.images_per_epoch for s in [*work.values(), *trials])
+    lines += _cost(config, rates(config), generated, image_passes)
+    return "\n".join(lines)
+
+
+def _single(cell: ExperimentConfig) -> ExperimentConfig:
+    """A search cell as a one-experiment sweep (its own mixture, method, ratio and first seed)."""
+    sweep = {"mixtures": [cell.train.mixture], "methods": [cell.train.method], "seeds": [cell.seed],
+             "bias_ratios": None, "ablation_mixtures": []}
+    return ExperimentConfig.model_validate(merge(cell.model_dump(), {"sweep": sweep}))
+
+
+def _cost(config: ExperimentConfig, rate: Rates, generated: int, image_passes: int) -> list[str]:
+    lines = [f"images to generate: {generated}; image passes to train and evaluate: {image_passes} (epochs at their configured maximum)"]
+    parts, total = [], 0.0
+    for what, amount, per_second, source, setting in (
+        ("generation", generated, rate.generation, rate.generation_source, "generation_images_per_second"),
+        ("training", image_passes, rate.training, rate.training_source, "training_images_per_second"),
+    ):
+        if amount == 0:
+            continue
+        if per_second is None:
+            parts.append(f"{what}: unknown ({source}; set sweep.cost.{setting})")
+            total = float("nan")
+            continue
+        hours = amount / per_second / 3600
+        total += hours
+        parts.append(f"{what}: {hours:.2f} device-hours at {per_second:g} images/s ({source})")
+    lines.append("estimated cost: " + ("; ".join(parts) if parts else "nothing to run"))
+    if parts and total == total:  # not NaN
+        lines.append(f"estimated total: {total:.2f} device-hours")
+    return lines
