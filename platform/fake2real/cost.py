@@ -9,8 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# (what, generator backend or model, device) -> images per second per device.
-MEASURED: dict[tuple[str, str, str], float] = {}
+# (what, generator backend or model, device) -> images per second per device (one CPU worker or
+# one GPU). Each with the command and section of benchmarks/RESULTS.md that measured it.
+MEASURED: dict[tuple[str, str, str], float] = {
+    # benchmarks/training.py, 2026-11-23, 2-core CPU: in-memory images/s per worker.
+    ("training", "small_cnn", "cpu"): 851.5,  # 32²
+    ("training", "resnet50", "cpu"): 3.0,  # 224²
+    # benchmarks/pools.py, 2026-11-29, 2-core CPU: 3,200 32² images at once, Ray start-up included.
+    ("generation", "procedural", "cpu"): 767.0,
+}
 
 
 @dataclass(frozen=True)
