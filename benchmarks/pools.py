@@ -65,7 +65,7 @@ def counts(ablations: bool) -> dict:
 def growth(root: Path) -> dict:
     from fake2real.data.table import read_table
     from fake2real.runtime import init_ray
-    from fake2real.synthetic import run_generation_job
+    from fake2real.pools import run_generation_job
 
     init_ray()
 

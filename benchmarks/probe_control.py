@@ -20,7 +20,7 @@ import torch
 
 from fake2real.config import build_config
 from fake2real.data.table import read_info
-from fake2real.synthetic import prepare_synthetic
+from fake2real.pools import prepare_synthetic
 from fake2real.train.models import build_model
 from fake2real.train.probe import g_leakage_auroc
 from fake2real.train.tensors import ImageTensors, load_split

@@ -1,4 +1,4 @@
-"""Generate the synthetic table that a config's mixture needs (Ray Data → Parquet).
+"""Generate (or grow) the synthetic pool that a config's mixture draws from (Ray Data → Parquet).
 
     python jobs/generate.py --config configs/shapes.yaml
     python jobs/generate.py --dry-run generation.images_per_group=500
@@ -8,7 +8,7 @@
 """
 
 from fake2real import cli
-from fake2real.synthetic import run_generation_job
+from fake2real.pools import run_generation_job
 
 
 def main() -> None:

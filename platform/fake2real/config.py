@@ -59,6 +59,8 @@ class ExperimentConfig(_Section):
         if self.dataset.name != "shapes" and self.train.model.startswith("resnet") and self.train.pretrained is None:
             raise ValueError(f"train.pretrained: a {self.train.model} on '{self.dataset.name}' starts from ImageNet weights, as in the paper: "
                              "set it to a local torchvision weights file (e.g. resnet50-11ad3fa6.pth), or to none for random weights")
+        if self.dataset.table is not None and self.sweep.bias_ratios is not None:
+            raise ValueError("sweep.bias_ratios: a finished table (dataset.table) has the bias ratio it was made with; unset sweep.bias_ratios")
         return self
 
     def digest(self, *sections: str) -> str:

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# (what, generator backend or model, device) -> images per second per device (one CPU worker or
+# (what, generator backend or model, device, image size) -> images per second per device (one CPU worker or
 # one GPU). Each with the command and section of benchmarks/RESULTS.md that measured it.
-MEASURED: dict[tuple[str, str, str], float] = {
+MEASURED: dict[tuple[str, str, str, int], float] = {
     # benchmarks/training.py, 2026-11-23, 2-core CPU: in-memory images/s per worker.
-    ("training", "small_cnn", "cpu"): 851.5,  # 32²
-    ("training", "resnet50", "cpu"): 3.0,  # 224²
-    # benchmarks/pools.py, 2026-11-29, 2-core CPU: 3,200 32² images at once, Ray start-up included.
-    ("generation", "procedural", "cpu"): 767.0,
+    ("training", "small_cnn", "cpu", 32): 851.5,
+    ("training", "resnet50", "cpu", 224): 3.0,
+    # benchmarks/pools.py, 2026-11-29, 2-core CPU: 3,200 images at once, Ray start-up included.
+    ("generation", "procedural", "cpu", 32): 767.0,
 }
 
 
@@ -28,17 +28,20 @@ class Rates:
     training_source: str
 
 
-def _rate(given: float | None, key: tuple[str, str, str], setting: str) -> tuple[float | None, str]:
+def _rate(given: float | None, key: tuple[str, str, str, int], setting: str) -> tuple[float | None, str]:
     if given is not None:
         return given, f"sweep.cost.{setting}"
+    what = f"{key[1]} at {key[3]}² on {key[2]}"
     if key in MEASURED:
-        return MEASURED[key], f"measured: {key[1]} on {key[2]}, benchmarks/RESULTS.md"
-    return None, f"no measured rate for {key[1]} on {key[2]}"
+        return MEASURED[key], f"measured: {what}, benchmarks/RESULTS.md"
+    return None, f"no measured rate for {what}"
 
 
 def rates(config) -> Rates:
-    cost, gen, train = config.sweep.cost, config.generation, config.train
-    generation_device = "gpu" if gen.backend == "diffusers" and gen.device != "cpu" else "cpu"
-    generation = _rate(cost.generation_images_per_second, ("generation", gen.backend, generation_device), "generation_images_per_second")
-    training = _rate(cost.training_images_per_second, ("training", train.model, "gpu" if train.use_gpu else "cpu"), "training_images_per_second")
-    return Rates(*generation, *training)
+    cost, gen, train, dataset = config.sweep.cost, config.generation, config.train, config.dataset
+    real_size = dataset.shapes.image_size if dataset.name == "shapes" else dataset.image_size
+    diffusers = gen.backend == "diffusers"
+    generation_key = ("generation", gen.backend, "gpu" if diffusers and gen.device != "cpu" else "cpu", gen.resolution if diffusers else real_size)
+    training_key = ("training", train.model, "gpu" if train.use_gpu else "cpu", real_size)
+    return Rates(*_rate(cost.generation_images_per_second, generation_key, "generation_images_per_second"),
+                 *_rate(cost.training_images_per_second, training_key, "training_images_per_second"))

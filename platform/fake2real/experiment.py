@@ -14,7 +14,8 @@ from fake2real.data.datasets import get_dataset
 from fake2real.data.table import read_info
 from fake2real.runtime import init_ray
 from fake2real.errors import ConfigError
-from fake2real.synthetic import check_generation, needs_generation, prepare_synthetic
+from fake2real.pools import prepare_synthetic
+from fake2real.synthetic import check_generation, needs_generation
 from fake2real.track.mlflow_runs import Tracker, resolve_uri
 from fake2real.track.train_callback import MLflowStageCallback
 from fake2real.train.methods import get_method, resolve_params
@@ -125,10 +126,11 @@ def run_experiment(
     synthetic_test = prepare_synthetic(config, workspace, test=True) if config.generation.test_images_per_group else None
     train = config.train
 
-    plan_id = read_info(synthetic).extra.get("plan_id") if synthetic else "none"
-    test_plan_id = read_info(synthetic_test).extra.get("plan_id") if synthetic_test else "none"
-    # The experiment is its real data, its synthetic data (by plan), its training and its seed.
-    key = f"{config.digest('dataset', 'train', 'seed')}-{plan_id}-{test_plan_id}"
+    # A draw's id names its pool and its counts (``plan_id`` in the view's table.json).
+    draw_id = read_info(synthetic).extra.get("plan_id") if synthetic else "none"
+    test_draw_id = read_info(synthetic_test).extra.get("plan_id") if synthetic_test else "none"
+    # The experiment is its real data, its synthetic data (by draw), its training and its seed.
+    key = f"{config.digest('dataset', 'train', 'seed')}-{draw_id}-{test_draw_id}"
     name = run_name or f"{train.mixture}-{train.method}-seed{config.seed}"
     params = {
         "dataset": config.dataset.model_dump(),
@@ -136,7 +138,7 @@ def run_experiment(
         "seed": config.seed,
         "data.real_table": str(real),
         "data.synthetic_table": str(synthetic) if synthetic else "none",
-        "data.synthetic_plan_id": plan_id,
+        "data.synthetic_plan_id": draw_id,
         "data.synthetic_test_table": str(synthetic_test) if synthetic_test else "none",
     }
     if prefix_only:  # shared stages are logged under the parent (a sweep cell), not as an experiment

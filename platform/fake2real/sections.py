@@ -113,7 +113,7 @@ class GenerationConfig(_Section):
     real_table: Optional[str] = None
     # Which mixture's budget sizes the plan (usb, asb, ffr); None: train.mixture's.
     counts_from: Optional[Literal["usb", "asb", "ffr", "biased"]] = None
-    # Where the synthetic table goes (default: <output_dir>/data/synthetic-<dataset>-<plan id>).
+    # The folder of the synthetic pool mixtures draw from (default: <output_dir>/data/pool-<dataset>-<pool id>).
     output: Optional[str] = None
 
     # diffusers backend: a local pipeline directory or a model id in the local HF cache.

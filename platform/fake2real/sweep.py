@@ -22,11 +22,11 @@ from fake2real.experiment import ExperimentResult, run_experiment, validate
 from fake2real.report.table import chart, markdown, write_csv
 from fake2real.runtime import init_ray
 from fake2real.search import run_searched_cell, search_space, searches_stage1, stage1_cell
-from fake2real.sweep_plan import cells, dry_run, prepare_pools, search_cells, with_ratio
+from fake2real.sweep_plan import cells, dry_run, pool_needs, prepare_pools, search_cells, with_ratio
 from fake2real.synthetic import check_sweep_generation
 from fake2real.track.mlflow_runs import Tracker, resolve_uri
 from fake2real.track.ray_metrics import SWEEP_CELLS, SWEEP_CELLS_FINISHED
-from fake2real.workspace import Workspace, prepare_real
+from fake2real.workspace import Workspace, planned_real_info, prepare_real
 
 
 @dataclass
@@ -49,12 +49,14 @@ def check_sweep(config: ExperimentConfig) -> None:
     mixtures = _all_names(config)[0]
     if config.sweep.search.num_samples and any(searches_stage1(cell) for cell in search_cells(config)):
         mixtures = mixtures + ["synthetic_only"]  # the stage-1 search trains on FFR's synthetic data
-    check_sweep_generation(config, mixtures, config.sweep.bias_ratios or [config.dataset.bias_ratio])
+    check_sweep_generation(config, mixtures)
     if config.sweep.search.num_samples:  # every cell's space, before any cell trains
         for cell in search_cells(config):
             search_space(cell)
             if searches_stage1(cell):
                 search_space(stage1_cell(cell))
+    if config.generation.backend == "folder":  # imported pools cannot grow: a shortfall fails here
+        pool_needs(config, Workspace(Location(config.output_dir)), planned_real_info)
 
 
 def sweep_dry_run(config: ExperimentConfig) -> str:

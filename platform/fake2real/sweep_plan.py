@@ -16,17 +16,19 @@
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from fake2real.config import ExperimentConfig, merge
 from fake2real.cost import Rates, rates
 from fake2real.data.storage import Location
-from fake2real.data.table import TableInfo, count_groups, group_name, is_complete, read_info
+from fake2real.data.table import TableInfo, group_name, is_complete
 from fake2real.experiment import stage_spec
-from fake2real.search import searches_stage1, stage1_cell
-from fake2real.synthetic import Draw, Pool, draw_location, ensure_pool, pool_counts, synthetic_draw
+from fake2real.search import cell_key, searches_stage1, stage1_cell
+from fake2real.pools import check_shortfall, ensure_pool, pool_counts
+from fake2real.synthetic import Draw, Pool, draw_location, synthetic_draw
 from fake2real.train.mixtures import get_mixture
-from fake2real.workspace import Workspace, real_location
+from fake2real.train.stage import finished_stage
+from fake2real.workspace import Workspace, planned_real_info, real_location
 
 Group = tuple[int, int]
 
@@ -95,47 +97,33 @@ def pool_needs(config: ExperimentConfig, workspace: Workspace, real_info=None) -
         for group, n in draw.counts.items():
             need.needed[group] = max(need.needed.get(group, 0), n)
     for need in needs.values():
-        need.held = pool_counts(need.pool)
+        need.held = pool_counts(config, need.pool)
+        if need.pool.prompt is None:  # an imported pool cannot grow: a shortfall fails the plan too
+            check_shortfall(config, need.pool, need.needed, need.held)
     return list(needs.values())
 
 
 def prepare_pools(config: ExperimentConfig, workspace: Workspace) -> None:
     """Generate (or top up) every pool of the sweep to its largest draw, once, before any cell trains."""
     for need in pool_needs(config, workspace):
-        if need.to_add or not is_complete(need.pool.location):
+        if need.to_add or not is_complete(need.pool.location):  # an imported pool: imported once
             ensure_pool(config, need.pool, need.needed)
 
 
 # --- the dry run ---------------------------------------------------------------------------
 
 
-def planned_real_info(config: ExperimentConfig) -> TableInfo:
-    """The real table's names and group counts without writing it (no Ray): the finished table's
-    metadata when it is there, else the dataset's listing after the bias-ratio rule."""
-    from fake2real.data.datasets import get_dataset
-
-    dataset = config.dataset
-    if dataset.table is not None:
-        return read_info(dataset.table)
-    location = real_location(config, Workspace(Location(config.output_dir)))
-    if is_complete(location):
-        return read_info(location)
-    reader = get_dataset(dataset.name)
-    if dataset.name == "shapes":
-        rows = reader.listing(dataset)
-    else:
-        from fake2real.data.ingest import listing
-
-        rows = listing(dataset, reader)
-    class_names, bias_names = reader.names(dataset)
-    return TableInfo(dataset.name, list(class_names), list(bias_names), "real", rows.num_rows, count_groups(rows))
-
-
 @dataclass
 class StageWork:
     name: str
     epochs: int
-    images_per_epoch: int  # trained + evaluated (validation and test) images
+    per_epoch: int  # images trained and validated each epoch
+    once: int  # images evaluated once: the starting model's validation (step 0) and the selected model's test
+    done: bool = False  # finished earlier (its stage_result.json): reused, not trained
+
+    @property
+    def image_passes(self) -> int:
+        return 0 if self.done else self.epochs * self.per_epoch + self.once
 
 
 def _rows(info: TableInfo, split: str) -> int:
@@ -143,12 +131,13 @@ def _rows(info: TableInfo, split: str) -> int:
 
 
 def stage_work(config: ExperimentConfig, workspace: Workspace, real_info) -> dict[str, StageWork]:
-    """The distinct stages of the sweep's experiments (without searches), by identity."""
+    """The distinct stages of the sweep's experiments (without searches), by identity; a stage
+    after a finished one gets that stage's real checkpoint, so its identity is exact too."""
     work: dict[str, StageWork] = {}
     for cell in cells(config):
         info = real_info(cell)
         real = str(real_location(cell, workspace))
-        evaluated = _rows(info, "val") + _rows(info, "test")
+        val, test = _rows(info, "val"), _rows(info, "test")
         mixture = get_mixture(cell.train.mixture)
         synthetic, synthetic_rows = "none", 0
         if mixture.needs_synthetic:
@@ -160,8 +149,9 @@ def stage_work(config: ExperimentConfig, workspace: Workspace, real_info) -> dic
         for plan in mixture.stages:
             spec = stage_spec(cell, plan, tables, real, previous)
             key = f"{spec.name}-{spec.key()}"
-            work[key] = StageWork(plan.name, spec.hparams["epochs"], trained[plan.data] + evaluated)
-            previous = f"stage:{key}"
+            finished = finished_stage(spec, workspace.runs)
+            work[key] = StageWork(plan.name, spec.hparams["epochs"], trained[plan.data] + val, val + test, finished is not None)
+            previous = finished.checkpoint_uri if finished else f"stage:{key}"
     return work
 
 
@@ -180,7 +170,7 @@ def dry_run(config: ExperimentConfig) -> str:
     lines = ["real tables:"]
     for ratio in ratios:
         cell = with_ratio(config, ratio)
-        location = real_location(cell, workspace) if config.dataset.table is None else Location(config.dataset.table)
+        location = real_location(cell, workspace)
         info = real_info(cell)
         state = "there" if is_complete(location) else "to ingest"
         counts = ", ".join(f"{g} {n}" for g, n in info.group_counts.get("train", {}).items())
@@ -198,19 +188,22 @@ def dry_run(config: ExperimentConfig) -> str:
     search = config.sweep.search
     trials: list[StageWork] = []
     if search.num_samples:
-        for cell in search_cells(config):
-            searched = [stage1_cell(cell)] if searches_stage1(cell) else []
-            for each in searched + [cell]:
-                last = list(stage_work(_single(each), workspace, real_info).values())[-1]
-                trials += [last] * search.num_samples
+        searched = search_cells(config)
+        # A stage-1 search is shared by every method of its (dataset, r): once per key.
+        searched += list({cell_key(s): s for s in (stage1_cell(c) for c in searched if searches_stage1(c))}.values())
+        for cell in searched:
+            last = list(stage_work(_single(cell), workspace, real_info).values())[-1]
+            trials += [replace(last, done=False)] * search.num_samples  # a trial's hyperparameters are new
     names: dict[str, int] = {}
     for stage in work.values():
         names[stage.name] = names.get(stage.name, 0) + 1
-    lines.append(f"stages to train after sharing: {len(work)} ({', '.join(f'{n} {name}' for name, n in sorted(names.items()))})")
+    done = sum(stage.done for stage in work.values())
+    lines.append(f"stages to train after sharing: {len(work)} ({', '.join(f'{n} {name}' for name, n in sorted(names.items()))}); "
+                 f"already trained: {done}")
     if search.num_samples:
         lines.append(f"search trials: {len(trials)} ({search.num_samples} per searched cell; each trains its cell's last stage)")
     generated = sum(need.to_add for need in needs if need.pool.prompt is not None)
-    image_passes = sum(s.epochs * s.images_per_epoch for s in [*work.values(), *trials])
+    image_passes = sum(s.image_passes for s in [*work.values(), *trials])
     lines += _cost(config, rates(config), generated, image_passes)
     return "\n".join(lines)
 
@@ -223,7 +216,8 @@ def _single(cell: ExperimentConfig) -> ExperimentConfig:
 
 
 def _cost(config: ExperimentConfig, rate: Rates, generated: int, image_passes: int) -> list[str]:
-    lines = [f"images to generate: {generated}; image passes to train and evaluate: {image_passes} (epochs at their configured maximum)"]
+    lines = [f"images to generate: {generated}; image passes to train and evaluate: {image_passes} "
+             "(stages not yet trained, epochs at their configured maximum)"]
     parts, total = [], 0.0
     for what, amount, per_second, source, setting in (
         ("generation", generated, rate.generation, rate.generation_source, "generation_images_per_second"),

@@ -1,4 +1,5 @@
-"""From a config to synthetic data: the pool an experiment draws from, and how many images.
+"""From a config to synthetic data: the pool an experiment draws from, and how many images
+(making them: ``pools.py``).
 
 A pool holds the images of one way of making them — dataset or prompt template, generator and its
 settings, bias words on or off, degradation — never a count (``generate/plan.py``). An experiment
@@ -18,18 +19,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-import ray
-
 from fake2real.config import ExperimentConfig
 from fake2real.data.datasets import get_dataset
 from fake2real.data.storage import Location
-from fake2real.data.table import TableInfo, check_writable, group_name, is_complete, read_info, write_view
+from fake2real.data.table import TableInfo, group_name, read_info
 from fake2real.errors import ConfigError
 from fake2real.generate.filters import make_filters
-from fake2real.generate.job import run_generation
-from fake2real.generate.plan import build_plan, describe, draw_id, drawn_ids, pool_id
+from fake2real.generate.plan import build_plan, draw_id, pool_id
 from fake2real.generate.prompts import load_template
-from fake2real.runtime import init_ray
 from fake2real.train.mixtures import Mixture, biased_counts, get_mixture, synthetic_counts
 from fake2real.workspace import Workspace, prepare_real
 
@@ -111,7 +108,7 @@ def _check_diffusers(config: ExperimentConfig) -> None:
         raise ConfigError(f"config: generation.scheduler: unknown scheduler '{gen.scheduler}' (a diffusers scheduler class, e.g. DDIMScheduler)")
 
 
-def check_sweep_generation(config: ExperimentConfig, mixtures: list[str], bias_ratios: list[float]) -> None:
+def check_sweep_generation(config: ExperimentConfig, mixtures: list[str]) -> None:
     """Refuse the generation options that would give one mixture of a sweep another's synthetic data.
 
     ``generation.counts_from`` gives every mixture one budget: refused when a synthetic mixture of
@@ -163,12 +160,12 @@ def _names(config: ExperimentConfig) -> tuple[list[str], list[str]]:
     return info.class_names, info.bias_names
 
 
-def _image_format(config: ExperimentConfig) -> str:
+def stored_format(config: ExperimentConfig) -> str:
     gen = config.generation
     return gen.image_format or ("png" if gen.backend == "procedural" else "jpeg")
 
 
-def _backend_kwargs(config: ExperimentConfig) -> dict:
+def backend_kwargs(config: ExperimentConfig) -> dict:
     gen = config.generation
     if gen.backend == "procedural":
         return {"world": config.dataset.shapes.model_dump()}
@@ -193,8 +190,10 @@ def synthetic_pool(config: ExperimentConfig, workspace: Workspace, mixture: Mixt
     if gen.backend == "folder":
         from fake2real.data.imported import metadata_digest
 
+        # Stored at the real images' size unless generation.output_size says otherwise: they mix.
+        size = gen.output_size or (config.dataset.shapes.image_size if config.dataset.name == "shapes" else config.dataset.image_size)
         identity = {"backend": "folder", "root": gen.folder.root, "metadata": metadata_digest(gen.folder.root, gen.folder.metadata),
-                    "classes": class_names, "biases": bias_names, "size": gen.output_size}
+                    "classes": class_names, "biases": bias_names, "size": size, "quality": gen.jpeg_quality}
         pid = pool_id(identity, split)
         extra = {"pool_id": pid, "backend": "folder", "bias_words": True, "degradation": None, "bias_labels": "listed"}
         info = TableInfo("folder", class_names, bias_names, "synthetic", extra=extra)
@@ -214,8 +213,8 @@ def synthetic_pool(config: ExperimentConfig, workspace: Workspace, mixture: Mixt
         "template": template.model_dump() if template else None,
         "bias_words": bias_words,
         "backend": gen.backend,
-        "backend_kwargs": _backend_kwargs(config),
-        "stored": [_image_format(config), gen.jpeg_quality, gen.output_size, gen.filters, gen.max_attempts],
+        "backend_kwargs": backend_kwargs(config),
+        "stored": [stored_format(config), gen.jpeg_quality, gen.output_size, gen.filters, gen.max_attempts],
     }
     if degradation:  # only then: the ids of undegraded pools stay what they were
         identity["degradation"] = degradation
@@ -288,107 +287,6 @@ def synthetic_plan(config: ExperimentConfig, workspace: Workspace, mixture: Mixt
     return draw.pool.id, draw.pool.plan(draw.counts), draw.pool.info
 
 
-def _actors(config: ExperimentConfig) -> tuple[int, float]:
-    """(max actors, GPUs per actor): by default one actor per GPU of the cluster."""
-    gen = config.generation
-    cluster_gpus = ray.cluster_resources().get("GPU", 0)
-    gpus = gen.gpus_per_actor if gen.gpus_per_actor is not None else (1.0 if gen.backend == "diffusers" and cluster_gpus else 0.0)
-    if gen.num_actors is not None:
-        return gen.num_actors, gpus
-    return (max(gen.min_actors, int(cluster_gpus // gpus)) if gpus else gen.min_actors), gpus
-
-
-def pool_counts(pool: Pool) -> dict[Group, int]:
-    """Images the pool holds per (requested) group: finished or partly written."""
-    from fake2real.generate.job import held_counts
-
-    return held_counts(pool.location)
-
-
-def _check_folder(pool: Pool) -> None:
-    """A finished pool at ``pool.location`` must be this pool (``generation.output`` is one folder)."""
-    if is_complete(pool.location):
-        stored = read_info(pool.location).extra.get("pool_id")
-        if stored != pool.id:
-            raise ConfigError(
-                f"config: generation.output: {pool.location} holds the synthetic pool {stored}, not the pool {pool.id} "
-                "this run draws from (images made another way); choose another generation.output (or none: one folder per pool)"
-            )
-
-
-def ensure_pool(config: ExperimentConfig, pool: Pool, counts: dict[Group, int]) -> None:
-    """Make ``pool`` hold at least ``counts[g]`` images of each group: generated (or topped up),
-    or, for an imported pool, imported once and checked for a shortfall."""
-    gen = config.generation
-    _check_folder(pool)
-    if pool.prompt is None:  # generation.backend: folder
-        if not is_complete(pool.location):
-            from fake2real.data.imported import build_imported_table, list_imported
-
-            rows = list_imported(gen.folder.root, gen.folder.metadata, pool.info.class_names, pool.info.bias_names, split=pool.split)
-            init_ray()
-            build_imported_table(rows, pool.id, gen.output_size, pool.location, pool.info)
-        held = pool_counts(pool)
-        for group, n in sorted(counts.items()):
-            if held.get(group, 0) < n:
-                y, b = group
-                raise ConfigError(
-                    f"config: generation.folder: {gen.folder.root} holds {held.get(group, 0)} {pool.split} images of group {group_name(*group)} "
-                    f"({pool.info.class_names[y]}, {pool.info.bias_names[b]}); {n} are needed (short by {n - held.get(group, 0)})"
-                )
-        return
-    init_ray()
-    max_actors, gpus = _actors(config)
-    plan = pool.plan(counts)
-    print(f"[generate] pool {pool.id} at {pool.location} ({max_actors} actor(s), {gpus} GPU each)\n{describe(plan)}", flush=True)
-    run_generation(
-        plan, pool.location, pool.info, gen.backend, _backend_kwargs(config),
-        image_format=_image_format(config), quality=gen.jpeg_quality, output_size=gen.output_size,
-        filters=gen.filters, max_attempts=gen.max_attempts, degradation=pool.info.extra["degradation"], batch_size=gen.batch_size,
-        min_actors=min(gen.min_actors, max_actors), num_actors=max_actors,
-        cpus_per_actor=gen.cpus_per_actor, gpus_per_actor=gpus,
-    )
-
-
 def draw_location(draw: Draw, workspace: Workspace) -> Location:
     test = draw.pool.split == "test"
     return workspace.data / f"synthetic-{'test-' if test else ''}{draw.pool.info.dataset}-{draw.id}"
-
-
-def draw_table(draw: Draw, workspace: Workspace) -> Location:
-    """The view of ``draw``'s rows in its (finished) pool: written once, then found by its id."""
-    pool = draw.pool
-    path = draw_location(draw, workspace)
-    if not is_complete(path):
-        info = TableInfo(pool.info.dataset, pool.info.class_names, pool.info.bias_names, "synthetic",
-                         extra={**pool.info.extra, "plan_id": draw.id, "pool": str(pool.location)})
-        write_view(path, pool.location, drawn_ids(pool.id, draw.counts), info)
-    return path
-
-
-def prepare_synthetic(config: ExperimentConfig, workspace: Workspace, mixture: Mixture | None = None, test: bool = False) -> Location:
-    """The synthetic table an experiment trains on (or tests on): its draw, its pool grown first if short."""
-    draw = synthetic_draw(config, workspace, mixture, test)
-    _check_folder(draw.pool)
-    held = pool_counts(draw.pool) if is_complete(draw.pool.location) else {}
-    if any(held.get(g, 0) < n for g, n in draw.counts.items()):
-        ensure_pool(config, draw.pool, draw.counts)
-    return draw_table(draw, workspace)
-
-
-def run_generation_job(config: ExperimentConfig, dry_run: bool = False) -> str:
-    """``jobs/generate.py``: the plan (dry run) or the finished synthetic pool and its draw."""
-    check_generation(config)
-    workspace = Workspace.create(config)
-    if config.generation.output:
-        check_writable(Location(config.generation.output).parent)
-    draw = synthetic_draw(config, workspace)
-    if dry_run:
-        if draw.pool.prompt is None:
-            return f"pool {draw.pool.id}: imported from {config.generation.folder.root}; draws {sum(draw.counts.values())} images"
-        plan = draw.pool.plan(draw.counts)
-        return f"pool {draw.pool.id}: {plan.num_rows} images\n{describe(plan)}"
-    ensure_pool(config, draw.pool, draw.counts)
-    info = read_info(draw.pool.location)
-    lines = [f"synthetic pool: {draw.pool.location} ({info.num_rows} rows, {info.extra.get('rejections', 0)} rejections)"]
-    return "\n".join(lines + [f"  {k}: {v}" for k, v in info.group_counts["train"].items()])

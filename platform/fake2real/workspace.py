@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fake2real.config import ExperimentConfig
-from fake2real.data.datasets import build_real_table
+from fake2real.data.datasets import build_real_table, get_dataset
 from fake2real.data.groups import check_splits
-from fake2real.data.ingest import count_table
+from fake2real.data.ingest import count_table, listing
+from fake2real.data.metadata import metadata_digest
 from fake2real.data.storage import Location
-from fake2real.data.table import check_writable, is_complete, read_info
+from fake2real.data.table import TableInfo, check_writable, count_groups, is_complete, read_info
 from fake2real.errors import DataError
 
 
@@ -75,7 +76,10 @@ def real_location(config: ExperimentConfig, workspace: Workspace) -> Location:
     """Where the real table of ``config.dataset`` is (or will be): named by a hash of the section."""
     if config.dataset.table:
         return Location(config.dataset.table)
-    return workspace.data / f"real-{config.dataset.name}-{config.digest('dataset')}"
+    name = f"real-{config.dataset.name}-{config.digest('dataset')}"
+    if config.dataset.name == "folder":  # its rows are in the user's metadata file: edited, another table
+        name += f"-{metadata_digest(config.dataset.root, config.dataset.metadata)}"
+    return workspace.data / name
 
 
 def prepare_real(config: ExperimentConfig, workspace: Workspace) -> Location:
@@ -87,6 +91,21 @@ def prepare_real(config: ExperimentConfig, workspace: Workspace) -> Location:
         info = build_real_table(config.dataset, path)
         print(count_table(info), flush=True)
     return path
+
+
+def planned_real_info(config: ExperimentConfig) -> TableInfo:
+    """The real table's names and group counts without writing it (no Ray): the finished table's
+    metadata when it is there, else the dataset's listing after the bias-ratio rule."""
+    dataset = config.dataset
+    if dataset.table is not None:
+        return read_info(dataset.table)
+    location = real_location(config, Workspace(Location(config.output_dir)))
+    if is_complete(location):
+        return read_info(location)
+    reader = get_dataset(dataset.name)
+    rows = reader.listing(dataset) if dataset.name == "shapes" else listing(dataset, reader)
+    class_names, bias_names = reader.names(dataset)
+    return TableInfo(dataset.name, list(class_names), list(bias_names), "real", rows.num_rows, count_groups(rows))
 
 
 def run_ingest(config: ExperimentConfig) -> str:

@@ -116,6 +116,7 @@ def test_generate_dry_run_with_usb_counts(tmp_path):
     )
     assert completed.returncode == 0, completed.stderr
     # smoke train counts 40/5/5/40: USB fills the two minority groups up to 40, 35 images each.
-    assert "plan " in completed.stdout and ": 70 images" in completed.stdout
+    assert "pool " in completed.stdout and ": 70 images" in completed.stdout
+    assert not (tmp_path / "out" / "data").exists()  # a dry run writes nothing, not even the real table
     assert "y0_b1: 35 images" in completed.stdout and "y1_b0: 35 images" in completed.stdout
     assert "y0_b0:" not in completed.stdout and "y1_b1:" not in completed.stdout

@@ -12,7 +12,7 @@ from fake2real.data.table import read_info, read_table
 from fake2real.errors import ConfigError
 from fake2real.presets import preset
 from fake2real.sweep import run_sweep
-from fake2real.synthetic import run_generation_job
+from fake2real.pools import run_generation_job
 
 GROUPS4 = ("y0_b0", "y0_b1", "y1_b0", "y1_b1")
 

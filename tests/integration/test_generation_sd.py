@@ -16,7 +16,7 @@ import pytest
 
 from fake2real.config import build_config
 from fake2real.data.table import is_complete, read_info, read_table
-from fake2real.synthetic import run_generation_job
+from fake2real.pools import run_generation_job
 from helpers import REPO, run_job
 from tiny_sd import build_tiny_sd
 

@@ -68,7 +68,9 @@ def test_every_method_and_mixture_one_epoch(ray_connected, tmp_path):
     assert len(pools) == 4  # balanced, unbalanced (no bias words), degraded, held-out test
     added = sorted(int(n) for n in re.findall(r"\(procedural, \w+\): holds 0, must add (\d+)", planned))
     assert added == sorted(info.num_rows for info in pools.values()), planned
-    assert re.findall(r"must add (\d+)", sweep_dry_run(config)) == ["0"] * 4
+    again = sweep_dry_run(config)
+    assert re.findall(r"must add (\d+)", again) == ["0"] * 4
+    assert f"stages to train after sharing: {len(finished)} " in again and f"already trained: {len(finished)}" in again
     assert cells[("ffr_reversed", "erm")].stages[0].key == cells[("none", "erm")].stages[0].key
     assert cells[("synthetic_only", "erm")].stages[0].key == cells[("ffr", "erm")].stages[0].key
 

@@ -11,7 +11,7 @@ from fake2real.config import build_config
 from fake2real.data.storage import Location, upload
 from fake2real.data.table import METADATA_FILE, is_complete, part_names, read_info, read_table
 from fake2real.presets import preset
-from fake2real.synthetic import run_generation_job
+from fake2real.pools import run_generation_job
 from fake2real.workspace import Workspace, prepare_real
 from helpers import run_job
 

@@ -363,3 +363,8 @@ def test_a_resnet_on_real_data_needs_pretrained_weights_or_an_explicit_none():
     assert build_config(overrides=merge(base, {"train": {"pretrained": "/w/resnet50.pth"}})).train.pretrained_file == "/w/resnet50.pth"
     # The built-in world and the small CNN need neither.
     assert build_config(overrides={"train": {"model": "resnet18"}}).train.pretrained_file is None
+
+
+def test_a_finished_table_has_one_bias_ratio():
+    with pytest.raises(ConfigError, match=r"^config: sweep.bias_ratios: a finished table \(dataset.table\) has the bias ratio it was made with"):
+        build_config(overrides=["dataset.name=folder", "dataset.table=/data/t", "dataset.bias_ratio=null", "sweep.bias_ratios=[0.9,0.99]"])

@@ -39,24 +39,47 @@ def test_budgets_share_one_pool_sized_to_the_largest_draw(tmp_path):
 
 
 def test_cost_in_device_hours_from_the_configured_rates(tmp_path):
-    text = sweep_dry_run(config(tmp_path, "sweep.cost.generation_images_per_second=0.5", "sweep.cost.training_images_per_second=100",
-                                "sweep.search.num_samples=3"))
-    generated = int(re.search(r"images to generate: (\d+);", text).group(1))
-    passes = int(re.search(r"image passes to train and evaluate: (\d+)", text).group(1))
-    assert generated == 1976 + 400
-    assert f"generation: {generated / 0.5 / 3600:.2f} device-hours at 0.5 images/s (sweep.cost.generation_images_per_second)" in text
+    text = sweep_dry_run(config(tmp_path, "sweep.cost.generation_images_per_second=0.5", "sweep.cost.training_images_per_second=100"))
+    # Real table: train 1000/11/11/1000 = 2022, val 100/10/10/100 = 220, test 800. A stage trains
+    # and validates every epoch (8), validates its starting model once and tests once:
+    # real and stage 2 (× 2 methods each): 8 · (2022 + 220) + 220 + 800 = 18956;
+    # stage 1 on 4 · 494 synthetic images: 8 · (1976 + 220) + 220 + 800 = 18588.
+    passes = 4 * 18956 + 18588
+    assert f"images to generate: 2376; image passes to train and evaluate: {passes} " in text
+    assert f"generation: {2376 / 0.5 / 3600:.2f} device-hours at 0.5 images/s (sweep.cost.generation_images_per_second)" in text
     assert f"training: {passes / 100 / 3600:.2f} device-hours at 100 images/s" in text
-    assert "search trials: 12 (3 per searched cell" in text
-    assert re.search(r"estimated total: [\d.]+ device-hours", text)
+    assert f"estimated total: {2376 / 0.5 / 3600 + passes / 100 / 3600:.2f} device-hours" in text
 
 
-def test_a_generator_without_a_measured_rate_is_unknown_not_guessed(tmp_path):
-    cfg = config(tmp_path, "generation.backend=diffusers", "generation.model=/models/sd", "generation.device=cuda")
-    found = rates(cfg)
-    assert ("generation", "diffusers", "gpu") not in MEASURED and found.generation is None
-    assert found.generation_source == "no measured rate for diffusers on gpu"
+def test_search_trials_are_counted_per_searched_cell(tmp_path):
+    text = sweep_dry_run(config(tmp_path, "sweep.search.num_samples=3"))
+    assert "search trials: 12 (3 per searched cell" in text  # 4 cells (none, ffr × erm, groupdro)
+    text = sweep_dry_run(config(tmp_path, "sweep.search.num_samples=3", "sweep.search.stage1=true"))
+    assert "search trials: 15 (3 per searched cell" in text  # + stage 1, searched once for both ffr cells
 
 
-@pytest.mark.parametrize("key", sorted(MEASURED))
-def test_measured_rates_are_positive(key):
-    assert MEASURED[key] > 0
+def test_a_rate_is_measured_for_its_model_size_and_device_or_unknown(tmp_path):
+    found = rates(config(tmp_path))
+    assert (found.training, found.generation) == (MEASURED[("training", "small_cnn", "cpu", 32)], MEASURED[("generation", "procedural", "cpu", 32)])
+    larger = rates(config(tmp_path, "dataset.shapes.image_size=64"))  # measured at 32² only: not reused at 64²
+    assert larger.training is None and larger.training_source == "no measured rate for small_cnn at 64² on cpu"
+    sd = rates(config(tmp_path, "generation.backend=diffusers", "generation.model=/models/sd", "generation.device=cuda"))
+    assert sd.generation is None and sd.generation_source == "no measured rate for diffusers at 512² on gpu"
+
+
+def test_your_own_folders_planned_and_a_shortfall_refused_before_any_work(tmp_path):
+    import native_fixtures as fixtures
+    from fake2real.errors import ConfigError
+
+    real = fixtures.folder(tmp_path / "pets")
+    synthetic = fixtures.synthetic_folder(tmp_path / "generated", per_group=7)
+    base = ["dataset.name=folder", f"dataset.root={real}", "dataset.bias_ratio=null", "dataset.image_size=16",
+            "generation.backend=folder", f"generation.folder.root={synthetic}", "generation.test_images_per_group=0",
+            "sweep.mixtures=[none,usb,ffr]", "sweep.methods=[erm]"]
+    text = sweep_dry_run(config(tmp_path, *base))
+    # real train 10/3/3/10: usb needs 7 of each small group, ffr 14 // 4 = 3 of every group; 7 listed per group
+    assert re.search(r"pool-folder-\w+ \(folder, train\): holds 28, must add 0", text)
+    assert "images to generate: 0;" in text and not (tmp_path / "out").exists()
+    with pytest.raises(ConfigError) as error:
+        sweep_dry_run(config(tmp_path, *base, "generation.test_images_per_group=2"))
+    assert "holds 0 test images of group y0_b0 (cat, indoor); 2 are needed (short by 2) (mark held-out rows split=test" in str(error.value)

@@ -168,8 +168,7 @@ def write_view(final: str | os.PathLike, source: str | os.PathLike, ids: list[st
     The view lists the source's parts as they are now (a pool only ever adds parts), so it stays
     readable while its source grows; every id must be in the source."""
     location, source = Location(final), Location(source)
-    if is_complete(location):
-        raise DataError(f"table {location} already exists")
+    reopen(location)  # a stale view of the same draw is replaced (a view holds no images)
     names = _listed_parts(source)
     held = read_parts(source, names, columns=["id", "y", "b", "split"])
     rows = held.filter(pc.is_in(held["id"], pa.array(ids, pa.string())))
@@ -181,6 +180,19 @@ def write_view(final: str | os.PathLike, source: str | os.PathLike, ids: list[st
     meta = {**asdict(info), "parts": names, "view_of": str(source), "rows": VIEW_ROWS}
     put_bytes(location / METADATA_FILE, json.dumps(meta, indent=2, sort_keys=True).encode())
     return location
+
+
+def is_current_view(path: str | os.PathLike, source: str | os.PathLike) -> bool:
+    """Whether ``path`` is a finished view of ``source`` whose listed parts are all still there
+    (a pool removed and made again, or moved, leaves its old views stale: they are rewritten)."""
+    if not is_complete(path):
+        return False
+    meta = _metadata(path)
+    if meta.get("view_of") != str(Location(source)):
+        return False
+    fs, _ = Location(source).filesystem()
+    paths = [path_in(Location(source), n) for n in meta["parts"]]
+    return all(i.type == pafs.FileType.File for i in fs.get_file_info(paths))
 
 
 def serialize(rows: pa.Table) -> pa.Buffer:

@@ -126,25 +126,33 @@ def _pool_of(plan: pa.Table) -> str:
     return plan["id"][0].as_py().split("-", 1)[0]  # ids are pool_row_id(pool, y, b, i)
 
 
-def _store_plan(output: Location, plan: pa.Table) -> pa.Table:
-    """The plan the folder will hold: ``plan`` joined to the one stored there, which must be of the same pool."""
+def _target_plan(output: Location, plan: pa.Table) -> tuple[pa.Table, bool]:
+    """(the plan the folder will hold, whether it must be stored): ``plan`` joined to the one
+    stored there, which must be of the same pool. Writes nothing: a refusal leaves the folder as it was."""
     where = output / PLAN_FILE
-    if is_file(where):
-        stored = pq.read_table(pa.BufferReader(get_bytes(where)))
-        shared = pc.is_in(plan["id"], stored["id"])
-        same = _pool_of(stored) == _pool_of(plan) and plan.filter(shared).sort_by("id").equals(
-            stored.filter(pc.is_in(stored["id"], plan["id"])).sort_by("id")
-        )
-        if not same:
-            raise DataError(f"{output} holds a partial run of a different plan; remove it to start over")
-        added = plan.filter(pc.invert(shared))
-        if not added.num_rows:
-            return stored
-        plan = pa.concat_tables([stored, added]).sort_by("id")
-    elif part_names(output):
-        raise DataError(f"{output} holds image parts but no generation plan; remove it to start over")
-    put_bytes(where, serialize(plan))
-    return plan
+    if not is_file(where):
+        if part_names(output):
+            raise DataError(f"{output} holds image parts but no generation plan; remove it to start over")
+        return plan, True
+    stored = pq.read_table(pa.BufferReader(get_bytes(where)))
+    shared = pc.is_in(plan["id"], stored["id"])
+    same = _pool_of(stored) == _pool_of(plan) and plan.filter(shared).sort_by("id").equals(
+        stored.filter(pc.is_in(stored["id"], plan["id"])).sort_by("id")
+    )
+    if not same:
+        raise DataError(f"{output} holds a partial run of a different plan; remove it to start over")
+    added = plan.filter(pc.invert(shared))
+    if not added.num_rows:
+        return stored, False
+    return pa.concat_tables([stored, added]).sort_by("id"), True
+
+
+def _store_plan(output: Location, plan: pa.Table) -> pa.Table:
+    """Store the joined plan in the folder (``_target_plan``) and return it."""
+    target, changed = _target_plan(output, plan)
+    if changed:
+        put_bytes(output / PLAN_FILE, serialize(target))
+    return target
 
 
 def _holds(output: Location, plan: pa.Table) -> bool:
@@ -197,6 +205,7 @@ def run_generation(
     if is_complete(output):
         if _holds(output, plan):
             return read_info(output)
+        _target_plan(output, plan)  # refused before the finished pool is touched
         reopen(output)  # a finished pool asked for more: unfinished until the new rows are there
     check_writable(output)
     for leftover in list_names(output, TMP_PREFIX):  # a killed local write's temporary file
@@ -235,6 +244,12 @@ def run_generation(
                 print(f"[generate] {made}/{total} images ({rate:.1f} images/s)", flush=True)
                 next_report = made + max(1, total // 10)
 
+    return _finish(output, plan, info, max_attempts)
+
+
+def _finish(output: Location, plan: pa.Table, info: TableInfo, max_attempts: int) -> TableInfo:
+    """Check that the folder holds every plan row exactly once, then write ``table.json``."""
+    total = plan.num_rows
     written = read_parts(output, part_names(output), columns=["id", "y", "b", "split", "rejections"])
     ids = written.column("id")
     if written.num_rows != total or pc.count_distinct(ids).as_py() != total or not pc.all(pc.is_in(ids, plan["id"])).as_py():

@@ -21,7 +21,8 @@ from fake2real.errors import DataError
 from fake2real.generate.job import PLAN_FILE, GeneratorActor, _store_plan, held_counts, run_generation
 from fake2real.generate.plan import build_plan
 from fake2real.sections import ShapesWorld
-from fake2real.synthetic import prepare_synthetic, synthetic_draw
+from fake2real.pools import prepare_synthetic
+from fake2real.synthetic import synthetic_draw
 from fake2real.train.mixtures import get_mixture
 from fake2real.workspace import Workspace
 
@@ -144,3 +145,46 @@ def test_every_mixture_draws_the_first_images_of_each_group_of_one_pool(tmp_path
     assert str(prepare_synthetic(cfg, workspace, get_mixture("asb"))) == str(table)  # the same draw: the same view
     degraded = synthetic_draw(cfg, workspace, get_mixture("ffr_degraded"))
     assert degraded.pool.id != draw.pool.id and not is_complete(degraded.pool.location)
+
+
+def test_run_generation_reopens_a_finished_pool_only_for_more_of_its_own_images(mem):
+    folder = mem / "pool"
+    grow(folder, {g: 2 for g in GROUPS})
+    other = build_plan({g: 3 for g in GROUPS}, prompt, {**IDENTITY, "backend": "other"})[1]
+    with pytest.raises(DataError, match="holds a partial run of a different plan"):
+        run_generation(other, folder, info(), *BACKEND)
+    assert is_complete(folder) and read_info(folder).num_rows == 8  # refused before it was touched
+
+    larger = build_plan({g: 3 for g in GROUPS}, prompt, IDENTITY)[1]
+    actor = GeneratorActor(*BACKEND, image_format="png")
+    write_part(folder, actor(larger.filter(pc.invert(pc.is_in(larger["id"], read_table(folder)["id"])))))  # what Ray Data would make
+    done = run_generation(larger, folder, info(), *BACKEND)  # reopens, extends the stored plan, finishes
+    assert done.num_rows == 12 and is_complete(folder) and read_info(folder).num_rows == 12
+
+
+def test_a_view_of_a_pool_made_again_is_rewritten_not_left_stale(tmp_path):
+    import shutil
+
+    cfg = build_config(overrides={"output_dir": str(tmp_path), "generation": {"images_per_group": 2, "test_images_per_group": 0},
+                                  "dataset": {"shapes": {"image_size": 16}}})
+    workspace = Workspace.create(cfg)
+    draw = synthetic_draw(cfg, workspace, get_mixture("ffr"))
+    world = {"world": cfg.dataset.shapes.model_dump()}
+    actor = GeneratorActor("procedural", world, image_format="png")
+
+    def make_pool(rows_per_part: int):
+        plan = draw.pool.plan({g: 2 for g in GROUPS})
+        _store_plan(draw.pool.location, plan)
+        for start in range(0, plan.num_rows, rows_per_part):
+            write_part(draw.pool.location, actor(plan.slice(start, rows_per_part)))
+        run_generation(plan, draw.pool.location, draw.pool.info, "procedural", world)
+
+    make_pool(8)
+    view = prepare_synthetic(cfg, workspace, get_mixture("ffr"))
+    before = read_table(view)
+    shutil.rmtree(str(draw.pool.location))
+    make_pool(3)  # the same rows in other parts: the old view lists parts that are gone
+    with pytest.raises(DataError, match="is missing"):
+        read_table(view)
+    assert str(prepare_synthetic(cfg, workspace, get_mixture("ffr"))) == str(view)
+    assert read_table(view).equals(before)

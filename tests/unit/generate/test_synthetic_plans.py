@@ -10,9 +10,10 @@ import re
 import pytest
 
 from fake2real.config import build_config
-from fake2real.data.table import TableInfo, check_writable, finalize, read_info
+from fake2real.data.table import TableInfo, check_writable, finalize
 from fake2real.errors import ConfigError
-from fake2real.synthetic import check_sweep_generation, prepare_synthetic, run_generation_job, synthetic_draw, synthetic_plan
+from fake2real.pools import prepare_synthetic, run_generation_job
+from fake2real.synthetic import check_sweep_generation, synthetic_draw, synthetic_plan
 from fake2real.train.mixtures import get_mixture
 from fake2real.workspace import Workspace
 
@@ -108,18 +109,18 @@ def sweep_config(**generation):
 
 
 def test_sweep_generation_settings_that_serve_every_cell_pass():
-    check_sweep_generation(sweep_config(), ["none", "usb", "asb", "ffr", "ffr_biased", "ffr_degraded"], [0.9, 0.99])
-    check_sweep_generation(sweep_config(output="/data/sd"), ["none", "ffr"], [0.99])
+    check_sweep_generation(sweep_config(), ["none", "usb", "asb", "ffr", "ffr_biased", "ffr_degraded"])
+    check_sweep_generation(sweep_config(output="/data/sd"), ["none", "ffr"])
     # budgets and bias ratios are counts: every one draws from the one pool
-    check_sweep_generation(sweep_config(output="/data/sd"), ["usb", "asb", "ffr", "ffr_biased", "synthetic_only", "ffr_reversed"], [0.9, 0.99])
-    check_sweep_generation(sweep_config(counts_from="ffr"), ["none", "ffr", "ffr_degraded"], [0.9, 0.99])
-    check_sweep_generation(sweep_config(output="/data/sd"), ["none"], [0.9, 0.99])  # nothing synthetic
+    check_sweep_generation(sweep_config(output="/data/sd"), ["usb", "asb", "ffr", "ffr_biased", "synthetic_only", "ffr_reversed"])
+    check_sweep_generation(sweep_config(counts_from="ffr"), ["none", "ffr", "ffr_degraded"])
+    check_sweep_generation(sweep_config(output="/data/sd"), ["none"])  # nothing synthetic
 
 
 @pytest.mark.parametrize("mixtures", [["ffr", "ffr_unbalanced"], ["usb", "ffr_degraded"]])
 def test_sweep_output_for_several_pools_is_refused(mixtures):
     with pytest.raises(ConfigError) as error:
-        check_sweep_generation(sweep_config(output="/data/sd"), ["none", *mixtures], [0.99])
+        check_sweep_generation(sweep_config(output="/data/sd"), ["none", *mixtures])
     message = str(error.value)
     assert "\n" not in message and message.startswith("config: generation.output: one folder holds one synthetic pool")
     assert "bias words or degradation" in message
@@ -133,6 +134,6 @@ def test_sweep_output_for_several_pools_is_refused(mixtures):
 )
 def test_sweep_counts_from_another_rule_is_refused(counts_from, mixtures, named):
     with pytest.raises(ConfigError) as error:
-        check_sweep_generation(sweep_config(counts_from=counts_from), mixtures, [0.99])
+        check_sweep_generation(sweep_config(counts_from=counts_from), mixtures)
     message = str(error.value)
     assert "\n" not in message and message.startswith(f"config: generation.counts_from={counts_from} ") and named in message
