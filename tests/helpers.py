@@ -21,3 +21,13 @@ def run_job(script: str, *args: str, env: dict | None = None, timeout: float = 6
         cwd=cwd or REPO,
         env={**os.environ, **(env or {})},
     )
+
+
+def write_locally(rows, path, batch_fn, fn_kwargs, info):
+    """``data.ingest.write_on_ray`` without Ray, for unit tests: the whole listing as one batch, one part."""
+    from fake2real.data.table import count_groups, finalize, to_contract, write_part
+
+    write_part(path, to_contract(batch_fn(rows, **fn_kwargs)))
+    info.num_rows, info.group_counts = rows.num_rows, count_groups(rows)
+    finalize(path, info)
+    return info

@@ -6,6 +6,7 @@ The pipeline is real diffusers code (UNet, VAE, CLIP text encoder, DDIM) built f
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -87,7 +88,8 @@ def test_killed_generation_resumes_with_only_the_missing_rows(reference, ray_hea
 
     second = subprocess.run(args, env=env, cwd=REPO, capture_output=True, text=True, timeout=400)
     assert second.returncode == 0, second.stderr[-3000:]
-    assert "[generate] resuming:" in second.stdout
+    resumed = re.search(r"\[generate\] \S+: (\d+) images held, (\d+) to make", second.stdout)
+    assert resumed and int(resumed[1]) > 0 and int(resumed[2]) > 0, second.stdout[-2000:]
     assert not list(output.glob(".tmp-*")) and sorted(p.name for p in output.parent.iterdir()) == ["celeba-sd", "work"]
     assert images_by_id(output) == images_by_id(reference)
 

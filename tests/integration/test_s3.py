@@ -54,7 +54,7 @@ def test_ingest_into_s3_gives_the_local_table(ray_connected, ray_head, s3_server
 def test_generation_into_s3_resumes_a_partial_folder(ray_connected, ray_head, s3_server, s3_bucket, tmp_path):
     # The reference: the same plan generated locally, uninterrupted.
     run_generation_job(build_config(overrides={"output_dir": str(tmp_path / "local")}, base=preset("smoke")))
-    reference = next((tmp_path / "local" / "data").glob("synthetic-shapes-*"))
+    reference = next((tmp_path / "local" / "data").glob("pool-shapes-*"))
     remote = f"{s3_bucket}/run"
     folder = Location(remote) / "data" / reference.name
     # A killed run's folder: the plan and some of the parts, no table.json.
@@ -65,9 +65,9 @@ def test_generation_into_s3_resumes_a_partial_folder(ray_connected, ray_head, s3
 
     completed = run_job("generate.py", "--preset", "smoke", f"output_dir={remote}", env=ray_head.env, timeout=300)
     assert completed.returncode == 0, completed.stderr[-3000:]
-    made = re.search(r"\[generate\] resuming: (\d+)/(\d+) images already written", completed.stdout)
-    assert made and 0 < int(made[1]) < int(made[2]), completed.stdout[-2000:]
-    assert f"synthetic table: {folder} (" in completed.stdout
+    made = re.search(r"\[generate\] \S+: (\d+) images held, (\d+) to make", completed.stdout)
+    assert made and int(made[1]) > 0 and int(made[2]) > 0, completed.stdout[-2000:]
+    assert f"synthetic pool: {folder} (" in completed.stdout
     assert is_complete(folder)
     assert read_info(folder).group_counts == read_info(reference).group_counts
     assert read_table(folder).equals(read_table(reference))
@@ -103,6 +103,6 @@ def test_generation_output_and_real_table_as_uris(ray_connected, ray_head, s3_se
         f"generation.output={output}", env=ray_head.env, timeout=300,
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
-    assert f"synthetic table: {output} (" in completed.stdout
+    assert f"synthetic pool: {output} (" in completed.stdout
     assert is_complete(output) and read_info(output).num_rows == read_table(output).num_rows
     assert not (tmp_path / "work" / "data").exists() or not list((tmp_path / "work" / "data").iterdir())

@@ -11,12 +11,13 @@ import pytest
 from PIL import Image
 
 import native_fixtures as fixtures
+from helpers import write_locally
 from fake2real.config import build_config
 from fake2real.data import ingest
 from fake2real.data.datasets import folder, get_dataset
 from fake2real.data.datasets._common import seeded_split
 from fake2real.data.ingest import listing, majority_map
-from fake2real.data.table import count_groups, finalize, read_info, read_table, to_contract, write_part
+from fake2real.data.table import count_groups, read_info, read_table
 from fake2real.errors import ConfigError, DataError
 from fake2real.sections import DatasetConfig
 
@@ -203,14 +204,6 @@ def test_a_corrupt_image_is_named(tmp_path):
     (tmp_path / "bad.jpg").write_bytes(noise(16, "JPEG")[:40])
     with pytest.raises(DataError, match=rf"^{tmp_path}/bad\.jpg: cannot decode image \("):
         ingest._decode_batch(pa.table({"path": [str(tmp_path / "bad.jpg")]}), str(tmp_path), 16, 95)
-
-
-def write_locally(rows, path, store_batch, fn_kwargs, info):
-    """``write_on_ray`` without Ray: the whole listing as one batch, one part."""
-    write_part(path, to_contract(store_batch(rows, **fn_kwargs)))
-    info.num_rows, info.group_counts = rows.num_rows, count_groups(rows)
-    finalize(path, info)
-    return info
 
 
 def test_native_table_of_a_folder_without_ray(tmp_path, root, monkeypatch):

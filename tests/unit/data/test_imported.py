@@ -10,9 +10,10 @@ import pytest
 from PIL import Image
 
 import native_fixtures as fixtures
+from helpers import write_locally
 from fake2real.data import imported
 from fake2real.data.imported import build_imported_table, list_imported, metadata_digest, store_batch
-from fake2real.data.table import SYNTHETIC, TableInfo, count_groups, finalize, pool_row_id, read_info, read_table, to_contract, write_part
+from fake2real.data.table import SYNTHETIC, TableInfo, pool_row_id, read_info, read_table
 from fake2real.errors import DataError
 
 CLASSES, BIASES = ["cat", "dog"], ["indoor", "outdoor"]
@@ -99,14 +100,6 @@ def test_store_batch_keeps_matching_images_as_they_are(tmp_path):
     (tmp_path / "a.jpg").write_bytes(files["a.jpg"][:30])
     with pytest.raises(DataError, match=rf"^{tmp_path}/a\.jpg: cannot decode image \("):
         store_batch(batch, 16, 95)
-
-
-def write_locally(rows, path, batch_fn, fn_kwargs, info):
-    """``write_on_ray`` without Ray: the whole listing as one batch, one part."""
-    write_part(path, to_contract(batch_fn(rows, **fn_kwargs)))
-    info.num_rows, info.group_counts = rows.num_rows, count_groups(rows)
-    finalize(path, info)
-    return info
 
 
 def test_pool_table_in_the_contract(tmp_path, root, monkeypatch):

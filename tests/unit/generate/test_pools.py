@@ -126,17 +126,27 @@ def test_a_view_reads_as_the_selected_rows_of_its_source(mem):
     assert not is_complete(mem / "view2")
 
 
-def test_every_mixture_draws_the_first_images_of_each_group_of_one_pool(tmp_path):
-    cfg = build_config(overrides={"output_dir": str(tmp_path), "generation": {"images_per_group": 3, "test_images_per_group": 0},
+def shapes_draw(tmp_path, per_group: int):
+    cfg = build_config(overrides={"output_dir": str(tmp_path), "generation": {"images_per_group": per_group, "test_images_per_group": 0},
                                   "dataset": {"shapes": {"image_size": 16}}})
     workspace = Workspace.create(cfg)
-    draw = synthetic_draw(cfg, workspace, get_mixture("ffr"))
+    return cfg, workspace, synthetic_draw(cfg, workspace, get_mixture("ffr"))
+
+
+def finish_pool(cfg, pool, per_group: int, rows_per_part: int) -> None:
+    """The pool holding ``per_group`` images of each group, made as Ray Data would, in parts of ``rows_per_part``."""
     world = {"world": cfg.dataset.shapes.model_dump()}
-    plan = draw.pool.plan({g: 5 for g in GROUPS})  # a pool that already holds more than any draw
-    _store_plan(draw.pool.location, plan)
+    plan = pool.plan({g: per_group for g in GROUPS})
+    _store_plan(pool.location, plan)
     actor = GeneratorActor("procedural", world, image_format="png")
-    write_part(draw.pool.location, actor(plan))
-    run_generation(plan, draw.pool.location, draw.pool.info, "procedural", world)
+    for start in range(0, plan.num_rows, rows_per_part):
+        write_part(pool.location, actor(plan.slice(start, rows_per_part)))
+    run_generation(plan, pool.location, pool.info, "procedural", world)
+
+
+def test_every_mixture_draws_the_first_images_of_each_group_of_one_pool(tmp_path):
+    cfg, workspace, draw = shapes_draw(tmp_path, 3)
+    finish_pool(cfg, draw.pool, 5, 20)  # a pool that already holds more than any draw
 
     table = prepare_synthetic(cfg, workspace, get_mixture("ffr"))  # no Ray: the pool holds enough
     ids = read_table(table)["id"].to_pylist()
@@ -165,19 +175,10 @@ def test_run_generation_reopens_a_finished_pool_only_for_more_of_its_own_images(
 def test_a_view_of_a_pool_made_again_is_rewritten_not_left_stale(tmp_path):
     import shutil
 
-    cfg = build_config(overrides={"output_dir": str(tmp_path), "generation": {"images_per_group": 2, "test_images_per_group": 0},
-                                  "dataset": {"shapes": {"image_size": 16}}})
-    workspace = Workspace.create(cfg)
-    draw = synthetic_draw(cfg, workspace, get_mixture("ffr"))
-    world = {"world": cfg.dataset.shapes.model_dump()}
-    actor = GeneratorActor("procedural", world, image_format="png")
+    cfg, workspace, draw = shapes_draw(tmp_path, 2)
 
     def make_pool(rows_per_part: int):
-        plan = draw.pool.plan({g: 2 for g in GROUPS})
-        _store_plan(draw.pool.location, plan)
-        for start in range(0, plan.num_rows, rows_per_part):
-            write_part(draw.pool.location, actor(plan.slice(start, rows_per_part)))
-        run_generation(plan, draw.pool.location, draw.pool.info, "procedural", world)
+        finish_pool(cfg, draw.pool, 2, rows_per_part)
 
     make_pool(8)
     view = prepare_synthetic(cfg, workspace, get_mixture("ffr"))
