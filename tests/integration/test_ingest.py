@@ -136,3 +136,21 @@ def test_folder_layout_with_images_stored_as_they_are(ray_connected, tmp_path):
     assert stored["folder-images/cat/001.jpg"] == (root / "images/cat/001.jpg").read_bytes()
     small = Image.open(io.BytesIO(stored["folder-images/cat/002.png"]))
     assert (small.format, small.size) == ("JPEG", (16, 16))
+
+
+def test_bad_label_in_annotation_file(tmp_path):
+    # Line 5 is 000003.jpg; Smiling (the class) must be 1 or -1.
+    root = fixtures.celeba(tmp_path / "celeba")
+    path = root / "list_attr_celeba.txt"
+    lines = path.read_text().splitlines()
+    fields = lines[4].split()
+    fields[3] = "0"
+    lines[4] = " ".join(fields)
+    path.write_text("\n".join(lines) + "\n")
+    assert_failed_cleanly(celeba_job(tmp_path, root), tmp_path, "list_attr_celeba.txt: line 5: Smiling must be 1 or -1, got '0'")
+
+
+def test_binary_annotation_file(tmp_path):
+    root = fixtures.celeba(tmp_path / "celeba")
+    (root / "list_eval_partition.txt").write_bytes(fixtures.jpeg(0))
+    assert_failed_cleanly(celeba_job(tmp_path, root), tmp_path, "list_eval_partition.txt is not UTF-8 text (byte 0xff at offset 0)")

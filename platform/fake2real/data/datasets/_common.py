@@ -10,14 +10,31 @@ from fake2real.errors import DataError
 
 
 def read_text(fs: pafs.FileSystem, path: str) -> str:
+    """An annotation file's text (UTF-8; a leading byte-order mark, as spreadsheets save it, is dropped)."""
     try:
         with fs.open_input_stream(path) as stream:
-            return stream.read().decode()
+            data = stream.read()
     except FileNotFoundError:
         raise DataError(f"missing metadata file {path}") from None
+    try:
+        return data.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as exc:
+        byte = f"byte 0x{data[exc.start]:02x} at offset {exc.start}"
+        raise DataError(f"{path} is not UTF-8 text ({byte}): is it the annotation file?") from None
 
 
-def list_files(fs: pafs.FileSystem, folder: str, suffixes=(".jpg", ".jpeg", ".png")) -> list[str]:
+def check_value(value, allowed: tuple[str, ...], what: str, where: str) -> str:
+    """``value`` when it is one of ``allowed``, else one line: ``<where>: <what> must be 0 or 1, got '2'``."""
+    if value not in allowed:
+        choices = " or ".join(allowed) if len(allowed) == 2 else ", ".join(allowed[:-1]) + f" or {allowed[-1]}"
+        raise DataError(f"{where}: {what} must be {choices}, got {value!r}")
+    return value
+
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+
+def list_files(fs: pafs.FileSystem, folder: str, suffixes=IMAGE_SUFFIXES) -> list[str]:
     info = fs.get_file_info(folder)
     if info.type != pafs.FileType.Directory:
         raise DataError(f"missing image folder {folder}")
@@ -25,17 +42,28 @@ def list_files(fs: pafs.FileSystem, folder: str, suffixes=(".jpg", ".jpeg", ".pn
     return sorted(f.path for f in found if f.type == pafs.FileType.File and f.path.lower().endswith(suffixes))
 
 
-def attribute_table(text: str, path: str) -> tuple[list[str], list[list[str]]]:
-    """CelebA-style annotations: a count line, a line of attribute names, then ``file v1 v2 …``."""
-    lines = [line.split() for line in text.splitlines() if line.strip()]
+def numbered_lines(text: str) -> list[tuple[int, list[str]]]:
+    """The non-blank lines of ``text`` split on whitespace, each with its line number (1-based, as an editor shows it)."""
+    return [(number, line.split()) for number, line in enumerate(text.splitlines(), 1) if line.strip()]
+
+
+def attribute_table(text: str, path: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """CelebA-style annotations: a count line, a line of attribute names, then ``file v1 v2 …``;
+    the rows come with their line numbers."""
+    lines = numbered_lines(text)
     if len(lines) < 2:
         raise DataError(f"{path}: expected a count line and an attribute-name line")
-    names = lines[1]
+    names = lines[1][1]
     rows = lines[2:]
-    for row in rows:
+    for number, row in rows:
         if len(row) != len(names) + 1:
-            raise DataError(f"{path}: row for {row[0]} has {len(row) - 1} values for {len(names)} attributes")
+            raise DataError(f"{path}: line {number}: row for {row[0]} has {len(row) - 1} values for {len(names)} attributes")
     return names, rows
+
+
+def attribute_flag(row: list[str], index: int, name: str, where: str) -> int:
+    """Attribute ``index`` (``name``) of a row as 1 (present, ``1``) or 0 (absent, ``-1``)."""
+    return int(check_value(row[1 + index], ("1", "-1"), name, where) == "1")
 
 
 def attribute_index(names: list[str], wanted: str, field: str) -> int:

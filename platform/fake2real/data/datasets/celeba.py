@@ -6,7 +6,9 @@ bias Male). Splits are the official partition (0 train, 1 val, 2 test).
 
 from __future__ import annotations
 
-from fake2real.data.datasets._common import attribute_index, attribute_table, listing, read_text
+from fake2real.data.datasets._common import (
+    attribute_flag, attribute_index, attribute_table, check_value, listing, numbered_lines, read_text,
+)
 from fake2real.errors import DataError
 
 NAME = "celeba"
@@ -25,25 +27,37 @@ def names(config) -> tuple[list[str], list[str]]:
     return [f"not_{c}", c], [f"not_{b}", b]
 
 
+def read_partition(text: str, path: str) -> dict[str, str]:
+    """``list_eval_partition.txt``: ``<image> <partition>`` per line → image → split name."""
+    partition: dict[str, str] = {}
+    first: dict[str, int] = {}
+    for number, fields in numbered_lines(text):
+        where = f"{path}: line {number}"
+        if len(fields) != 2:
+            raise DataError(f"{where}: expected '<image> <partition>', got {' '.join(fields)!r}")
+        name, code = fields
+        if name in first:
+            raise DataError(f"{where}: {name} is listed twice (first at line {first[name]})")
+        first[name] = number
+        partition[name] = SPLITS[check_value(code, tuple(SPLITS), "partition", where)]
+    return partition
+
+
 def list_images(config, fs, root: str):
     attr_path = f"{root}/list_attr_celeba.txt"
     part_path = f"{root}/list_eval_partition.txt"
     attributes, rows = attribute_table(read_text(fs, attr_path), attr_path)
     ci = attribute_index(attributes, config.class_attribute, "class_attribute")
     bi = attribute_index(attributes, config.bias_attribute, "bias_attribute")
-    partition = {}
-    for line in read_text(fs, part_path).splitlines():
-        if line.strip():
-            name, split = line.split()
-            partition[name] = SPLITS.get(split)
+    partition = read_partition(read_text(fs, part_path), part_path)
     ids, paths, y, b, split = [], [], [], [], []
-    for row in rows:
-        name = row[0]
-        if partition.get(name) is None:
-            raise DataError(f"{part_path}: no split (0/1/2) for {name}")
+    for number, row in rows:
+        name, where = row[0], f"{attr_path}: line {number}"
+        if name not in partition:
+            raise DataError(f"{part_path}: no partition for {name} (listed at line {number} of list_attr_celeba.txt)")
         ids.append(f"{NAME}-{name}")
         paths.append(f"{root}/img_align_celeba/{name}")
-        y.append(int(row[1 + ci] == "1"))
-        b.append(int(row[1 + bi] == "1"))
+        y.append(attribute_flag(row, ci, config.class_attribute, where))
+        b.append(attribute_flag(row, bi, config.bias_attribute, where))
         split.append(partition[name])
     return listing(ids, paths, y, b, split)

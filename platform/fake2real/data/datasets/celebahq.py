@@ -5,7 +5,7 @@ No official split: a seeded, stable 80/10/10 split by image id (``dataset.split_
 
 from __future__ import annotations
 
-from fake2real.data.datasets._common import attribute_index, attribute_table, listing, read_text, seeded_split
+from fake2real.data.datasets._common import attribute_flag, attribute_index, attribute_table, listing, read_text, seeded_split
 from fake2real.data.datasets.celeba import names  # noqa: F401  (same attribute naming as CelebA)
 
 NAME = "celebahq"
@@ -23,11 +23,11 @@ def list_images(config, fs, root: str):
     attributes, rows = attribute_table(read_text(fs, path), path)
     ci = attribute_index(attributes, config.class_attribute, "class_attribute")
     bi = attribute_index(attributes, config.bias_attribute, "bias_attribute")
-    ids = [f"{NAME}-{row[0]}" for row in rows]
-    return listing(
-        ids,
-        [f"{root}/CelebA-HQ-img/{row[0]}" for row in rows],
-        [int(row[1 + ci] == "1") for row in rows],
-        [int(row[1 + bi] == "1") for row in rows],
-        seeded_split(ids, config.split_seed),
-    )
+    ids, paths, y, b = [], [], [], []
+    for number, row in rows:
+        where = f"{path}: line {number}"
+        ids.append(f"{NAME}-{row[0]}")
+        paths.append(f"{root}/CelebA-HQ-img/{row[0]}")
+        y.append(attribute_flag(row, ci, config.class_attribute, where))
+        b.append(attribute_flag(row, bi, config.bias_attribute, where))
+    return listing(ids, paths, y, b, seeded_split(ids, config.split_seed))

@@ -1,12 +1,18 @@
 """SpuCo Animals: ``spuco_birds/{split}/{landbirds,waterbirds}/{land,water}/`` and
 ``spuco_dogs/{split}/{small_dogs,big_dogs}/{indoor,outdoor}/``: 4 classes, 4 bias values, 8 groups.
+
+The labels are the folder names: another folder (or an image) beside the class or bias folders is
+an error, since its images would silently not be listed. Hidden entries (``.…``) are ignored.
 """
 
 from __future__ import annotations
 
 from pathlib import PurePosixPath
 
-from fake2real.data.datasets._common import list_files, listing
+import pyarrow.fs as pafs
+
+from fake2real.data.datasets._common import IMAGE_SUFFIXES, list_files, listing
+from fake2real.errors import DataError
 
 NAME = "spuco_animals"
 CLASS_NAMES = ["landbirds", "waterbirds", "small_dogs", "big_dogs"]
@@ -25,11 +31,25 @@ def names(config) -> tuple[list[str], list[str]]:
     return CLASS_NAMES, BIAS_NAMES
 
 
+def check_label_folders(fs, folder: str, expected, kind: str) -> None:
+    """Only the ``expected`` label folders under ``folder`` (a missing one is reported when listed)."""
+    for entry in fs.get_file_info(pafs.FileSelector(folder, allow_not_found=True, recursive=False)):
+        name = PurePosixPath(entry.path).name
+        if name.startswith(".") or name in expected:
+            continue
+        if entry.type == pafs.FileType.Directory:
+            raise DataError(f"{folder}: unexpected folder '{name}' (the {kind} folders are {', '.join(expected)})")
+        if name.lower().endswith(IMAGE_SUFFIXES):
+            raise DataError(f"{folder}: image '{name}' outside the {kind} folders ({', '.join(expected)})")
+
+
 def list_images(config, fs, root: str):
     ids, paths, y, b, split = [], [], [], [], []
     for family, classes in LAYOUT.items():
         for part in ("train", "val", "test"):
+            check_label_folders(fs, f"{root}/{family}/{part}", tuple(classes), "class")
             for class_name, biases in classes.items():
+                check_label_folders(fs, f"{root}/{family}/{part}/{class_name}", biases, "bias")
                 for bias_name in biases:
                     for path in list_files(fs, f"{root}/{family}/{part}/{class_name}/{bias_name}"):
                         ids.append(f"{NAME}-{family}-{part}-{class_name}-{bias_name}-{PurePosixPath(path).name}")

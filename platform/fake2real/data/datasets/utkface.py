@@ -1,14 +1,15 @@
 """UTK-Face: one folder of ``{age}_{gender}_{race}_{date}.jpg`` (aligned ``.chip.jpg`` too).
 
 Class: gender (0 male, 1 female). Bias: age with the paper's bins — young (≤ 5) and old (20–50);
-other ages are dropped. No official split: a seeded, stable 80/10/10 split by file name.
+other ages are dropped. No official split: a seeded, stable 80/10/10 split by file name. A file
+name that does not parse, or a gender other than 0 or 1, is an error naming the file.
 """
 
 from __future__ import annotations
 
 from pathlib import PurePosixPath
 
-from fake2real.data.datasets._common import list_files, listing, seeded_split
+from fake2real.data.datasets._common import check_value, list_files, listing, seeded_split
 from fake2real.errors import DataError
 
 NAME = "utkface"
@@ -30,21 +31,23 @@ def age_bin(age: int) -> int | None:
     return None
 
 
+def parse_name(path: str) -> tuple[int, int]:
+    """(age, gender) of ``{age}_{gender}_{race}_{date}.jpg``; race and date are not read (a few
+    distributed files lack the race). A name that does not parse is refused, never skipped."""
+    parts = PurePosixPath(path).name.split("_")
+    if len(parts) < 3 or not (parts[0].isascii() and parts[0].isdigit()):
+        raise DataError(f"{path}: not a UTK-Face file name (age_gender_race_date.jpg)")
+    return int(parts[0]), int(check_value(parts[1], ("0", "1"), "gender", path))
+
+
 def list_images(config, fs, root: str):
     ids, paths, y, b = [], [], [], []
     for path in list_files(fs, root):
-        name = PurePosixPath(path).name
-        parts = name.split("_")
-        try:
-            age, gender = int(parts[0]), int(parts[1])
-        except (IndexError, ValueError):
-            raise DataError(f"{path}: not a UTK-Face file name (age_gender_race_date.jpg)") from None
-        if gender not in (0, 1):
-            raise DataError(f"{path}: gender must be 0 or 1, got {gender}")
+        age, gender = parse_name(path)
         bias = age_bin(age)
         if bias is None:
             continue
-        ids.append(f"{NAME}-{name}")
+        ids.append(f"{NAME}-{PurePosixPath(path).name}")
         paths.append(path)
         y.append(gender)
         b.append(bias)

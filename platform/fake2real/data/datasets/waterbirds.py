@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import io
 
-from fake2real.data.datasets._common import listing, read_text
+from fake2real.data.datasets._common import check_value, listing, read_text
 from fake2real.errors import DataError
 
 NAME = "waterbirds"
@@ -23,6 +23,19 @@ def names(config) -> tuple[list[str], list[str]]:
     return ["landbird", "waterbird"], ["land", "water"]
 
 
+def _checked(row: dict, columns: int, where: str) -> dict:
+    """A row with every column filled and valid labels; ``where`` is ``<file>: line N``."""
+    extra, short = row.get(None, []), sum(value is None for value in row.values())
+    if extra or short:
+        raise DataError(f"{where}: {columns + len(extra) - short} values for {columns} columns")
+    if not row["img_filename"]:
+        raise DataError(f"{where}: empty img_filename")
+    check_value(row["y"], ("0", "1"), "y", where)
+    check_value(row["place"], ("0", "1"), "place", where)
+    check_value(row["split"], tuple(SPLITS), "split", where)
+    return row
+
+
 def list_images(config, fs, root: str):
     path = f"{root}/metadata.csv"
     reader = csv.DictReader(io.StringIO(read_text(fs, path)))
@@ -31,8 +44,7 @@ def list_images(config, fs, root: str):
         raise DataError(f"{path}: missing column {sorted(missing)[0]}")
     ids, paths, y, b, split = [], [], [], [], []
     for row in reader:
-        if row["split"] not in SPLITS:
-            raise DataError(f"{path}: split must be 0, 1 or 2 for {row['img_filename']}, got {row['split']!r}")
+        row = _checked(row, len(reader.fieldnames), f"{path}: line {reader.line_num}")
         ids.append(f"{NAME}-{row['img_filename']}")
         paths.append(f"{root}/{row['img_filename']}")
         y.append(int(row["y"]))
