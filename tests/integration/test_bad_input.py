@@ -120,3 +120,75 @@ def test_generate_dry_run_with_usb_counts(tmp_path):
     assert not (tmp_path / "out" / "data").exists()  # a dry run writes nothing, not even the real table
     assert "y0_b1: 35 images" in completed.stdout and "y1_b0: 35 images" in completed.stdout
     assert "y0_b0:" not in completed.stdout and "y1_b1:" not in completed.stdout
+
+
+# --- Config text the loader refuses: one exact line, exit 2, before any Ray work ----------------
+
+PROMPTS = "name: t\nclass_names: [a, b]\nbias_names: [c, d]\ntemplate: '{class} {bias}'\nclass_phrases: [[x], [y]]\n"
+
+
+def assert_config_error(completed, message: str) -> None:
+    assert completed.returncode == 2, completed.stderr
+    assert assert_one_line_error(completed) == f"error: {message}"
+
+
+def test_non_finite_number_is_refused(tmp_path):
+    completed = run_job("sweep.py", "--preset", "smoke", f"output_dir={tmp_path / 'out'}", "train.real.lr=.inf", timeout=120)
+    assert_config_error(completed, "config: train.real.lr: Input should be a finite number (got inf)")
+    assert not (tmp_path / "out").exists()
+
+
+def test_duplicate_key_in_config_file(tmp_path):
+    path = tmp_path / "dup.yaml"
+    path.write_text("name: x\ntrain:\n  method: erm\n  method: groupdro\n")
+    completed = run_job("sweep.py", "--preset", "smoke", "--config", str(path), f"output_dir={tmp_path / 'out'}", timeout=120)
+    assert_config_error(completed, f"config: {path}: line 4: duplicate key 'train.method' (first at line 3)")
+    assert not (tmp_path / "out").exists()
+
+
+def test_config_file_not_utf8(tmp_path):
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("name: café\n".encode("latin-1"))
+    completed = run_job("sweep.py", "--preset", "smoke", "--config", str(path), f"output_dir={tmp_path / 'out'}", timeout=120)
+    assert_config_error(completed, f"config: {path} is not UTF-8 text: byte 0xe9 at offset 9")
+    assert not (tmp_path / "out").exists()
+
+
+def test_malformed_config_file(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("train: {method: erm\n")
+    completed = run_job("sweep.py", "--preset", "smoke", "--config", str(path), f"output_dir={tmp_path / 'out'}", timeout=120)
+    assert_config_error(
+        completed,
+        f"config: {path}: line 2, column 1: not valid YAML: expected ',' or '}}', but got '<stream end>' (while parsing a flow mapping at line 1, column 8)",
+    )
+    assert not (tmp_path / "out").exists()
+
+
+def test_malformed_override(tmp_path):
+    completed = run_job("sweep.py", "--preset", "smoke", f"output_dir={tmp_path / 'out'}", "sweep.seeds=[0,1", timeout=120)
+    assert_config_error(
+        completed,
+        "config: override 'sweep.seeds=[0,1': not valid YAML at column 17: expected ',' or ']', but got '<stream end>' "
+        "(while parsing a flow sequence at column 13)",
+    )
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    "content, problem",
+    [
+        (PROMPTS + "bias_phrases: [[u], [v]\n",
+         "line 7, column 1: not valid YAML: expected ',' or ']', but got '<stream end>' (while parsing a flow sequence at line 6, column 15)"),
+        ((PROMPTS + "bias_phrases: [[u], [v]]\n").replace("[x]", "[caf\xe9]").encode("latin-1"), "is not UTF-8 text: byte 0xe9 at offset 94"),
+        (PROMPTS + "bias_phrases: [[u], [v]]\ntemplate: '{class}'\n", "line 7: duplicate key 'template' (first at line 4)"),
+    ],
+    ids=["malformed", "not-utf8", "duplicate-key"],
+)
+def test_bad_prompt_template_file(tmp_path, content, problem):
+    path = tmp_path / "prompts.yaml"
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    completed = run_job("sweep.py", "--preset", "smoke", f"output_dir={tmp_path / 'out'}", f"generation.prompts={path}", timeout=120)
+    separator = " " if problem.startswith("is ") else ": "
+    assert_config_error(completed, f"config: generation.prompts: {path}{separator}{problem}")
+    assert not any((tmp_path / "out").rglob("table.json"))

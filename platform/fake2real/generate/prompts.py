@@ -13,9 +13,9 @@ from importlib import resources
 from pathlib import Path
 
 import numpy as np
-import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
+from fake2real.config import load_yaml_file
 from fake2real.errors import ConfigError
 
 PLACEHOLDERS = {"class", "bias"}
@@ -84,13 +84,14 @@ def load_template(name_or_path: str) -> PromptTemplate:
     if not path.suffix:
         if name_or_path not in builtin_templates():
             raise ConfigError(f"prompts: unknown template '{name_or_path}' (built-in: {', '.join(builtin_templates())}; or give a .yaml path)")
-        text = (resources.files("fake2real.generate") / "prompts" / f"{name_or_path}.yaml").read_text()
+        with resources.as_file(resources.files("fake2real.generate") / "prompts" / f"{name_or_path}.yaml") as builtin:
+            data = load_yaml_file(builtin, f"generation.prompts: {name_or_path}")
     elif not path.is_file():
         raise ConfigError(f"prompts: template file not found: {path}")
     else:
-        text = path.read_text()
+        data = load_yaml_file(path, f"generation.prompts: {path}")
     try:
-        return PromptTemplate.model_validate(yaml.safe_load(text))
+        return PromptTemplate.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"])
