@@ -15,3 +15,11 @@ class DataError(Fake2RealError):
 
 class TrackingError(Fake2RealError):
     """The MLflow tracking store cannot be reached or used."""
+
+
+class TrainingError(Fake2RealError):
+    """A stage cannot go on (a non-finite loss); raised in a training worker, printed by the driver."""
+
+
+class ClusterError(Fake2RealError):
+    """The Ray cluster cannot ever provide what a job asks for (e.g. a GPU on a cluster without one)."""

@@ -12,7 +12,7 @@ from fake2real.data.table import TableInfo, check_writable, group_name, is_compl
 from fake2real.errors import ConfigError
 from fake2real.generate.job import held_counts, run_generation
 from fake2real.generate.plan import describe, drawn_ids
-from fake2real.runtime import init_ray
+from fake2real.runtime import init_ray, require_resources
 from fake2real.synthetic import (
     Draw, Group, Pool, backend_kwargs, stored_format, check_generation, draw_location, synthetic_draw,
 )
@@ -95,6 +95,9 @@ def ensure_pool(config: ExperimentConfig, pool: Pool, counts: dict[Group, int]) 
         return
     init_ray()
     max_actors, gpus = _actors(config)
+    if gpus:  # Ray Data would wait forever for an actor no node can hold
+        require_resources({"CPU": config.generation.cpus_per_actor, "GPU": gpus}, "generation (generation.gpus_per_actor)",
+                          config.train.resource_wait_s)
     plan = pool.plan(counts)
     print(f"[generate] pool {pool.id} at {pool.location} ({max_actors} actor(s), {gpus} GPU each)\n{describe(plan)}", flush=True)
     run_generation(

@@ -17,6 +17,7 @@ every pool once, to the largest count any of its cells draws, before its first c
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 from fake2real.config import ExperimentConfig
@@ -103,9 +104,30 @@ def _check_diffusers(config: ExperimentConfig) -> None:
             f"config: generation.model: no diffusers pipeline at '{gen.model}' (a local directory with "
             f"model_index.json, or a model id already in the local Hugging Face cache): {str(exc).splitlines()[0][:150]}"
         ) from None
+    if Path(gen.model).is_dir():
+        _check_components(Path(gen.model), skipped=() if gen.safety_checker else ("safety_checker", "feature_extractor"))
     scheduler = getattr(diffusers, gen.scheduler, None) if gen.scheduler else None
     if gen.scheduler and not (isinstance(scheduler, type) and issubclass(scheduler, diffusers.SchedulerMixin)):
         raise ConfigError(f"config: generation.scheduler: unknown scheduler '{gen.scheduler}' (a diffusers scheduler class, e.g. DDIMScheduler)")
+
+
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".safetensors.index.json", ".bin.index.json")
+
+
+def _check_components(folder: Path, skipped: tuple[str, ...]) -> None:
+    """Every component ``model_index.json`` lists is there, and every model among them has its
+    weights: a half-copied pipeline is refused here, not 138 lines of Ray trace later."""
+    import json
+
+    listed = json.loads((folder / "model_index.json").read_text())
+    for name, entry in sorted(listed.items()):
+        if name.startswith("_") or name in skipped or not isinstance(entry, list) or entry[0] is None:
+            continue
+        part = folder / name
+        if not part.is_dir() or not any(part.iterdir()):
+            raise ConfigError(f"config: generation.model: {folder} lists the component '{name}' ({entry[1]}) but has no {name}/ folder")
+        if (part / "config.json").is_file() and not any(f.name.endswith(WEIGHT_SUFFIXES) for f in part.iterdir()):
+            raise ConfigError(f"config: generation.model: {folder}/{name} has a config.json but no weights (*.safetensors or *.bin)")
 
 
 def check_sweep_generation(config: ExperimentConfig, mixtures: list[str]) -> None:

@@ -92,3 +92,27 @@ def test_constraints_pin_every_declared_distribution_inside_its_range():
         elif not requirement.specifier.contains(pins[name], prereleases=True):
             problems.append(f"{requirement.name}: pin {pins[name]} outside '{requirement.specifier}'")
     assert not problems, problems
+
+
+def test_requires_python_is_what_the_pinned_set_supports():
+    """Every pinned distribution installed here accepts the oldest Python the project claims."""
+    from importlib.metadata import PackageNotFoundError, metadata
+
+    from packaging.specifiers import SpecifierSet
+    from packaging.version import Version
+
+    ours = SpecifierSet(_project()["requires-python"])
+    oldest = min(Version(f"3.{minor}") for minor in range(8, 20) if Version(f"3.{minor}") in ours)
+    refusing = []
+    for line in (REPO / "constraints.txt").read_text().splitlines():
+        name = line.split("==")[0].strip()
+        if not name or name.startswith("#") or "==" not in line:
+            continue
+        try:
+            needs = metadata(name).get("Requires-Python")
+        except PackageNotFoundError:
+            continue
+        if needs and oldest not in SpecifierSet(needs):
+            refusing.append(f"{name} needs Python {needs}")
+    assert not refusing, f"requires-python allows {oldest}, but " + "; ".join(refusing)
+    assert Version(f"{sys.version_info.major}.{sys.version_info.minor}") in ours

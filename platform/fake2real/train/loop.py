@@ -47,7 +47,7 @@ import torch
 
 from fake2real.sections import LoaderConfig
 from fake2real.data.table import group_name, read_info
-from fake2real.errors import ConfigError
+from fake2real.errors import ConfigError, TrainingError
 from fake2real.track.ray_metrics import TRAIN_IMAGES_PER_SECOND
 from fake2real.train.methods import Reducer, get_method
 from fake2real.train.evaluation import all_reduce_sum, broadcast_model_state, correct_per_sample, evaluate, to_device
@@ -295,6 +295,11 @@ def _train(config: dict, runtime: dict, loader_config: LoaderConfig, stream_dir:
             seen += len(index)
             fetched = time.perf_counter()
         train_loss = loss_sum.item() / max(seen, 1)  # waits for the device: the epoch's work is done
+        if not math.isfinite(train_loss):  # checked per epoch, not per step: no device sync per step
+            raise TrainingError(
+                f"stage {config['name']}: the training loss is {train_loss} in epoch {epoch} (lr {hp['lr']}, {config['method']}); "
+                "the stage stopped: lower its learning rate"
+            )
         elapsed = time.perf_counter() - started
         throughput = seen / elapsed
         images_per_second.set(throughput, tags=throughput_tags)

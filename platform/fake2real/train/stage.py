@@ -61,6 +61,19 @@ class Resources:
     loader: dict = field(default_factory=dict)  # config.LoaderConfig's fields; {} = its defaults
     compile: bool = False
 
+    @classmethod
+    def of(cls, train) -> "Resources":
+        """From the config's ``train`` section."""
+        return cls(train.num_workers, train.cpus_per_worker, train.use_gpu, train.max_failures, train.checkpoints_to_keep,
+                   train.loader.model_dump(), train.compile)
+
+    def request(self) -> dict[str, float]:
+        """What the stage's worker group holds at once (Ray resource → amount)."""
+        return {"CPU": self.num_workers * self.cpus_per_worker, **({"GPU": float(self.num_workers)} if self.use_gpu else {})}
+
+    def describe(self) -> str:
+        return f"training ({self.num_workers} worker(s) × {self.cpus_per_worker:g} CPU{' + 1 GPU' if self.use_gpu else ''}, train.*)"
+
 
 @dataclass
 class StageResult:
