@@ -24,6 +24,7 @@ from fake2real.runtime import init_ray
 from fake2real.search import search_cell
 from fake2real.sweep_plan import search_cells
 from fake2real.track.mlflow_runs import Tracker
+from fake2real.track.names import CELL, LEVEL_TAG
 from fake2real.workspace import Workspace, prepare_real
 
 
@@ -41,7 +42,7 @@ def run(args, asha: bool, root: Path) -> dict:
     prepare_real(config, workspace)
     init_ray()
     (cell,) = search_cells(config)
-    cell_run = tracker.run_for(f"bench-{asha}", f"cell-{'asha' if asha else 'fifo'}")
+    cell_run = tracker.run_for(f"bench-{asha}", f"cell-{'asha' if asha else 'fifo'}", tags={LEVEL_TAG: CELL})
     started = time.perf_counter()
     run_experiment(cell, tracker, cell_run, prefix_only=True)  # the tables and FFR's stage 1
     stage1 = time.perf_counter() - started

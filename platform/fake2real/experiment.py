@@ -12,11 +12,15 @@ from dataclasses import dataclass, field
 from fake2real.config import ExperimentConfig
 from fake2real.data.datasets import get_dataset
 from fake2real.data.table import read_info
-from fake2real.runtime import init_ray
+from fake2real.runtime import check_tracking_for_cluster, init_ray, require_resources
 from fake2real.errors import ConfigError
 from fake2real.pools import prepare_synthetic
 from fake2real.synthetic import check_generation, needs_generation
 from fake2real.track.mlflow_runs import Tracker, resolve_uri
+from fake2real.track.names import (
+    CHECKPOINT_TAG, LEVEL_TAG, STAGE, experiment_run_name, experiment_run_tags, stage_run_id_tag, stage_run_name,
+)
+from fake2real.track.params import dataset_params
 from fake2real.track.train_callback import MLflowStageCallback
 from fake2real.train.methods import get_method, resolve_params
 from fake2real.train.mixtures import get_mixture
@@ -116,7 +120,7 @@ def run_experiment(
     ``last_stage_callbacks`` join the last stage's trainer (a search trial reports to Tune);
     ``prefix_only`` trains every stage but the last (a search trains FFR's stage 1 once, before
     its trials start); ``posthoc=False`` skips DFR refits, synthetic-test metrics and the probe;
-    ``run_name`` / ``run_tags`` name and tag a new experiment run (a search trial's).
+    ``run_name`` / ``run_tags`` name and tag a new experiment run (a search trial's: its level).
     """
     workspace = Workspace.create(config)
     validate(config, [config.train.mixture], [config.train.method])
@@ -131,9 +135,9 @@ def run_experiment(
     test_draw_id = read_info(synthetic_test).extra.get("plan_id") if synthetic_test else "none"
     # The experiment is its real data, its synthetic data (by draw), its training and its seed.
     key = f"{config.digest('dataset', 'train', 'seed')}-{draw_id}-{test_draw_id}"
-    name = run_name or f"{train.mixture}-{train.method}-seed{config.seed}"
+    name = run_name or experiment_run_name(config.dataset.bias_ratio, train.mixture, train.method, config.seed)
     params = {
-        "dataset": config.dataset.model_dump(),
+        "dataset": dataset_params(config.dataset),
         "train": train.model_dump(),
         "seed": config.seed,
         "data.real_table": str(real),
@@ -144,18 +148,18 @@ def run_experiment(
     if prefix_only:  # shared stages are logged under the parent (a sweep cell), not as an experiment
         run_id = parent_run_id
     else:
-        run_id = tracker.run_for(key, name, parent_run_id, params=params, tags={"model.init": f"pretrained:{train.pretrained_file}" if train.pretrained_file else "random", **(run_tags or {})})
+        run_id = tracker.run_for(key, name, parent_run_id, params=params, tags={**experiment_run_tags(train.pretrained_file), **(run_tags or {})})
     result = ExperimentResult(train.mixture, train.method, config.seed, run_id, config.dataset.bias_ratio)
     tables = {"real": (str(real),), "synthetic": (str(synthetic),), "mixed": (str(real), str(synthetic))}
-    resources = Resources(
-        train.num_workers, train.cpus_per_worker, train.use_gpu, train.max_failures, train.checkpoints_to_keep, train.loader.model_dump(), train.compile
-    )
+    resources = Resources.of(train)
     previous: StageResult | None = None
     stages = mixture.stages[:-1] if prefix_only else mixture.stages
     try:
         for number, plan in enumerate(stages, 1):
             spec = stage_spec(config, plan, tables, str(real), previous.checkpoint_uri if previous else None)
-            stage_run = tracker.run_for(spec.key(), plan.name, run_id, params={"stage": plan.name, **spec.__dict__})
+            stage_run = tracker.run_for(
+                spec.key(), stage_run_name(name, plan.name), run_id, params={"stage": plan.name, **spec.__dict__}, tags={LEVEL_TAG: STAGE}
+            )
             print(f"[train] {name} / {plan.name} (MLflow run {stage_run})", flush=True)
             try:
                 callbacks = [MLflowStageCallback(tracker.uri, stage_run, plan.name)]
@@ -167,9 +171,9 @@ def run_experiment(
                 raise
             if previous.reused:
                 print(f"[train] {name} / {plan.name}: finished earlier, reused", flush=True)
-            tracker.client.set_tag(stage_run, "checkpoint_uri", previous.checkpoint_uri)
+            tracker.client.set_tag(stage_run, CHECKPOINT_TAG, previous.checkpoint_uri)
             if run_id:
-                tracker.client.set_tag(run_id, f"{plan.name}.run_id", stage_run)
+                tracker.client.set_tag(run_id, stage_run_id_tag(plan.name), stage_run)
             tracker.finish(stage_run)
             result.stages.append(previous)
         if prefix_only:
@@ -185,9 +189,16 @@ def run_experiment(
         raise
     logged = ("val/", "test/", "synthetic_test/", "probe/", f"{train.method}/")
     tracker.log_metrics(run_id, {k: v for k, v in result.metrics.items() if k.startswith(logged)})
-    tracker.client.set_tag(run_id, "checkpoint_uri", result.stages[-1].checkpoint_uri)
+    tracker.client.set_tag(run_id, CHECKPOINT_TAG, result.stages[-1].checkpoint_uri)
     tracker.finish(run_id)
     return result
+
+
+def check_cluster(config: ExperimentConfig, tracking_uri: str) -> None:
+    """Once Ray is up, before any stage: what this cluster can never give is refused in one line."""
+    resources = Resources.of(config.train)
+    require_resources(resources.request(), resources.describe(), config.train.resource_wait_s)
+    check_tracking_for_cluster(tracking_uri)
 
 
 def run_single(config: ExperimentConfig) -> str:
@@ -197,6 +208,7 @@ def run_single(config: ExperimentConfig) -> str:
     tracker = Tracker(resolve_uri(config.tracking.uri), config.tracking.experiment, workspace.artifacts)
     prepare_real(config, workspace)
     init_ray()
+    check_cluster(config, tracker.uri)
     result = run_experiment(config, tracker)
     metrics = result.metrics
     lines = [f"{result.mixture} / {result.method} / seed {result.seed} (MLflow run {result.run_id})"]

@@ -36,15 +36,16 @@ from fake2real.data.storage import Location, get_bytes, is_file, put_bytes
 from fake2real.errors import ConfigError, Fake2RealError
 from fake2real.experiment import run_experiment, stage_method
 from fake2real.stats import interval
-from fake2real.track.mlflow_runs import PARENT_TAG
+from fake2real.track.names import (
+    CELL, LEVEL_TAG, PARENT_TAG, TRIAL_TAG, cell_run_name, experiment_run_name, mark_selected, trial_run_name,
+    trial_run_tags,
+)
 from fake2real.train.loop import SELECTION_METRIC, SELECTION_STEP
 from fake2real.train.metrics import selection_key
 from fake2real.train.methods import get_method
 from fake2real.train.mixtures import get_mixture
 
 DONE_FILE = "best.json"
-TRIAL_TAG = "fake2real.trial"  # on a trial's experiment run: its Tune trial id
-SELECTED_TAG = "fake2real.selected"  # on the experiment runs of the cell's selected configuration
 
 
 @dataclass
@@ -172,7 +173,8 @@ def _trial(params: dict, cell: dict, tracking: dict, parent_run_id: str) -> None
     trial_id = tune.get_context().get_trial_id()
     result = run_experiment(
         config, tracker, parent_run_id, last_stage_callbacks=(TuneReportCallback(),), posthoc=False,
-        run_name=f"{config.train.mixture}-{config.train.method}-trial-{trial_id}", run_tags={TRIAL_TAG: trial_id},
+        run_name=trial_run_name(config.dataset.bias_ratio, config.train.mixture, config.train.method, trial_id),
+        run_tags=trial_run_tags(trial_id),
     )
     if result.stages[-1].reused:  # trained by an earlier attempt: Tune still needs its result
         tune.report({k: v for k, v in result.stages[-1].metrics.items() if k.startswith(("val/", "epoch", "final", SELECTION_STEP))})
@@ -289,8 +291,9 @@ def run_searched_cell(cell: ExperimentConfig, seeds: list[int], tracker, sweep_r
     of its seeds' metrics (same names as an experiment's, plus ``_ci95``), so cells sort by them."""
     ratio, mixture, method = cell.dataset.bias_ratio, cell.train.mixture, cell.train.method
     cell_run = tracker.run_for(
-        f"cell-{cell_key(cell)}", f"cell-r{ratio}-{mixture}-{method}", sweep_run_id,
+        f"cell-{cell_key(cell)}", cell_run_name(ratio, mixture, method), sweep_run_id,
         params={"bias_ratio": ratio, "mixture": mixture, "method": method, "search": cell.sweep.search.model_dump()},
+        tags={LEVEL_TAG: CELL},
     )
     try:
         if searches_stage1(cell):
@@ -304,9 +307,8 @@ def run_searched_cell(cell: ExperimentConfig, seeds: list[int], tracker, sweep_r
         results = []
         for seed in seeds:
             results.append(run_experiment(with_seed(selected, seed), tracker, parent_run_id=cell_run))
-            # Seed 0's run may be the selected trial's: name it for what it is now.
-            tracker.client.set_tag(results[-1].run_id, SELECTED_TAG, "true")
-            tracker.client.set_tag(results[-1].run_id, "mlflow.runName", f"{mixture}-{method}-seed{seed}")
+            # Seed 0's run may be the selected trial's: name and tag it for what it is now.
+            mark_selected(tracker.client, results[-1].run_id, experiment_run_name(ratio, mixture, method, seed))
     except BaseException:
         tracker.finish(cell_run, "FAILED")
         raise

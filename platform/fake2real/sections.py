@@ -12,7 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # inf passes a lower bound and nan an unbounded field: either would fail only deep in a run.
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class ShapesWorld(_Section):
@@ -213,6 +214,9 @@ class TrainConfig(_Section):
     loader: LoaderConfig = LoaderConfig()
     # torch.compile the model (GPU runs: minutes of compilation, then faster steps).
     compile: bool = False
+    # How long a job waits for the resources its stages need when the cluster lacks them but an
+    # autoscaler node type provides them (none provides them: refused at once).
+    resource_wait_s: float = Field(600.0, ge=0)
     # Ray Train restarts a stage whose worker died from its last checkpoint this often (-1: always).
     max_failures: int = Field(0, ge=-1)
     # Checkpoints kept per stage (the latest holds the resume state and the best model).

@@ -12,19 +12,22 @@ runs for every seed. The results table is rewritten after every unit of work.
 from __future__ import annotations
 
 import shlex
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from fake2real.config import ExperimentConfig
 from fake2real.data.storage import Location, upload
-from fake2real.experiment import ExperimentResult, run_experiment, validate
+from fake2real.experiment import ExperimentResult, check_cluster, run_experiment, validate
 from fake2real.report.table import chart, markdown, write_csv
 from fake2real.runtime import init_ray
 from fake2real.search import run_searched_cell, search_space, searches_stage1, stage1_cell
 from fake2real.sweep_plan import cells, dry_run, pool_needs, prepare_pools, search_cells, with_ratio
 from fake2real.synthetic import check_sweep_generation
-from fake2real.track.mlflow_runs import Tracker, resolve_uri
+from fake2real.track.mlflow_runs import Tracker, resolve_uri, runs_page
+from fake2real.track.names import FILTERS, LEVEL_TAG, SORT_METRIC, SWEEP, sweep_run_name
+from fake2real.track.params import dataset_params
 from fake2real.track.ray_metrics import SWEEP_CELLS, SWEEP_CELLS_FINISHED
 from fake2real.workspace import Workspace, planned_real_info, prepare_real
 
@@ -36,6 +39,7 @@ class SweepResult:
     directory: Location  # local folder or URI
     run_id: str
     tracking_uri: str
+    experiment_id: str  # the MLflow experiment holding the sweep run
 
 
 def _all_names(config: ExperimentConfig) -> tuple[list[str], list[str]]:
@@ -74,11 +78,13 @@ def run_sweep(config: ExperimentConfig) -> SweepResult:
     for ratio in config.sweep.bias_ratios or [config.dataset.bias_ratio]:
         prepare_real(with_ratio(config, ratio), workspace)
     init_ray()
+    check_cluster(config, uri)
     # Each synthetic pool once, to the largest draw of any cell, before the first cell trains.
     prepare_pools(config, workspace)
 
     key = config.digest()
-    sweep_run = tracker.run_for(f"sweep-{key}", f"sweep-{config.name}", params=config.model_dump(mode="json"))
+    params = {**config.model_dump(mode="json"), "dataset": dataset_params(config.dataset, mode="json")}
+    sweep_run = tracker.run_for(f"sweep-{key}", sweep_run_name(config.name), params=params, tags={LEVEL_TAG: SWEEP})
     directory = workspace.results / f"{config.name}-{key}"
     ratios = config.sweep.bias_ratios or [config.dataset.bias_ratio]
     title = f"{config.name}: {config.dataset.name}, bias ratio {', '.join(map(str, ratios))}"
@@ -107,7 +113,7 @@ def run_sweep(config: ExperimentConfig) -> SweepResult:
         tracker.finish(sweep_run, "FAILED")
         raise
     tracker.finish(sweep_run)
-    return SweepResult(results, markdown(results, title), directory, sweep_run, uri)
+    return SweepResult(results, markdown(results, title), directory, sweep_run, uri, tracker.experiment_id)
 
 
 def _write_results(results, directory, title: str, tracker: Tracker | None, sweep_run: str) -> None:
@@ -125,13 +131,14 @@ def _write_results(results, directory, title: str, tracker: Tracker | None, swee
 
 
 def where_to_look(result: SweepResult) -> str:
-    ui = f"mlflow ui --backend-store-uri {shlex.quote(result.tracking_uri)}"
-    if not result.tracking_uri.startswith("sqlite:"):
-        ui = f"open {result.tracking_uri}"
-    return "\n".join(
-        [
-            f"results table and chart: {result.directory}/results.md, results.png",
-            f"MLflow (sweep run {result.run_id}): {ui}  →  http://127.0.0.1:5000, sort by test/worst_group_accuracy",
-            f"figures (HTML report): python jobs/report.py --tracking-uri {shlex.quote(result.tracking_uri)} --sweep-run {result.run_id}",
-        ]
-    )
+    """Where the sweep's results are, as commands that work as printed (this Python's own MLflow)."""
+    python, uri = shlex.quote(sys.executable), shlex.quote(result.tracking_uri)
+    lines = [f"results table and chart: {result.directory}/results.md, results.png"]
+    if result.tracking_uri.startswith(("http://", "https://")):
+        lines.append(f"MLflow (sweep run {result.run_id}): {runs_page(result.tracking_uri, result.experiment_id)}")
+    else:
+        lines.append(f"MLflow (sweep run {result.run_id}): {python} -m mlflow ui --backend-store-uri {uri}")
+        lines.append(f"  then open {runs_page('http://127.0.0.1:5000', result.experiment_id)}")
+    lines.append(f"  experiments, best first: filter {FILTERS['experiments']} and sort by {SORT_METRIC}")
+    lines.append(f"figures (HTML report): {python} jobs/report.py --tracking-uri {uri} --sweep-run {result.run_id}")
+    return "\n".join(lines)

@@ -11,7 +11,8 @@ from fake2real.config import build_config
 from fake2real.data.table import read_info, read_table
 from fake2real.experiment import run_experiment
 from fake2real.presets import preset
-from fake2real.track.mlflow_runs import PARENT_TAG, Tracker
+from fake2real.track.mlflow_runs import Tracker
+from fake2real.track.names import PARENT_TAG
 from fake2real.train.loop import BEST_MODEL
 
 
@@ -63,8 +64,10 @@ def test_ffr_groupdro_end_to_end(ray_connected, mlflow_server, tmp_path):
     client = MlflowClient(tracking_uri=mlflow_server)
     experiment = client.get_experiment_by_name("pipeline")
     children = client.search_runs([experiment.experiment_id], filter_string=f"tags.`{PARENT_TAG}` = '{result.run_id}'")
-    by_name = {run.info.run_name: run for run in children}
+    by_name = {run.info.run_name.rsplit("/", 1)[-1]: run for run in children}
     assert set(by_name) == {"stage1_synthetic", "stage2_real"}
+    experiment_name = client.get_run(result.run_id).info.run_name
+    assert sorted(run.info.run_name for run in children) == [f"{experiment_name}/stage1_synthetic", f"{experiment_name}/stage2_real"]
     assert all(run.info.status == "FINISHED" for run in children)
     stage2_run = by_name["stage2_real"]
     assert stage2_run.data.params["init_checkpoint"] == stage1.checkpoint_uri

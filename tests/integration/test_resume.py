@@ -45,7 +45,8 @@ def test_interrupted_stage_resumes_from_its_last_checkpoint(ray_head, tmp_path):
     # Logging resumed into the same MLflow runs: one experiment run, one stage run.
     client = MlflowClient(tracking_uri=tracking)
     runs = client.search_runs([client.get_experiment_by_name("fake2real").experiment_id])
-    assert sorted(run.info.run_name for run in runs) == ["none-erm-seed0", "real"]
+    names = sorted(run.info.run_name for run in runs)
+    assert len(names) == 2 and names[0].endswith("-none-erm-seed0") and names[1] == f"{names[0]}/real", names
     assert all(run.info.status == "FINISHED" for run in runs)
 
     # A third run reuses the finished stage without training.

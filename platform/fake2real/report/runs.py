@@ -13,8 +13,7 @@ import tempfile
 from dataclasses import dataclass, field
 
 from fake2real.errors import TrackingError
-from fake2real.search import SELECTED_TAG, TRIAL_TAG
-from fake2real.track.mlflow_runs import KEY_TAG, PARENT_TAG
+from fake2real.track.names import CHECKPOINT_TAG, KEY_TAG, PARENT_TAG, SELECTED_TAG, TRIAL_TAG
 
 
 @dataclass
@@ -63,7 +62,7 @@ def _record(run) -> RunRecord:
         seed=int(params["seed"]),
         metrics=dict(run.data.metrics),
         model=params.get("train.model", ""),
-        checkpoint_uri=tags.get("checkpoint_uri"),
+        checkpoint_uri=tags.get(CHECKPOINT_TAG),
         real_table=table("data.real_table"),
         synthetic_table=table("data.synthetic_table"),
     )

@@ -1,1 +1,1 @@
-"""MLflow: runs and their nesting, metric names, the per-report logging callback."""
+"""MLflow: runs and their nesting, run and tag names (names.py), logged params, metric names, the per-report logging callback."""

@@ -3,7 +3,8 @@
 Default store: ``sqlite:///<cwd>/mlflow.db`` (MLflow 3's file store raises); ``tracking.uri``
 or ``$MLFLOW_TRACKING_URI`` override it. Runs are found again by a ``fake2real.key`` tag (a hash
 of their config), so a re-run resumes logging into the same run instead of creating a twin.
-Nesting: ``mlflow.parentRunId`` (sweep → experiment → stage).
+Nesting: ``mlflow.parentRunId`` (sweep → [cell →] experiment or trial → stage); each run's level
+is its ``fake2real.level`` tag (run and tag names: ``names.py``).
 
 Metric names (all MLflow-safe):
   ``{split}/worst_group_accuracy``, ``{split}/balanced_accuracy``, ``{split}/overall_accuracy``,
@@ -22,9 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from fake2real.errors import TrackingError
-
-KEY_TAG = "fake2real.key"
-PARENT_TAG = "mlflow.parentRunId"
+from fake2real.track.names import EXPERIMENT_KIND, EXPERIMENT_KIND_TAG, KEY_TAG, LEVEL_TAG, PARENT_TAG, RUN_NAME_TAG, RUNS_PAGE
 
 
 def resolve_uri(configured: str | None) -> str:
@@ -33,6 +32,28 @@ def resolve_uri(configured: str | None) -> str:
     if os.environ.get("MLFLOW_TRACKING_URI"):
         return os.environ["MLFLOW_TRACKING_URI"]
     return f"sqlite:///{Path.cwd() / 'mlflow.db'}"
+
+
+def sqlite_file(uri: str) -> Path | None:
+    """The database file of a ``sqlite:`` URI (None for any other store, or an in-memory one)."""
+    if not uri.startswith("sqlite:///"):  # sqlite://: in memory
+        return None
+    database = uri.removeprefix("sqlite:///").split("?", 1)[0]  # sqlite:////abs/path, sqlite:///relative
+    return Path(database).absolute() if database and database != ":memory:" else None
+
+
+def existing_store(uri: str) -> str:
+    """``uri``, when it is a store to read from: a sqlite file that does not exist is refused
+    (MLflow would create an empty store there, e.g. for a mistyped path)."""
+    path = sqlite_file(uri)
+    if path is not None and not path.is_file():
+        raise TrackingError(f"no MLflow store at {path}")
+    return uri
+
+
+def runs_page(server: str, experiment_id: str) -> str:
+    """The MLflow UI's page of an experiment's runs table (not its GenAI overview)."""
+    return f"{server.rstrip('/')}/{RUNS_PAGE.format(experiment_id=experiment_id)}"
 
 
 @contextmanager
@@ -74,7 +95,9 @@ class Tracker:
                 if found is None:
                     # Artifacts default to ./mlruns of whatever cwd a process has: pin them.
                     location = None if uri.startswith(("http://", "https://", "databricks")) else _local_artifact_root(artifact_root).as_uri()
-                    self.experiment_id = self.client.create_experiment(experiment, artifact_location=location)
+                    self.experiment_id = self.client.create_experiment(
+                        experiment, artifact_location=location, tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND}
+                    )
                 else:
                     self.experiment_id = found.experiment_id
         except Exception as exc:  # MLflow raises many types here; all mean "cannot use this store"
@@ -82,13 +105,16 @@ class Tracker:
             raise TrackingError(f"tracking: cannot use MLflow at {uri}: {first[:300]}") from None
 
     def run_for(self, key: str, name: str, parent_id: str | None = None, params: dict | None = None, tags: dict | None = None) -> str:
-        """The run tagged with ``key``, created if there is none yet."""
+        """The run tagged with ``key``, created if there is none yet. ``tags`` (with the run's
+        ``fake2real.level``) tag a new run; a run found again only gets a level it lacks."""
         existing = self.client.search_runs([self.experiment_id], filter_string=f"tags.`{KEY_TAG}` = '{key}'", max_results=1)
         if existing:
             run_id = existing[0].info.run_id
             self.client.update_run(run_id, status="RUNNING")
+            if tags and LEVEL_TAG in tags and LEVEL_TAG not in existing[0].data.tags:  # logged before levels existed
+                self.client.set_tag(run_id, LEVEL_TAG, tags[LEVEL_TAG])
             return run_id
-        all_tags = {KEY_TAG: key, "mlflow.runName": name, **(tags or {})}
+        all_tags = {KEY_TAG: key, RUN_NAME_TAG: name, **(tags or {})}
         if parent_id:
             all_tags[PARENT_TAG] = parent_id
         run = self.client.create_run(self.experiment_id, tags=all_tags, run_name=name)
