@@ -70,6 +70,12 @@ def test_report_from_a_smoke_sweep(ray_connected, tmp_path):
 
 def test_report_of_an_unknown_experiment_is_one_line(tmp_path):
     tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    missing = run_job("report.py", "--tracking-uri", tracking, "--experiment", "nope", cwd=tmp_path)
+    assert missing.returncode == 2 and missing.stderr.strip().startswith("error: no MLflow store at ")
+    assert not (tmp_path / "mlflow.db").exists()  # a mistyped path does not become an empty store
+    from mlflow.tracking import MlflowClient
+
+    MlflowClient(tracking).create_experiment("other")
     completed = run_job("report.py", "--tracking-uri", tracking, "--experiment", "nope", cwd=tmp_path)
     assert completed.returncode == 2
     assert completed.stderr.strip() == f"error: report: no MLflow experiment 'nope' at {tracking}"
