@@ -32,8 +32,8 @@ def _actors(config: ExperimentConfig) -> tuple[int, float]:
 
 def pool_counts(config: ExperimentConfig, pool: Pool) -> dict[Group, int]:
     """Images the pool holds per (requested) group, finished or partly written; for an imported
-    pool, the images its folder lists (what it will hold once imported)."""
-    if pool.prompt is None:
+    pool not yet imported, the images its folder lists (what it will hold)."""
+    if pool.prompt is None and not is_complete(pool.location):
         return _group_counts(_imported_rows(config, pool))
     return held_counts(pool.location)
 
@@ -84,14 +84,16 @@ def ensure_pool(config: ExperimentConfig, pool: Pool, counts: dict[Group, int]) 
     or, for an imported pool, imported once and checked for a shortfall."""
     gen = config.generation
     _check_folder(pool)
-    if pool.prompt is None:  # generation.backend: folder: checked on its listing, before any Ray work
+    if pool.prompt is None:  # generation.backend: folder: imported once, checked before any Ray work
+        if is_complete(pool.location):  # its id holds the metadata's digest: no need to list the folder again
+            check_shortfall(config, pool, counts, held_counts(pool.location))
+            return
         rows = _imported_rows(config, pool)
         check_shortfall(config, pool, counts, _group_counts(rows))
-        if not is_complete(pool.location):
-            from fake2real.data.imported import build_imported_table
+        from fake2real.data.imported import build_imported_table
 
-            init_ray()
-            build_imported_table(rows, pool.id, pool.identity["size"], pool.location, pool.info, quality=gen.jpeg_quality)
+        init_ray()
+        build_imported_table(rows, pool.id, pool.identity["size"], pool.location, pool.info, quality=gen.jpeg_quality)
         return
     init_ray()
     max_actors, gpus = _actors(config)
@@ -131,7 +133,7 @@ def prepare_synthetic(config: ExperimentConfig, workspace: Workspace, mixture: M
 
 
 def run_generation_job(config: ExperimentConfig, dry_run: bool = False) -> str:
-    """``jobs/generate.py``: the plan (dry run) or the finished synthetic pool and its draw."""
+    """``jobs/generate.py``: the plan (dry run, nothing written) or the pool, generated or grown to what the mixture draws."""
     check_generation(config)
     if dry_run:  # nothing written: the real table's counts come from its listing
         draw = synthetic_draw(config, Workspace(Location(config.output_dir)), real_info=planned_real_info)

@@ -302,7 +302,7 @@ def synthetic_draw(config: ExperimentConfig, workspace: Workspace, mixture: Mixt
 
 
 def synthetic_plan(config: ExperimentConfig, workspace: Workspace, mixture: Mixture | None = None, test: bool = False):
-    """``(pool id, plan, pool info)``: the rows of the pool an experiment draws (for the dry run and tests)."""
+    """``(pool id, plan, pool info)``: the rows of the pool an experiment draws (the plan a draw needs, to inspect)."""
     draw = synthetic_draw(config, workspace, mixture, test)
     if draw.pool.prompt is None:
         raise ConfigError("config: generation.backend=folder imports images; it has no generation plan")
