@@ -1,4 +1,4 @@
-"""The image-table contract (DESIGN §4): a folder of Parquet parts plus ``table.json``.
+"""The image-table contract (docs/design.md §4): a folder of Parquet parts plus ``table.json``.
 
 The folder may be local or in an object store (``s3://…``, ``gs://…``; see ``data/storage.py``);
 the protocol is the same for both, since object stores cannot rename: parts are written in place
@@ -13,7 +13,6 @@ holds; it is written like any table (ids first, ``table.json`` last) and read th
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import uuid
@@ -26,6 +25,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from fake2real.data.storage import TMP_PREFIX, Location, get_bytes, is_file, list_names, path_in, put_bytes
+from fake2real import identity
 from fake2real.errors import DataError
 
 REAL, SYNTHETIC = 0, 1
@@ -228,7 +228,7 @@ def write_table(final: str | os.PathLike, table: pa.Table, info: TableInfo) -> L
 def write_part(folder: str | os.PathLike, rows: pa.Table) -> Location:
     """One Parquet part, named by its ids, written whole or not at all."""
     ids = rows.column("id").to_pylist()
-    name = hashlib.sha256("\n".join(sorted(ids)).encode()).hexdigest()[:20]
+    name = identity.key("\n".join(sorted(ids)), length=20)
     return put_bytes(Location(folder) / f"{PART_PREFIX}{name}{PART_SUFFIX}", serialize(rows))
 
 

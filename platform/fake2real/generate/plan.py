@@ -9,31 +9,25 @@ group starts with the 500 rows of a plan for 500, and a pool grows by generating
 
 from __future__ import annotations
 
-import hashlib
-import json
-
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from fake2real.seeding import stable_seed
 from fake2real.data.table import group_name, pool_row_id
 from fake2real.errors import ConfigError
+from fake2real.identity import key as identity_key
 
 PLAN_SCHEMA = pa.schema([("id", pa.string()), ("y", pa.int64()), ("b", pa.int64()), ("split", pa.string()), ("prompt", pa.string()), ("seed", pa.int64())])
 
 
-def digest(data) -> str:
-    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
-
-
 def pool_id(identity: dict, split: str = "train") -> str:
     """A pool's id: what makes its images, and its split (the held-out test pool is another pool)."""
-    return digest({**identity, **({"split": split} if split != "train" else {})})
+    return identity_key({**identity, **({"split": split} if split != "train" else {})})
 
 
 def draw_id(pool: str, counts: dict[tuple[int, int], int]) -> str:
     """The id of the first ``counts[g]`` images of each group of ``pool``."""
-    return digest({"pool": pool, "counts": {group_name(y, b): n for (y, b), n in sorted(counts.items())}})
+    return identity_key({"pool": pool, "counts": {group_name(y, b): n for (y, b), n in sorted(counts.items())}})
 
 
 def drawn_ids(pool: str, counts: dict[tuple[int, int], int]) -> list[str]:

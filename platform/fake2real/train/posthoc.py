@@ -13,16 +13,15 @@ method's own (e.g. ``dfr/C``).
 
 from __future__ import annotations
 
-import hashlib
 import io
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pyarrow.fs as pafs
 import torch
 
-from fake2real.data.storage import filesystem as storage_filesystem
+from fake2real import identity
+from fake2real.data.storage import Location, get_bytes, is_file, put_bytes
 from fake2real.data.table import group_name, read_info
 from fake2real.errors import DataError
 from fake2real.train.loop import BEST_MODEL
@@ -74,18 +73,14 @@ def extract(model, table: str, split: str, num_biases: int, device, batch_size: 
 
 
 def cached_features(model, spec: PosthocSpec, table: str, split: str, num_biases: int, device, cache: str) -> dict:
-    key = hashlib.sha256(f"{spec.checkpoint_uri}|{table}|{split}".encode()).hexdigest()[:20]
-    filesystem, root = storage_filesystem(cache)
-    path = f"{root.rstrip('/')}/features/{key}.npz"
-    if filesystem.get_file_info(path).type == pafs.FileType.File:
-        with filesystem.open_input_stream(path) as stream:
-            return dict(np.load(io.BytesIO(stream.read())))
+    """Features of one (checkpoint, table, split), computed once: a cache file written whole or absent."""
+    path = Location(cache) / "features" / f"{identity.key(f'{spec.checkpoint_uri}|{table}|{split}', length=20)}.npz"
+    if is_file(path):
+        return dict(np.load(io.BytesIO(get_bytes(path))))
     features = extract(model, table, split, num_biases, device)
     buffer = io.BytesIO()
     np.savez(buffer, **features)
-    filesystem.create_dir(path.rsplit("/", 1)[0], recursive=True)
-    with filesystem.open_output_stream(path) as stream:  # whole file or none: written in one call
-        stream.write(buffer.getvalue())
+    put_bytes(path, buffer.getvalue())
     return features
 
 
