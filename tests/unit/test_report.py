@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import pytest
 from PIL import Image
 
-from fake2real.report.table import chart, markdown, rows
+from fake2real.report.cells import intervals, seed_counts
+from fake2real.report.table import chart, markdown
 
 
 @dataclass
@@ -31,10 +33,14 @@ def _results():
     return out
 
 
-def test_rows_group_by_ratio_mixture_method():
-    table = rows(_results())
-    assert len(table) == 6
-    assert table[0]["test/worst_group_accuracy"] == [0.2, 0.4] and table[0]["seeds"] == 2
+def test_cells_group_by_ratio_mixture_method():
+    seeds = seed_counts(_results())
+    assert len(seeds) == 6 and set(seeds.values()) == {2}
+    assert list(seeds)[:3] == [(0.95, "none", "erm"), (0.95, "ffr", "erm"), (0.95, "ffr", "dfr")]
+    wga = intervals(_results(), "test/worst_group_accuracy")[(0.95, "none", "erm")]
+    assert (wga.mean, wga.n) == (pytest.approx(0.3), 2)
+    # 'none' runs have no probe value: their cells are left out, not shown as an interval
+    assert set(intervals(_results(), "probe/g_leakage_auroc")) == {c for c in seeds if c[1] == "ffr"}
 
 
 def test_markdown_sections_per_ratio_with_mean_interval_and_missing():
@@ -75,3 +81,48 @@ def test_chart_panels_for_several_ratios_and_bars_for_one(tmp_path):
     wide, bars = Image.open(tmp_path / "lines.png"), Image.open(tmp_path / "bars.png")
     # two mixtures → two panels side by side; one ratio → a bar chart of 3 cells
     assert wide.size[0] > wide.size[1] and bars.size[0] > 0
+
+
+def _same_runs_twice():
+    """The same runs as the sweep holds them (ExperimentResult) and as the report reads them
+    back from MLflow (RunRecord, sorted as read_sweep sorts them)."""
+    from fake2real.experiment import ExperimentResult
+    from fake2real.report.runs import RunRecord
+    from fake2real.train.stage import StageResult
+
+    results, records = [], []
+    for ratio in (0.99, None, 0.9):  # the sweep's own order; None: the data as distributed
+        for mixture, method in (("ffr", "erm"), ("none", "groupdro")):
+            for seed, wga in enumerate((0.2, 0.5, 0.6) if mixture == "ffr" else (0.3,)):
+                metrics = {"test/worst_group_accuracy": wga, "test/balanced_accuracy": 0.8}
+                probe = {"probe/g_leakage_auroc": 0.7 + 0.1 * seed} if mixture == "ffr" else {}
+                run_id = f"{ratio}-{mixture}-{seed}"
+                results.append(ExperimentResult(mixture, method, seed, run_id, ratio, [StageResult("k", "c", metrics)], probe))
+                records.append(RunRecord(run_id, ratio, mixture, method, seed, {**metrics, **probe}))
+    records.sort(key=lambda r: (-1 if r.bias_ratio is None else r.bias_ratio, r.mixture, r.method, r.seed))
+    return results, records
+
+
+def test_the_sweeps_chart_and_tables_show_what_the_report_shows(tmp_path, monkeypatch):
+    import re
+
+    from fake2real.report import figures
+    from fake2real.report.html import results_table
+
+    results, records = _same_runs_twice()
+    drawn = []
+    draw = figures.draw_wga_vs_bias_ratio
+    monkeypatch.setattr(figures, "draw_wga_vs_bias_ratio", lambda wga, *a: drawn.append(wga) or draw(wga, *a))
+    chart(results, tmp_path / "results.png", "t")  # the sweep's results.png
+    figures.wga_vs_bias_ratio(records)  # the HTML report's Figure 3
+    sweep_wga, report_wga = drawn
+    assert sweep_wga == report_wga and len(sweep_wga) == 6
+    ffr = sweep_wga[(0.9, "ffr", "erm")]  # mean 13/30, sample std 0.2082, t(0.975, 2) = 4.302653
+    assert (ffr.mean, ffr.high - ffr.mean) == (pytest.approx(13 / 30), pytest.approx(4.302653 * 0.2081666 / 3 ** 0.5, rel=1e-6))
+    assert sweep_wga[(None, "none", "groupdro")].n == 1
+    # The markdown table and the HTML table: the same cells, seeds and texts (mean ± CI half-width).
+    markdown_rows = re.findall(r"^\| (\w+) \| (\w+) \| (\d+) \| (.*) \|$", markdown(results, "t"), re.M)
+    html_rows = re.findall(r"<tr><td>[^<]*</td><td>(\w+)</td><td>(\w+)</td><td>(\d+)</td>((?:<td>[^<]*</td>)*)</tr>", results_table(records))
+    as_html = sorted((m, k, n, "".join(f"<td>{v}</td>" for v in values.split(" | "))) for m, k, n, values in markdown_rows)
+    assert len(markdown_rows) == 6 and as_html == sorted(html_rows)
+    assert f"0.433 ± {4.302653 * 0.2081666 / 3 ** 0.5:.3f}" in markdown(results, "t")

@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from fake2real.report import figures
+from fake2real.report.cells import intervals
 from fake2real.report.html import Figure, render, results_table
 from fake2real.report.runs import RunRecord, SweepRuns
 from fake2real.stats import Interval, interval
@@ -38,13 +39,13 @@ def test_interval_is_the_student_t_interval_of_the_mean():
 def test_cells_group_seeds_and_skip_missing_metrics():
     records = [record(0.9, "ffr", "erm", s, w, leakage=l) for s, w, l in ((0, 0.6, 0.9), (1, 0.8, None))]
     records.append(record(0.99, "ffr", "erm", 0, 0.1))
-    wga = figures.by_cell(records, "test/worst_group_accuracy")
+    wga = intervals(records, "test/worst_group_accuracy")
     assert wga[(0.9, "ffr", "erm")].mean == pytest.approx(0.7) and wga[(0.9, "ffr", "erm")].n == 2
     assert wga[(0.99, "ffr", "erm")].n == 1
-    assert figures.by_cell(records, "probe/g_leakage_auroc") == {(0.9, "ffr", "erm"): Interval(0.9, 0.9, 0.9, 1)}
+    assert intervals(records, "probe/g_leakage_auroc") == {(0.9, "ffr", "erm"): Interval(0.9, 0.9, 0.9, 1)}
     # A probe with too few samples reports NaN: such a cell is left out, not an error.
     records.append(record(0.99, "ffr", "erm", 1, 0.2, leakage=float("nan")))
-    assert (0.99, "ffr", "erm") not in figures.by_cell(records, "probe/g_leakage_auroc")
+    assert (0.99, "ffr", "erm") not in intervals(records, "probe/g_leakage_auroc")
 
 
 def test_results_table_shows_mean_and_ci_half_width_per_cell():

@@ -140,19 +140,9 @@ def _join(root: str, name: str) -> str:
     return f"{root.rstrip('/')}/{name}"
 
 
-def exists(location: str | os.PathLike) -> bool:
-    fs, path = Location(location).filesystem()
-    return fs.get_file_info(path).type != pafs.FileType.NotFound
-
-
 def is_file(location: str | os.PathLike) -> bool:
     fs, path = Location(location).filesystem()
     return fs.get_file_info(path).type == pafs.FileType.File
-
-
-def make_dirs(location: str | os.PathLike) -> None:
-    fs, path = Location(location).filesystem()
-    fs.create_dir(path, recursive=True)
 
 
 def list_names(folder: str | os.PathLike, prefix: str = "", suffix: str = "") -> list[str]:

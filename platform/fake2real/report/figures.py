@@ -1,7 +1,8 @@
-"""The report's figures, each rendered to PNG bytes from a sweep's run records.
+"""The report's figures, each rendered to PNG bytes from a sweep's run records, and the
+WGA-against-bias-ratio chart that the sweep's results.png draws too.
 
-Intervals are 95 % Student-t confidence intervals of the mean over seeds (a single seed has
-none: its point is drawn alone).
+Intervals are 95 % Student-t confidence intervals of the mean over seeds, per cell
+(``report/cells.py``; a single seed has none: its point is drawn alone).
 """
 
 from __future__ import annotations
@@ -11,22 +12,13 @@ import re
 
 import numpy as np
 
-from fake2real.report.runs import RunRecord, ratio_order
-from fake2real.stats import Interval, interval
+from fake2real.report.cells import Cell, intervals, ratio_order
+from fake2real.report.runs import RunRecord
+from fake2real.stats import Interval
 
 WGA = "test/worst_group_accuracy"
 LEAKAGE = "probe/g_leakage_auroc"
 _GROUP_METRIC = re.compile(r"^test/group/(y\d+_b\d+)/accuracy$")
-
-
-def by_cell(records: list[RunRecord], metric: str) -> dict[tuple[float, str, str], Interval]:
-    """Per cell, the interval over its seeds; cells without a finite value are left out."""
-    cells: dict[tuple, list[float]] = {}
-    for record in records:
-        if metric in record.metrics:
-            cells.setdefault(record.cell, []).append(record.metrics[metric])
-    found = {cell: interval(values) for cell, values in cells.items()}
-    return {cell: value for cell, value in found.items() if value is not None}
 
 
 def group_names(records: list[RunRecord]) -> list[str]:
@@ -57,37 +49,58 @@ def _order(records: list[RunRecord]) -> tuple[list[float], list[str], list[str]]
     return ratios, mixtures, methods
 
 
-def wga_vs_bias_ratio(records: list[RunRecord]) -> bytes:
-    """The paper's Figure 3: test WGA against bias ratio, a panel per mixture, a line per method."""
+def error_bars(found: list[Interval]) -> np.ndarray:
+    """Matplotlib's ``yerr`` (distances below and above each mean) of intervals."""
+    return np.array([[i.mean - i.low for i in found], [i.high - i.mean for i in found]]).reshape(2, len(found))
+
+
+def _panel_grid(plt, panels: int, title: str | None):
+    columns = min(4, panels)
+    rows = -(-panels // columns)
+    height = 2.9 * rows + 0.6 + (0.3 if title else 0)
+    fig, axes = plt.subplots(rows, columns, figsize=(3.4 * columns, height), sharey=True, squeeze=False)
+    for ax in axes.flat[panels:]:
+        ax.set_visible(False)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("test worst-group acc.")
+    return fig, axes
+
+
+def draw_wga_vs_bias_ratio(wga: dict[Cell, Interval], title: str | None = None):
+    """The paper's Figure 3: test WGA against bias ratio, a panel per mixture, a line per method,
+    bars the 95 % interval over seeds. The one drawing of this chart: the sweep's results.png and
+    the HTML report both pass their runs' ``cells.intervals(runs, WGA)``. Returns the figure."""
     plt = pyplot()
-    ratios, mixtures, methods = _order(records)
-    cells = by_cell(records, WGA)
-    columns = min(4, len(mixtures))
-    rows = -(-len(mixtures) // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(3.4 * columns, 2.9 * rows + 0.6), sharey=True, squeeze=False)
+    ratios = sorted({ratio for ratio, _, _ in wga}, key=ratio_order)
+    mixtures = list(dict.fromkeys(mixture for _, mixture, _ in wga))
+    methods = list(dict.fromkeys(method for _, _, method in wga))
+    fig, axes = _panel_grid(plt, len(mixtures), title)
     for ax, mixture in zip(axes.flat, mixtures):
         for index, method in enumerate(methods):
-            points = [(ratios.index(r), cells[(r, mixture, method)]) for r in ratios if (r, mixture, method) in cells]
+            points = [(ratios.index(r), wga[(r, mixture, method)]) for r in ratios if (r, mixture, method) in wga]
             if not points:
                 continue
             x = np.array([p for p, _ in points]) + (index - (len(methods) - 1) / 2) * 0.04  # dodge overlapping bars
-            means = np.array([i.mean for _, i in points])
-            errors = np.array([[i.mean - i.low for _, i in points], [i.high - i.mean for _, i in points]])
-            ax.errorbar(x, means, yerr=errors, marker="o", capsize=3, color=f"C{index % 10}", label=method)
+            found = [i for _, i in points]
+            ax.errorbar(x, [i.mean for i in found], yerr=error_bars(found), marker="o", capsize=3, color=f"C{index % 10}", label=method)
         ax.set_title(mixture, fontsize=10)
         ax.set_xticks(range(len(ratios)), [str(r) for r in ratios])
         ax.set_xlim(-0.5, len(ratios) - 0.5)
         ax.set_ylim(-0.02, 1.02)
         ax.grid(alpha=0.3)
-    for ax in axes.flat[len(mixtures):]:
-        ax.set_visible(False)
-    for ax in axes[:, 0]:
-        ax.set_ylabel("test worst-group acc.")
     handles = {label: handle for ax in axes.flat for handle, label in zip(*ax.get_legend_handles_labels())}
     fig.legend(handles.values(), handles.keys(), loc="lower center", ncol=len(handles), fontsize=8, frameon=False)
-    fig.supxlabel("bias ratio r", fontsize=9, y=0.04)
-    fig.tight_layout(rect=(0, 0.07, 1, 1))
-    return to_png(fig)
+    inch = 1 / fig.get_figheight()  # the legend, then the axis label, at fixed heights whatever the rows
+    fig.supxlabel("bias ratio r", fontsize=9, y=0.3 * inch, va="bottom")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout(rect=(0, 0.3 * inch, 1, 1))
+    return fig
+
+
+def wga_vs_bias_ratio(records: list[RunRecord]) -> bytes:
+    """The paper's Figure 3 from the report's run records."""
+    return to_png(draw_wga_vs_bias_ratio(intervals(records, WGA)))
 
 
 def group_heatmaps(records: list[RunRecord], labels: dict[str, str] | None = None) -> bytes:
@@ -120,20 +133,15 @@ def g_leakage(records: list[RunRecord]) -> bytes:
     """G-leakage AUROC per mixture/method and bias ratio: 0.5 = features carry no trace of G."""
     plt = pyplot()
     ratios, mixtures, methods = _order(records)
-    cells = by_cell(records, LEAKAGE)
+    cells = intervals(records, LEAKAGE)
     pairs = [(m, k) for m in mixtures for k in methods if any((r, m, k) in cells for r in ratios)]
     fig, ax = plt.subplots(figsize=(max(4.0, 0.55 * len(pairs) * len(ratios) + 1.5), 3.4))
     width = 0.8 / max(1, len(ratios))
     for index, ratio in enumerate(ratios):
-        x, means, errors = [], [], [[], []]
-        for position, (mixture, method) in enumerate(pairs):
-            if (ratio, mixture, method) in cells:
-                i = cells[(ratio, mixture, method)]
-                x.append(position + (index - (len(ratios) - 1) / 2) * width)
-                means.append(i.mean)
-                errors[0].append(i.mean - i.low)
-                errors[1].append(i.high - i.mean)
-        ax.bar(x, means, width=width * 0.95, yerr=errors, capsize=2, color=f"C{index % 10}", alpha=0.8, label=f"r = {ratio}")
+        shown = [(position, cells[(ratio, m, k)]) for position, (m, k) in enumerate(pairs) if (ratio, m, k) in cells]
+        x = [position + (index - (len(ratios) - 1) / 2) * width for position, _ in shown]
+        found = [i for _, i in shown]
+        ax.bar(x, [i.mean for i in found], width=width * 0.95, yerr=error_bars(found), capsize=2, color=f"C{index % 10}", alpha=0.8, label=f"r = {ratio}")
     ax.axhline(0.5, color="black", linestyle="--", linewidth=0.8, label="chance (no trace of G)")
     ax.set_xticks(range(len(pairs)), [f"{m}\n{k}" for m, k in pairs], fontsize=7)
     ax.set_ylim(0.4, 1.02)

@@ -19,11 +19,11 @@ import numpy as np
 from fake2real.data.images import decode_rgb
 from fake2real.data.table import group_name, read_info, read_table
 from fake2real.report import figures
+from fake2real.report.cells import interval_text, intervals, ratio_order, seed_counts
 from fake2real.report.table import COLUMNS as TABLE_COLUMNS, HEADERS
-from fake2real.report.runs import RunRecord, SweepRuns, ratio_order, read_sweep
+from fake2real.report.runs import RunRecord, SweepRuns, read_sweep
 from fake2real.report.saliency import saliency_figure
 from fake2real.errors import TrackingError
-from fake2real.stats import Interval
 from fake2real.track.mlflow_runs import fail_fast
 
 COLUMNS = tuple(zip(TABLE_COLUMNS, HEADERS))  # metric, heading: the same as results.md
@@ -53,25 +53,16 @@ def synthetic_grid(table: str, per_group: int = 6) -> bytes:
     return figures.image_grid(dict(sorted(images.items())), f"synthetic training images: {Path(table).name}", group_labels(table))
 
 
-def _cell_text(interval: Interval | None) -> str:
-    if interval is None:
-        return "–"
-    if interval.n == 1:
-        return f"{interval.mean:.3f}"
-    return f"{interval.mean:.3f} ± {interval.high - interval.mean:.3f}"
-
-
 def results_table(records: list[RunRecord]) -> str:
-    cells = {metric: figures.by_cell(records, metric) for metric, _ in COLUMNS}
-    seeds: dict[tuple, int] = {}
-    for record in records:
-        seeds[record.cell] = seeds.get(record.cell, 0) + 1
+    """The same cells, intervals and text as the sweep's results.md (``report/cells.py``)."""
+    seeds = seed_counts(records)
+    by_column = {metric: intervals(records, metric) for metric, _ in COLUMNS}
     head = "".join(f"<th>{html.escape(title)}</th>" for _, title in COLUMNS)
     body = []
-    for cell in sorted(seeds, key=lambda c: (ratio_order(c[0]), [r.cell for r in records].index(c))):
+    for cell, count in seeds.items():
         ratio, mixture, method = cell
-        values = "".join(f"<td>{_cell_text(cells[metric].get(cell))}</td>" for metric, _ in COLUMNS)
-        body.append(f"<tr><td>{ratio}</td><td>{html.escape(mixture)}</td><td>{html.escape(method)}</td><td>{seeds[cell]}</td>{values}</tr>")
+        values = "".join(f"<td>{interval_text(by_column[metric].get(cell))}</td>" for metric, _ in COLUMNS)
+        body.append(f"<tr><td>{ratio}</td><td>{html.escape(mixture)}</td><td>{html.escape(method)}</td><td>{count}</td>{values}</tr>")
     return (
         f'<table id="results-table"><thead><tr><th>r</th><th>mixture</th><th>method</th><th>seeds</th>{head}</tr></thead>'
         f"<tbody>{''.join(body)}</tbody></table>"

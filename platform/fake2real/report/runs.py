@@ -13,6 +13,7 @@ import tempfile
 from dataclasses import dataclass, field
 
 from fake2real.errors import TrackingError
+from fake2real.report.cells import ratio_order
 from fake2real.track.names import CHECKPOINT_TAG, KEY_TAG, PARENT_TAG, SELECTED_TAG, TRIAL_TAG
 
 
@@ -32,11 +33,6 @@ class RunRecord:
     @property
     def cell(self) -> tuple[float | None, str, str]:
         return (self.bias_ratio, self.mixture, self.method)
-
-
-def ratio_order(ratio: float | None) -> float:
-    """Sort key of bias ratios: the data as distributed (None) first."""
-    return -1.0 if ratio is None else ratio
 
 
 @dataclass

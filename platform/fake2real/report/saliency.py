@@ -13,8 +13,9 @@ from torch import nn
 
 from fake2real.data.images import decode_rgb
 from fake2real.data.table import group_name, read_info, read_table
+from fake2real.report.cells import ratio_order
 from fake2real.report.figures import pyplot, to_png
-from fake2real.report.runs import RunRecord, ratio_order
+from fake2real.report.runs import RunRecord
 from fake2real.train.methods import get_method
 from fake2real.train.posthoc import load_selected_model
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.fs as pafs
 
-from fake2real.data.storage import filesystem  # noqa: F401  (the readers' entry point: local folder or URI)
 from fake2real.errors import DataError
 
 

@@ -6,7 +6,7 @@ No official split: a seeded, stable 80/10/10 split by image id (``dataset.split_
 from __future__ import annotations
 
 from fake2real.data.datasets._common import attribute_flag, attribute_index, attribute_table, listing, read_text, seeded_split
-from fake2real.data.datasets.celeba import names  # noqa: F401  (same attribute naming as CelebA)
+from fake2real.data.datasets import celeba
 
 NAME = "celebahq"
 # Reference (mqraitem/From-Fake-to-Real, datasets/celeba.py, on CelebA-HQ): Smiling (1) ↔ Female (0), NotSmiling (0) ↔ Male (1).
@@ -16,6 +16,11 @@ MAJORITY_BIAS = {0: 1, 1: 0}
 MAJORITY_BIAS_ATTRIBUTES = ("Smiling", "Male")
 # Reference: train and valid are first cut to bias ratio 0.9 (rounded down), then to the chosen ratio.
 REFERENCE_BASE_RATIO = 0.9
+
+
+def names(config) -> tuple[list[str], list[str]]:
+    """The same attribute naming as CelebA."""
+    return celeba.names(config)
 
 
 def list_images(config, fs, root: str):
