@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from fake2real.errors import ConfigError
-from fake2real.train.methods import METHODS, Reducer, get_method, resolve_params
+from fake2real.train.methods import METHODS, Batch, Reducer, get_method, resolve_params
 from fake2real.train.methods.erm import ERM
 from fake2real.train.methods.groupdro import GroupDRO
 
@@ -17,9 +17,15 @@ LOSSES = [1.0, 1.0, 3.0]
 GROUPS = [0, 0, 1]
 
 
+def losses_batch(per_sample: torch.Tensor, groups: torch.Tensor) -> Batch:
+    """A batch for methods whose loss reads per-sample losses and groups only."""
+    n = len(per_sample)
+    return Batch(per_sample_loss=per_sample, logits=torch.zeros(n, 2), labels=torch.zeros(n, dtype=torch.int64), groups=groups, features=torch.zeros(n, 1))
+
+
 def _step(method, reducer=None, losses=LOSSES, groups=GROUPS, requires_grad=False):
     per_sample = torch.tensor(losses, dtype=torch.float64, requires_grad=requires_grad)
-    loss = method.loss(per_sample, torch.tensor(groups, dtype=torch.int64), reducer or Reducer())
+    loss = method.loss(losses_batch(per_sample, torch.tensor(groups, dtype=torch.int64)), reducer or Reducer())
     return per_sample, loss
 
 
@@ -169,7 +175,7 @@ def test_groupdro_empty_groups_never_take_q_with_adjustment():
 
 def test_groupdro_loss_dtype_follows_input():
     method = GroupDRO({"eta": 1.0}, counts_to_groups([4, 1]), 2)
-    loss = method.loss(torch.tensor(LOSSES, dtype=torch.float32), torch.tensor(GROUPS), Reducer())
+    loss = method.loss(losses_batch(torch.tensor(LOSSES, dtype=torch.float32), torch.tensor(GROUPS)), Reducer())
     assert loss.dtype == torch.float32
     assert method.q.dtype == torch.float64
 

@@ -90,7 +90,7 @@ def test_pretrained_errors_name_the_problem(tmp_path):
 
 
 def test_freeze_bn_keeps_running_statistics_while_training():
-    from fake2real.train.loop import freeze_batch_norm_statistics
+    from fake2real.train.epoch import freeze_batch_norm_statistics
 
     model = build_model("small_cnn", 2).train()
     batch_norm = model.backbone[0][1]

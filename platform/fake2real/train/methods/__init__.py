@@ -6,7 +6,7 @@ import importlib
 import pkgutil
 
 from fake2real.errors import ConfigError
-from fake2real.train.methods.base import METHODS, Hyperparameter, Method, Reducer, resolve_params
+from fake2real.train.methods.base import METHODS, Batch, Hyperparameter, Method, Reducer, register, resolve_params
 
 for _module in pkgutil.iter_modules(__path__):
     if _module.name != "base":
@@ -20,4 +20,4 @@ def get_method(name: str) -> type[Method]:
         raise ConfigError(f"config: unknown method '{name}' (known: {', '.join(sorted(METHODS))})") from None
 
 
-__all__ = ["METHODS", "Hyperparameter", "Method", "Reducer", "get_method", "resolve_params"]
+__all__ = ["METHODS", "Batch", "Hyperparameter", "Method", "Reducer", "get_method", "register", "resolve_params"]

@@ -4,7 +4,9 @@ A method lives in one file under ``train/methods/`` that subclasses ``Method`` a
 with ``@register``; the package imports every module in the folder, so adding a method touches
 that file and nothing else. The training loop calls these hooks and nothing method-specific:
 
-- ``loss``: the batch loss from per-sample losses and group indices;
+- ``loss``: the batch loss from a ``Batch``: per-sample cross-entropies, logits, labels, group
+  indices and penultimate features (all from the one training forward, so a loss on logits or
+  features, e.g. a logit adjustment or a feature-alignment penalty, needs no other change);
 - ``epoch_indices``: the training-set indices of one epoch (default: a seeded permutation);
 - ``warmup_epochs`` / ``after_warmup``: a first model trained that many epochs whose per-sample
   correctness the method sees before the model is re-initialized (JTT's identification model);
@@ -52,6 +54,22 @@ class Hyperparameter:
         return int(value) if kind == "int" else float(value)
 
 
+@dataclass(frozen=True)
+class Batch:
+    """What a method's loss sees of one training step's batch on this worker (N samples).
+
+    ``logits`` and ``per_sample_loss`` are float32; ``features`` keep the forward's precision
+    (bf16 under autocast on GPUs): cast them for numerically delicate statistics. All of them are
+    outputs of the DDP-wrapped forward, so gradients through any of them are synchronised.
+    """
+
+    per_sample_loss: torch.Tensor  # (N,) cross-entropy of each sample
+    logits: torch.Tensor  # (N, classes)
+    labels: torch.Tensor  # (N,) int64
+    groups: torch.Tensor  # (N,) int64: the method's groups ((y, b), or (y, b, g) for a mix)
+    features: torch.Tensor  # (N, D) the penultimate features the model's ``fc`` maps to logits
+
+
 @dataclass
 class Reducer:
     """How a method sees the other data-parallel workers (identity for one process)."""
@@ -88,7 +106,8 @@ class Method:
     def freeze(self, model: torch.nn.Module) -> None:
         """Set ``requires_grad=False`` on what this method does not train (default: nothing)."""
 
-    def loss(self, per_sample_loss: torch.Tensor, groups: torch.Tensor, reducer: Reducer) -> torch.Tensor:
+    def loss(self, batch: Batch, reducer: Reducer) -> torch.Tensor:
+        """The scalar this worker's step minimises (DDP then averages the gradients over workers)."""
         raise NotImplementedError
 
     def state_dict(self) -> dict:

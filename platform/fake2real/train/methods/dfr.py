@@ -1,4 +1,4 @@
-"""Deep Feature Reweighting (Kirichenko et al., 2023), the paper's protocol (DESIGN §2).
+"""Deep Feature Reweighting (Kirichenko et al., 2023), the paper's protocol (docs/protocol.md, "Methods").
 
 DFR trains its stages as ERM (``base_method``), then refits the last layer on the finished
 model's penultimate features of the *validation* set, L2-normalized and then standardised with
@@ -135,7 +135,7 @@ class DFR(Method):
     uses_groups = True
     base_method = "erm"
 
-    def loss(self, per_sample_loss, groups, reducer):  # never trains: its stages run base_method
+    def loss(self, batch, reducer):  # never trains: its stages run base_method
         raise RuntimeError("dfr trains its stages as 'erm' and refits post hoc")
 
     @classmethod

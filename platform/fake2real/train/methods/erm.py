@@ -7,5 +7,5 @@ from fake2real.train.methods.base import Method, register
 class ERM(Method):
     name = "erm"
 
-    def loss(self, per_sample_loss, groups, reducer):
-        return per_sample_loss.mean()
+    def loss(self, batch, reducer):
+        return batch.per_sample_loss.mean()

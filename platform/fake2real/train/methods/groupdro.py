@@ -34,7 +34,8 @@ class GroupDRO(Method):
         adjustment = self.params["group_adjustment"] / torch.sqrt(counts.clamp(min=1.0))
         self.adjustment = torch.where(self.present, adjustment, torch.zeros_like(adjustment))
 
-    def loss(self, per_sample_loss, groups, reducer):
+    def loss(self, batch, reducer):
+        per_sample_loss, groups = batch.per_sample_loss, batch.groups
         num_groups = self.q.numel()
         local_sum = torch.zeros(num_groups, dtype=per_sample_loss.dtype, device=per_sample_loss.device)
         local_sum = local_sum.scatter_add(0, groups, per_sample_loss)

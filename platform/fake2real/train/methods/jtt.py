@@ -42,8 +42,8 @@ class JTT(Method):
         upsampled = torch.cat([torch.arange(n), extra])
         return upsampled[torch.randperm(len(upsampled), generator=generator)]
 
-    def loss(self, per_sample_loss, groups, reducer):
-        return per_sample_loss.mean()
+    def loss(self, batch, reducer):
+        return batch.per_sample_loss.mean()
 
     def state_dict(self):
         return {} if self.errors is None else {"errors": self.errors.clone()}

@@ -25,5 +25,5 @@ class Resample(Method):
         weights = self.sample_weights()
         return torch.multinomial(weights, len(weights), replacement=True, generator=generator)
 
-    def loss(self, per_sample_loss, groups, reducer):
-        return per_sample_loss.mean()
+    def loss(self, batch, reducer):
+        return batch.per_sample_loss.mean()

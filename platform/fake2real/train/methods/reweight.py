@@ -24,6 +24,6 @@ class Reweight(Method):
         weights[present] = counts.sum() / (present.sum() * counts[present])
         self.group_weights = weights
 
-    def loss(self, per_sample_loss, groups, reducer):
-        weights = self.group_weights.to(per_sample_loss.device, per_sample_loss.dtype)[groups]
-        return (weights * per_sample_loss).mean()
+    def loss(self, batch, reducer):
+        weights = self.group_weights.to(batch.per_sample_loss.device, batch.per_sample_loss.dtype)[batch.groups]
+        return (weights * batch.per_sample_loss).mean()
