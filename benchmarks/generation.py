@@ -124,13 +124,13 @@ def main() -> None:
     ]
     peak = matmul_tflops(args.device, getattr(torch, best))
     for steps in args.steps:
-        reference = DiffusersBackend(model, dtype=half, device=args.device, steps=steps, resolution=resolution,
-                                     channels_last=False, compile=False)
+        reference = DiffusersBackend({"model": model, "dtype": half, "device": args.device, "steps": steps, "resolution": resolution,
+                                      "channels_last": False, "compile": False})
         ref_rate = time_backend(reference, 10, args.rounds)
         flops = unet_flops_per_image_step(reference.pipe, resolution, args.device, getattr(torch, half))
         del reference
-        ours = DiffusersBackend(model, dtype=best, device=args.device, steps=steps, resolution=resolution,
-                                channels_last=True, compile=gpu)
+        ours = DiffusersBackend({"model": model, "dtype": best, "device": args.device, "steps": steps, "resolution": resolution,
+                                 "channels_last": True, "compile": gpu})
         our_rate = time_backend(ours, args.batch or (16 if gpu else 10), args.rounds)
         del ours
         tflops = our_rate * steps * flops / 1e12
@@ -149,6 +149,7 @@ def scaling(model: str, args, resolution: int, dtype: str) -> list[str]:
     from fake2real.generate.job import run_generation
     from fake2real.generate.plan import build_plan
     from fake2real.generate.prompts import load_template
+    from fake2real.generate.spec import ActorPool, ImageSpec
 
     ray.init(log_to_driver=False)
     gpus = int(ray.cluster_resources().get("GPU", 0))
@@ -162,11 +163,11 @@ def scaling(model: str, args, resolution: int, dtype: str) -> list[str]:
         counts = {g: n // 4 for g in template.all_groups()}
         _, plan = build_plan(counts, lambda y, b, s: template.prompt(y, b, s), {"bench": actors, "time": time.time()})
         out = Path(tempfile.mkdtemp(prefix="f2r-scale-")) / "table"
-        kwargs = {"model": model, "dtype": dtype, "device": args.device, "steps": steps, "resolution": resolution}
+        settings = {"model": model, "dtype": dtype, "device": args.device, "steps": steps, "resolution": resolution}
+        actor_pool = ActorPool(batch_size=16 if gpus else 8, min_actors=actors, num_actors=actors, cpus_per_actor=1.0, gpus_per_actor=1.0 if gpus else 0.0)
         start = time.perf_counter()
-        run_generation(plan, out, TableInfo("celeba", template.class_names, template.bias_names, "synthetic"), "diffusers", kwargs,
-                       image_format="jpeg", batch_size=16 if gpus else 8, min_actors=actors, num_actors=actors,
-                       cpus_per_actor=1.0, gpus_per_actor=1.0 if gpus else 0.0)
+        run_generation(plan, out, TableInfo("celeba", template.class_names, template.bias_names, "synthetic"),
+                       ImageSpec("diffusers", settings, image_format="jpeg"), actor_pool)
         seconds = time.perf_counter() - start
         rate = plan.num_rows / seconds
         base = base or rate

@@ -43,7 +43,7 @@ def celebahq_counts(cell) -> TableInfo:
 
 
 def counts(ablations: bool) -> dict:
-    overrides = ["generation.model=/nonexistent/sd"] + ([] if ablations else ["sweep.ablation_mixtures=[]"])
+    overrides = ["generation.diffusers.model=/nonexistent/sd"] + ([] if ablations else ["sweep.ablation_mixtures=[]"])
     config = build_config(REPO / "configs/celebahq/r0.99.yaml", overrides, base=preset("paper"))
     workspace = Workspace(Location(tempfile.mkdtemp(prefix="f2r-pools-")))
     found = [d for d in draws(config, workspace, celebahq_counts) if d.pool.split == "train"]
@@ -65,14 +65,14 @@ def counts(ablations: bool) -> dict:
 def growth(root: Path) -> dict:
     from fake2real.data.table import read_table
     from fake2real.runtime import init_ray
-    from fake2real.pools import run_generation_job
+    from fake2real.entrypoints import generate_job
 
     init_ray()
 
     def generate(output: Path, per_group: int) -> float:
         config = build_config(overrides={"output_dir": str(root / "out"), "generation": {"output": str(output), "images_per_group": per_group}})
         started = time.perf_counter()
-        run_generation_job(config)
+        generate_job(config)
         return time.perf_counter() - started
 
     first = generate(root / "grown", 500)

@@ -17,7 +17,6 @@ every pool once, to the largest count any of its cells draws, before its first c
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable
 
 from fake2real.config import ExperimentConfig
@@ -25,9 +24,11 @@ from fake2real.data.datasets import get_dataset
 from fake2real.data.storage import Location
 from fake2real.data.table import TableInfo, group_name, read_info
 from fake2real.errors import ConfigError
+from fake2real.generate.backends import backend_of
 from fake2real.generate.filters import make_filters
 from fake2real.generate.plan import build_plan, draw_id, pool_id
-from fake2real.generate.prompts import load_template
+from fake2real.generate.prompts import PromptTemplate, load_template
+from fake2real.generate.spec import ImageSpec
 from fake2real.train.mixtures import Mixture, biased_counts, get_mixture, synthetic_counts
 from fake2real.workspace import Workspace, prepare_real
 
@@ -44,8 +45,9 @@ class Pool:
     groups: list[Group]
     split: str = "train"
     identity: dict = field(default_factory=dict)
-    prompt: Callable | None = None  # (y, b, seed) -> prompt
+    prompt: Callable | None = None  # (y, b, seed) -> prompt; None: an imported pool
     bias: Callable | None = None  # (y, b, seed) -> the bias value drawn, when prompts name none
+    spec: ImageSpec | None = None  # what its actors make its images with; None: an imported pool
 
     def plan(self, counts: dict[Group, int]):
         return build_plan(counts, self.prompt, self.identity, self.split, bias_fn=self.bias)[1]
@@ -71,63 +73,16 @@ def needs_generation(config: ExperimentConfig, mixtures: list[str]) -> bool:
 def check_generation(config: ExperimentConfig) -> None:
     """Driver-side checks of the generation settings, before any Ray work."""
     gen = config.generation
+    backend = backend_of(config)
     make_filters(gen.filters)
-    if gen.backend == "procedural" and config.dataset.name != "shapes":
-        raise ConfigError(
-            "config: generation.backend: 'procedural' renders only the built-in shapes world; synthetic data for "
-            f"'{config.dataset.name}' needs generation.backend=diffusers and generation.model, or generation.backend=folder "
-            "(or train.mixture=none and generation.test_images_per_group=0)"
-        )
-    if gen.backend == "folder":
-        from fake2real.data.imported import list_imported
-
-        class_names, bias_names = _names(config)
-        list_imported(gen.folder.root, gen.folder.metadata, class_names, bias_names)  # every listed file, every label
+    backend.check(config)
+    if backend.imports:
+        backend.listed(config, *_names(config))  # every listed file, every label
         return
     if gen.prompts:
         load_template(gen.prompts)
     elif not hasattr(get_dataset(config.dataset.name), "prompt"):
         raise ConfigError(f"config: generation.prompts is required for dataset '{config.dataset.name}' (a built-in template name or a YAML path)")
-    if gen.backend == "diffusers":
-        _check_diffusers(config)
-
-
-def _check_diffusers(config: ExperimentConfig) -> None:
-    import diffusers
-    from diffusers import DiffusionPipeline
-
-    gen = config.generation
-    try:
-        DiffusionPipeline.load_config(gen.model, revision=gen.revision, local_files_only=True)
-    except (OSError, ValueError) as exc:
-        raise ConfigError(
-            f"config: generation.model: no diffusers pipeline at '{gen.model}' (a local directory with "
-            f"model_index.json, or a model id already in the local Hugging Face cache): {str(exc).splitlines()[0][:150]}"
-        ) from None
-    if Path(gen.model).is_dir():
-        _check_components(Path(gen.model), skipped=() if gen.safety_checker else ("safety_checker", "feature_extractor"))
-    scheduler = getattr(diffusers, gen.scheduler, None) if gen.scheduler else None
-    if gen.scheduler and not (isinstance(scheduler, type) and issubclass(scheduler, diffusers.SchedulerMixin)):
-        raise ConfigError(f"config: generation.scheduler: unknown scheduler '{gen.scheduler}' (a diffusers scheduler class, e.g. DDIMScheduler)")
-
-
-WEIGHT_SUFFIXES = (".safetensors", ".bin", ".safetensors.index.json", ".bin.index.json")
-
-
-def _check_components(folder: Path, skipped: tuple[str, ...]) -> None:
-    """Every component ``model_index.json`` lists is there, and every model among them has its
-    weights: a half-copied pipeline is refused here, not 138 lines of Ray trace later."""
-    import json
-
-    listed = json.loads((folder / "model_index.json").read_text())
-    for name, entry in sorted(listed.items()):
-        if name.startswith("_") or name in skipped or not isinstance(entry, list) or entry[0] is None:
-            continue
-        part = folder / name
-        if not part.is_dir() or not any(part.iterdir()):
-            raise ConfigError(f"config: generation.model: {folder} lists the component '{name}' ({entry[1]}) but has no {name}/ folder")
-        if (part / "config.json").is_file() and not any(f.name.endswith(WEIGHT_SUFFIXES) for f in part.iterdir()):
-            raise ConfigError(f"config: generation.model: {folder}/{name} has a config.json but no weights (*.safetensors or *.bin)")
 
 
 def check_sweep_generation(config: ExperimentConfig, mixtures: list[str]) -> None:
@@ -160,10 +115,10 @@ def _variant(config: ExperimentConfig, mixture: Mixture, test: bool = False) -> 
     gen = config.generation
     bias_words = True if test else gen.bias_words and mixture.bias_words
     degradation = gen.ablation_degradation.model_dump() if mixture.degrade and not test else None
-    if gen.backend == "folder" and (not bias_words or degradation):
+    if backend_of(config).imports and (not bias_words or degradation):
         raise ConfigError(
             f"config: mixture '{mixture.name}' needs images made {'without bias words' if not bias_words else 'degraded'}; "
-            "generation.backend=folder imports images as they are (import such a set as its own folder)"
+            f"generation.backend={gen.backend} imports images as they are (import such a set as its own folder)"
         )
     return bias_words, None if degradation is None else tuple(sorted(degradation.items()))
 
@@ -171,7 +126,7 @@ def _variant(config: ExperimentConfig, mixture: Mixture, test: bool = False) -> 
 def _names(config: ExperimentConfig) -> tuple[list[str], list[str]]:
     """Class and bias names of the synthetic data: the template's, else the dataset's (from its real table)."""
     gen = config.generation
-    if gen.prompts and gen.backend != "folder":
+    if gen.prompts and not backend_of(config).imports:
         template = load_template(gen.prompts)
         return template.class_names, template.bias_names
     reader = get_dataset(config.dataset.name)
@@ -182,61 +137,53 @@ def _names(config: ExperimentConfig) -> tuple[list[str], list[str]]:
     return info.class_names, info.bias_names
 
 
-def stored_format(config: ExperimentConfig) -> str:
-    gen = config.generation
-    return gen.image_format or ("png" if gen.backend == "procedural" else "jpeg")
-
-
-def backend_kwargs(config: ExperimentConfig) -> dict:
-    gen = config.generation
-    if gen.backend == "procedural":
-        return {"world": config.dataset.shapes.model_dump()}
-    names = ("model", "revision", "dtype", "device", "scheduler", "steps", "guidance", "negative_prompt", "resolution",
-             "safety_checker", "compile", "channels_last", "vae_slicing")
-    return {name: getattr(gen, name) for name in names}
-
-
 def synthetic_pool(config: ExperimentConfig, workspace: Workspace, mixture: Mixture | None = None, test: bool = False) -> Pool:
     """The pool a mixture draws from (default: ``train.mixture``'s); ``test``: the held-out
     synthetic test pool — bias words on, never degraded, the same for every mixture so their
     synthetic-test metrics compare."""
-    gen = config.generation
     mixture = mixture or get_mixture(config.train.mixture)
     bias_words, degradation = _variant(config, mixture, test)
-    degradation = dict(degradation) if degradation else None
     split = "test" if test else "train"
-    class_names, bias_names = _names(config)
-    groups = [(y, b) for y in range(len(class_names)) for b in range(len(bias_names))]
-    if gen.prompts and gen.backend != "folder":  # a template may leave some (y, b) pairs out
-        groups = sorted(load_template(gen.prompts).all_groups())
-    if gen.backend == "folder":
-        from fake2real.data.imported import metadata_digest
+    names = _names(config)
+    if backend_of(config).imports:
+        return _imported_pool(config, workspace, split, names)
+    return _generated_pool(config, workspace, split, names, bias_words, dict(degradation) if degradation else None)
 
-        # Stored at the real images' size unless generation.output_size says otherwise: they mix.
-        size = gen.output_size or (config.dataset.shapes.image_size if config.dataset.name == "shapes" else config.dataset.image_size)
-        identity = {"backend": "folder", "root": gen.folder.root, "metadata": metadata_digest(gen.folder.root, gen.folder.metadata),
-                    "classes": class_names, "biases": bias_names, "size": size, "quality": gen.jpeg_quality}
-        pid = pool_id(identity, split)
-        extra = {"pool_id": pid, "backend": "folder", "bias_words": True, "degradation": None, "bias_labels": "listed"}
-        info = TableInfo("folder", class_names, bias_names, "synthetic", extra=extra)
-        return Pool(pid, _pool_location(config, workspace, "folder", pid, test), info, groups, split, identity)
+
+def _all_groups(class_names: list[str], bias_names: list[str]) -> list[Group]:
+    return [(y, b) for y in range(len(class_names)) for b in range(len(bias_names))]
+
+
+def _imported_pool(config: ExperimentConfig, workspace: Workspace, split: str, names: tuple[list[str], list[str]]) -> Pool:
+    gen = config.generation
+    class_names, bias_names = names
+    # Stored at the real images' size unless generation.output_size says otherwise: they mix.
+    size = gen.output_size or (config.dataset.shapes.image_size if config.dataset.name == "shapes" else config.dataset.image_size)
+    identity = {"backend": gen.backend, **backend_of(config).identity(config), "classes": class_names, "biases": bias_names,
+                "size": size, "quality": gen.jpeg_quality}
+    pid = pool_id(identity, split)
+    extra = {"pool_id": pid, "backend": gen.backend, "bias_words": True, "degradation": None, "bias_labels": "listed"}
+    info = TableInfo(gen.backend, class_names, bias_names, "synthetic", extra=extra)
+    location = _pool_location(config, workspace, gen.backend, pid, split == "test")
+    return Pool(pid, location, info, _all_groups(class_names, bias_names), split, identity)
+
+
+def _generated_pool(config: ExperimentConfig, workspace: Workspace, split: str, names: tuple[list[str], list[str]],
+                    bias_words: bool, degradation: dict | None) -> Pool:
+    gen = config.generation
+    backend = backend_of(config)
+    class_names, bias_names = names
     template = load_template(gen.prompts) if gen.prompts else None
-    bias_fn = None
-    if template is not None:
-        prompt = lambda y, b, seed: template.prompt(y, b, seed, bias_words)  # noqa: E731
-    else:
-        dataset = get_dataset(config.dataset.name)
-        prompt = lambda y, b, seed: dataset.prompt(y, b, seed, bias_words)  # noqa: E731
-        if not bias_words:
-            world = config.dataset.shapes
-            bias_fn = lambda y, b, seed: dataset.unprompted_bias(y, seed, world)  # noqa: E731
+    prompt, bias_fn = _prompts(config, template, bias_words)
+    spec = ImageSpec(gen.backend, backend.identity(config), gen.image_format or backend.image_format, gen.jpeg_quality,
+                     gen.output_size, gen.filters, gen.max_attempts, degradation)
     identity = {
         "dataset": config.dataset.name if template is None else template.name,
         "template": template.model_dump() if template else None,
         "bias_words": bias_words,
-        "backend": gen.backend,
-        "backend_kwargs": backend_kwargs(config),
-        "stored": [stored_format(config), gen.jpeg_quality, gen.output_size, gen.filters, gen.max_attempts],
+        "backend": spec.backend,
+        "backend_kwargs": spec.settings,
+        "stored": spec.stored,
     }
     if degradation:  # only then: the ids of undegraded pools stay what they were
         identity["degradation"] = degradation
@@ -246,7 +193,23 @@ def synthetic_pool(config: ExperimentConfig, workspace: Workspace, mixture: Mixt
     # requested, not what was drawn (the procedural world records what it drew).
     extra["bias_labels"] = "drawn" if bias_fn else ("requested" if not bias_words else "prompted")
     info = TableInfo(identity["dataset"], class_names, bias_names, "synthetic", extra=extra)
-    return Pool(pid, _pool_location(config, workspace, identity["dataset"], pid, test), info, groups, split, identity, prompt, bias_fn)
+    # A template may leave some (y, b) pairs out.
+    groups = sorted(template.all_groups()) if template else _all_groups(class_names, bias_names)
+    location = _pool_location(config, workspace, identity["dataset"], pid, split == "test")
+    return Pool(pid, location, info, groups, split, identity, prompt, bias_fn, spec)
+
+
+def _prompts(config: ExperimentConfig, template: PromptTemplate | None, bias_words: bool) -> tuple[Callable, Callable | None]:
+    """(prompt, bias) functions of (y, b, seed): the template's prompts, else the dataset's; the
+    bias function only where the generator draws B itself (the procedural world without bias words)."""
+    if template is not None:
+        return (lambda y, b, seed: template.prompt(y, b, seed, bias_words)), None
+    dataset = get_dataset(config.dataset.name)
+    prompt = lambda y, b, seed: dataset.prompt(y, b, seed, bias_words)  # noqa: E731
+    if bias_words:
+        return prompt, None
+    world = config.dataset.shapes
+    return prompt, (lambda y, b, seed: dataset.unprompted_bias(y, seed, world))
 
 
 def _pool_location(config: ExperimentConfig, workspace: Workspace, name: str, pid: str, test: bool) -> Location:
@@ -305,7 +268,7 @@ def synthetic_plan(config: ExperimentConfig, workspace: Workspace, mixture: Mixt
     """``(pool id, plan, pool info)``: the rows of the pool an experiment draws (the plan a draw needs, to inspect)."""
     draw = synthetic_draw(config, workspace, mixture, test)
     if draw.pool.prompt is None:
-        raise ConfigError("config: generation.backend=folder imports images; it has no generation plan")
+        raise ConfigError(f"config: generation.backend={config.generation.backend} imports images; it has no generation plan")
     return draw.pool.id, draw.pool.plan(draw.counts), draw.pool.info
 
 

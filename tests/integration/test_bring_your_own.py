@@ -12,7 +12,7 @@ from fake2real.data.table import read_info, read_table
 from fake2real.errors import ConfigError
 from fake2real.presets import preset
 from fake2real.sweep import run_sweep
-from fake2real.pools import run_generation_job
+from fake2real.entrypoints import generate_job
 
 GROUPS4 = ("y0_b0", "y0_b1", "y1_b0", "y1_b1")
 
@@ -77,7 +77,7 @@ def test_a_folder_pool_too_small_for_a_cell_is_refused_naming_the_shortfall(ray_
 
 def test_a_pool_grown_by_the_job_equals_one_made_at_once(ray_connected, tmp_path, capsys):
     def generate(output, per_group):
-        run_generation_job(build_config(overrides={"output_dir": str(tmp_path / "out"), "dataset": {"shapes": {"image_size": 16}},
+        generate_job(build_config(overrides={"output_dir": str(tmp_path / "out"), "dataset": {"shapes": {"image_size": 16}},
                                                    "generation": {"output": str(tmp_path / output), "images_per_group": per_group}}))
 
     generate("grown", 3)

@@ -17,7 +17,7 @@ import pytest
 
 from fake2real.config import build_config
 from fake2real.data.table import is_complete, read_info, read_table
-from fake2real.pools import run_generation_job
+from fake2real.entrypoints import generate_job
 from helpers import REPO, run_job
 from tiny_sd import build_tiny_sd
 
@@ -31,8 +31,9 @@ def tiny_sd(tmp_path_factory):
 
 def sd_overrides(model: Path, output: Path, **extra) -> list[str]:
     settings = {
-        "generation.backend": "diffusers", "generation.model": str(model), "generation.dtype": "float32",
-        "generation.device": "cpu", "generation.steps": 2, "generation.resolution": 16, "generation.output_size": 16,
+        "generation.backend": "diffusers", "generation.diffusers.model": str(model), "generation.diffusers.dtype": "float32",
+        "generation.diffusers.device": "cpu", "generation.diffusers.steps": 2, "generation.diffusers.resolution": 16,
+        "generation.output_size": 16,
         "generation.prompts": "celeba", "generation.images_per_group": PER_GROUP, "generation.batch_size": 4,
         "generation.output": str(output), "output_dir": str(output.parent / "work"),
     }
@@ -49,7 +50,7 @@ def images_by_id(path: Path) -> dict:
 def reference(ray_connected, tiny_sd, tmp_path_factory):
     """An uninterrupted run."""
     output = tmp_path_factory.mktemp("ref") / "celeba-sd"
-    run_generation_job(build_config(overrides=sd_overrides(tiny_sd, output)))
+    generate_job(build_config(overrides=sd_overrides(tiny_sd, output)))
     return output
 
 
@@ -65,7 +66,7 @@ def test_generation_writes_the_contract_and_is_deterministic(reference, tiny_sd,
     assert "StableDiffusionPipeline" in row["generator"] and row["prompt"].startswith("a headshot of")
     # Same plan, other batching and actor count: the same bytes.
     again = tmp_path / "again"
-    run_generation_job(build_config(overrides=sd_overrides(tiny_sd, again, **{"generation.batch_size": 7, "generation.num_actors": 2})))
+    generate_job(build_config(overrides=sd_overrides(tiny_sd, again, **{"generation.batch_size": 7, "generation.num_actors": 2})))
     assert images_by_id(again) == images_by_id(reference)
 
 
@@ -98,7 +99,7 @@ def test_rejected_images_are_regenerated_bounded_and_counted(ray_connected, tmp_
     gray = build_tiny_sd(tmp_path / "gray", grayscale=True)  # its VAE can only draw gray images
     output = tmp_path / "out"
     config = build_config(overrides=sd_overrides(gray, output, **{"generation.images_per_group": 2, "generation.max_attempts": 3}))
-    run_generation_job(config)
+    generate_job(config)
     info = read_info(output)
     assert info.extra["rejections"] == 8 * 3 and info.extra["rows_rejected_on_every_attempt"] == 8
     table = read_table(output)
@@ -109,8 +110,8 @@ def test_rejected_images_are_regenerated_bounded_and_counted(ray_connected, tmp_
 @pytest.mark.parametrize(
     "extra, needles",
     [
-        ({"generation.model": "/nonexistent/sd"}, ["generation.model", "/nonexistent/sd"]),
-        ({"generation.scheduler": "FancyScheduler"}, ["generation.scheduler", "FancyScheduler"]),
+        ({"generation.diffusers.model": "/nonexistent/sd"}, ["generation.diffusers.model", "/nonexistent/sd"]),
+        ({"generation.diffusers.scheduler": "FancyScheduler"}, ["generation.diffusers.scheduler", "FancyScheduler"]),
         ({"generation.images_per_group": 0}, ["generation.images_per_group"]),
         ({"generation.prompts": "nope"}, ["unknown template 'nope'"]),
     ],
@@ -152,7 +153,7 @@ def test_sdxl_pipelines_load_and_generate_through_the_same_backend(tmp_path):
     from tiny_sd import build_tiny_sdxl
 
     model = build_tiny_sdxl(tmp_path / "sdxl")
-    backend = DiffusersBackend(str(model), dtype="float32", device="cpu", steps=2, resolution=32, scheduler="DDIMScheduler")
+    backend = DiffusersBackend({"model": str(model), "dtype": "float32", "device": "cpu", "steps": 2, "resolution": 32, "scheduler": "DDIMScheduler"})
     assert "StableDiffusionXLPipeline" in backend.generator and "DDIMScheduler" in backend.generator
     first = backend.generate(np.array([0, 1]), np.array([1, 0]), ["a photo", "a headshot"], [11, 12])
     repeated = backend.generate(np.array([0, 1]), np.array([1, 0]), ["a photo", "a headshot"], [11, 12])

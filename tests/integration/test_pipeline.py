@@ -90,18 +90,19 @@ def test_ffr_groupdro_end_to_end(ray_connected, mlflow_server, tmp_path):
 
 
 def test_generation_is_deterministic_across_batching_and_actors(ray_connected, tmp_path):
-    from fake2real.sections import ShapesWorld
+    from fake2real.data.datasets.shapes import ShapesWorld
     from fake2real.data.datasets import shapes
     from fake2real.data.table import TableInfo
     from fake2real.generate.job import run_generation
     from fake2real.generate.plan import build_plan
+    from fake2real.generate.spec import ActorPool, ImageSpec
 
-    world = {"world": ShapesWorld().model_dump()}
+    spec = ImageSpec("procedural", {"world": ShapesWorld().model_dump()})
     _, plan = build_plan({(0, 0): 7, (0, 1): 5, (1, 0): 5, (1, 1): 7}, shapes.prompt, {"test": 1})
 
     def generate(name: str, batch_size: int, num_actors: int) -> dict:
         info = TableInfo("shapes", shapes.CLASS_NAMES, shapes.BIAS_NAMES, "synthetic")
-        info = run_generation(plan, tmp_path / name, info, "procedural", world, batch_size=batch_size, num_actors=num_actors)
+        info = run_generation(plan, tmp_path / name, info, spec, ActorPool(batch_size=batch_size, num_actors=num_actors))
         assert info.group_counts["train"] == {"y0_b0": 7, "y0_b1": 5, "y1_b0": 5, "y1_b1": 7}
         table = read_table(tmp_path / name)
         return dict(zip(table["id"].to_pylist(), table["image"].to_pylist()))

@@ -11,7 +11,7 @@ from fake2real.config import build_config
 from fake2real.data.storage import Location, upload
 from fake2real.data.table import METADATA_FILE, is_complete, part_names, read_info, read_table
 from fake2real.presets import preset
-from fake2real.pools import run_generation_job
+from fake2real.entrypoints import generate_job
 from fake2real.workspace import Workspace, prepare_real
 from helpers import run_job
 
@@ -53,7 +53,7 @@ def test_ingest_into_s3_gives_the_local_table(ray_connected, ray_head, s3_server
 
 def test_generation_into_s3_resumes_a_partial_folder(ray_connected, ray_head, s3_server, s3_bucket, tmp_path):
     # The reference: the same plan generated locally, uninterrupted.
-    run_generation_job(build_config(overrides={"output_dir": str(tmp_path / "local")}, base=preset("smoke")))
+    generate_job(build_config(overrides={"output_dir": str(tmp_path / "local")}, base=preset("smoke")))
     reference = next((tmp_path / "local" / "data").glob("pool-shapes-*"))
     remote = f"{s3_bucket}/run"
     folder = Location(remote) / "data" / reference.name

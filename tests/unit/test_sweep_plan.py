@@ -9,7 +9,7 @@ import pytest
 
 from fake2real.config import build_config
 from fake2real.cost import MEASURED, rates
-from fake2real.sweep import sweep_dry_run
+from fake2real.entrypoints import sweep_dry_run
 
 
 def config(tmp_path, *overrides):
@@ -63,7 +63,7 @@ def test_a_rate_is_measured_for_its_model_size_and_device_or_unknown(tmp_path):
     assert (found.training, found.generation) == (MEASURED[("training", "small_cnn", "cpu", 32)], MEASURED[("generation", "procedural", "cpu", 32)])
     larger = rates(config(tmp_path, "dataset.shapes.image_size=64"))  # measured at 32² only: not reused at 64²
     assert larger.training is None and larger.training_source == "no measured rate for small_cnn at 64² on cpu"
-    sd = rates(config(tmp_path, "generation.backend=diffusers", "generation.model=/models/sd", "generation.device=cuda"))
+    sd = rates(config(tmp_path, "generation.backend=diffusers", "generation.diffusers.model=/models/sd", "generation.diffusers.device=cuda"))
     assert sd.generation is None and sd.generation_source == "no measured rate for diffusers at 512² on gpu"
 
 

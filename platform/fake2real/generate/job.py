@@ -28,6 +28,7 @@ from fake2real.data.table import (
     pool_row_group, read_parts, read_table, reopen, serialize, write_part,
 )
 from fake2real.errors import DataError
+from fake2real.generate.spec import ActorPool, ImageSpec
 
 PLAN_FILE = "plan/plan.parquet"
 
@@ -69,41 +70,38 @@ def generate_filtered(backend, filters: list, max_attempts: int, y, b, prompts: 
 class GeneratorActor:
     """Loads its backend once; turns a batch of plan rows into contract rows."""
 
-    def __init__(self, backend: str, backend_kwargs: dict, image_format: str, quality: int = 95,
-                 output_size: int | None = None, filters: list[dict] | None = None, max_attempts: int = 3,
-                 degradation: dict | None = None):
-        from fake2real.generate.backends import make_backend
+    def __init__(self, spec: ImageSpec):
+        from fake2real.generate.backends import make_generator
         from fake2real.generate.filters import make_filters
         from fake2real.track.ray_metrics import GENERATED_IMAGES, GENERATION_IMAGES_PER_SECOND, actor_tag
 
-        self.backend = make_backend(backend, backend_kwargs)
-        self.image_format, self.quality, self.output_size = image_format, quality, output_size
-        self.filters = make_filters(filters or [])
-        self.max_attempts = max_attempts
-        self.degradation = degradation
+        self.spec = spec
+        self.backend = make_generator(spec.backend, spec.settings)
+        self.filters = make_filters(spec.filters)
         # For the Grafana board: images made and the rate of this actor.
         self.images_total = GENERATED_IMAGES.create()
         self.rate = GENERATION_IMAGES_PER_SECOND.create()
-        self.tags = {"backend": backend, "actor": actor_tag()}
+        self.tags = {"backend": spec.backend, "actor": actor_tag()}
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         started = time.perf_counter()
         prompts = batch.column("prompt").to_pylist()
+        spec = self.spec
         images, seeds, rejections = generate_filtered(
-            self.backend, self.filters, self.max_attempts,
+            self.backend, self.filters, spec.max_attempts,
             batch.column("y").to_numpy(), batch.column("b").to_numpy(), prompts, batch.column("seed").to_numpy(),
         )
-        if self.degradation:
+        if spec.degradation:
             from fake2real.generate.degrade import degrade
 
             # Noise is drawn from each image's own (final) seed: the same plan, the same images.
-            kind, severity = self.degradation["kind"], self.degradation["severity"]
+            kind, severity = spec.degradation["kind"], spec.degradation["severity"]
             images = [degrade(image, kind, severity, seed=int(seed)) for image, seed in zip(images, seeds)]
         n = batch.num_rows
         table = pa.table(
             {
                 "id": batch.column("id"),
-                "image": pa.array([encode_image(i, self.image_format, self.quality, self.output_size) for i in images], pa.binary()),
+                "image": pa.array([encode_image(i, spec.image_format, spec.quality, spec.output_size) for i in images], pa.binary()),
                 "y": batch.column("y"),
                 "b": batch.column("b"),
                 "g": pa.array([SYNTHETIC] * n, pa.int64()),
@@ -181,26 +179,9 @@ def _group_line(plan: pa.Table, todo: pa.Table) -> str:
     return ", ".join(f"{g}: {n - missing.get(g, 0)} held + {missing.get(g, 0)} to make" for g, n in sorted(planned.items()))
 
 
-def run_generation(
-    plan: pa.Table,
-    output: str | os.PathLike,
-    info: TableInfo,
-    backend: str,
-    backend_kwargs: dict,
-    *,
-    image_format: str = "png",
-    quality: int = 95,
-    output_size: int | None = None,
-    filters: list[dict] | None = None,
-    max_attempts: int = 3,
-    degradation: dict | None = None,
-    batch_size: int = 64,
-    min_actors: int = 1,
-    num_actors: int = 1,
-    cpus_per_actor: float = 1.0,
-    gpus_per_actor: float = 0.0,
-) -> TableInfo:
-    """Generate every plan row missing from the pool at ``output``; a pool already holding them is returned as is."""
+def run_generation(plan: pa.Table, output: str | os.PathLike, info: TableInfo, spec: ImageSpec, actors: ActorPool = ActorPool()) -> TableInfo:
+    """Generate every plan row missing from the pool at ``output`` (images as ``spec`` says, on
+    ``actors``); a pool already holding them is returned as is."""
     output = Location(output)
     if is_complete(output):
         if _holds(output, plan):
@@ -220,20 +201,16 @@ def run_generation(
     if todo.num_rows:
         # Enough blocks that every actor stays busy; one block → one atomic part.
         # Blocks cut here, not by a repartition task: a pool holding every CPU would starve it.
-        block_rows = max(1, min(batch_size, -(-todo.num_rows // (num_actors * 4))))
+        block_rows = max(1, min(actors.batch_size, -(-todo.num_rows // (actors.num_actors * 4))))
         blocks = [todo.slice(start, block_rows) for start in range(0, todo.num_rows, block_rows)]
         dataset = ray.data.from_arrow(blocks).map_batches(
             GeneratorActor,
-            fn_constructor_kwargs={
-                "backend": backend, "backend_kwargs": backend_kwargs, "image_format": image_format, "quality": quality,
-                "output_size": output_size, "filters": filters, "max_attempts": max_attempts,
-                "degradation": degradation,
-            },
-            batch_size=batch_size,
+            fn_constructor_kwargs={"spec": spec},
+            batch_size=actors.batch_size,
             batch_format="pyarrow",
-            num_cpus=cpus_per_actor,
-            num_gpus=gpus_per_actor,
-            compute=ray.data.ActorPoolStrategy(min_size=min_actors, max_size=num_actors),
+            num_cpus=actors.cpus_per_actor,
+            num_gpus=actors.gpus_per_actor,
+            compute=ray.data.ActorPoolStrategy(min_size=actors.min_actors, max_size=actors.num_actors),
         )
         started, next_report = time.perf_counter(), made + max(1, total // 10)
         for rows in dataset.iter_batches(batch_size=None, batch_format="pyarrow"):
@@ -244,7 +221,7 @@ def run_generation(
                 print(f"[generate] {made}/{total} images ({rate:.1f} images/s)", flush=True)
                 next_report = made + max(1, total // 10)
 
-    return _finish(output, plan, info, max_attempts)
+    return _finish(output, plan, info, spec.max_attempts)
 
 
 def _finish(output: Location, plan: pa.Table, info: TableInfo, max_attempts: int) -> TableInfo:

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
-from fake2real.config import load_yaml_file
+from fake2real.yaml_file import load_yaml_file
 from fake2real.errors import ConfigError
 
 PLACEHOLDERS = {"class", "bias"}

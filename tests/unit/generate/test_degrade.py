@@ -11,11 +11,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fake2real.sections import ShapesWorld
+from fake2real.data.datasets.shapes import ShapesWorld
 from fake2real.data.datasets.shapes import prompt
 from fake2real.generate import degrade as D
 from fake2real.generate.degrade import degrade, defocus_blur, disk, gaussian_noise, pixelate_nearest
 from fake2real.generate.job import GeneratorActor
+from fake2real.generate.spec import ImageSpec
 from fake2real.generate.plan import build_plan
 
 IMAGE = np.random.default_rng(0).integers(0, 256, (40, 36, 3), dtype=np.uint8)
@@ -103,9 +104,9 @@ def test_pixelate_and_blur_are_as_first_written():
 def test_generator_actor_seeds_the_noise_with_each_rows_seed():
     _, plan = build_plan({(0, 0): 2, (1, 1): 2}, prompt, {"dataset": "shapes", "backend": "procedural"})
     world = {"world": ShapesWorld().model_dump()}
-    clean = GeneratorActor("procedural", world, "png")(plan)
-    degraded = GeneratorActor("procedural", world, "png", degradation={"kind": "reference", "severity": 3})(plan)
-    again = GeneratorActor("procedural", world, "png", degradation={"kind": "reference", "severity": 3})(plan)
+    clean = GeneratorActor(ImageSpec("procedural", world, "png"))(plan)
+    degraded = GeneratorActor(ImageSpec("procedural", world, "png", degradation={"kind": "reference", "severity": 3}))(plan)
+    again = GeneratorActor(ImageSpec("procedural", world, "png", degradation={"kind": "reference", "severity": 3}))(plan)
     assert degraded.column("image").to_pylist() == again.column("image").to_pylist()
     for data, degraded_data, seed in zip(clean["image"].to_pylist(), degraded["image"].to_pylist(), degraded["seed"].to_pylist()):
         image = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))

@@ -19,7 +19,7 @@ def tiny(tmp_path_factory):
 
 
 def config(model):
-    return build_config(overrides={"generation": {"backend": "diffusers", "model": str(model), "prompts": "celeba"}})
+    return build_config(overrides={"generation": {"backend": "diffusers", "diffusers": {"model": str(model)}, "prompts": "celeba"}})
 
 
 def test_a_whole_pipeline_passes(tiny):
@@ -40,5 +40,5 @@ def test_a_pipeline_with_a_missing_part_is_refused_in_one_line(tiny, tmp_path, r
     shutil.rmtree(target) if target.is_dir() else target.unlink()
     with pytest.raises(ConfigError) as error:
         check_generation(config(copy))
-    assert "\n" not in str(error.value) and str(error.value).startswith(f"config: generation.model: {copy}")
+    assert "\n" not in str(error.value) and str(error.value).startswith(f"config: generation.diffusers.model: {copy}")
     assert message in str(error.value)

@@ -10,12 +10,14 @@ import pyarrow.compute as pc
 import pytest
 from PIL import Image
 
-from fake2real.sections import ShapesWorld
+from fake2real.data.datasets.shapes import ShapesWorld
 from fake2real.data.datasets.shapes import prompt
 from fake2real.data.table import SCHEMA, SYNTHETIC
 from fake2real.errors import ConfigError
-from fake2real.generate.backends import ProceduralBackend, make_backend
+from fake2real.generate.backends import make_generator
 from fake2real.generate.job import GeneratorActor
+from fake2real.generate.procedural import ProceduralBackend
+from fake2real.generate.spec import ImageSpec
 from fake2real.generate.plan import PLAN_SCHEMA, build_plan, describe
 
 COUNTS = {(1, 1): 3, (0, 0): 3, (0, 1): 2, (1, 0): 2}
@@ -102,18 +104,20 @@ def test_describe_counts_distinct_prompts_per_group():
     ]
 
 
-def test_make_backend():
-    backend = make_backend("procedural", {"world": ShapesWorld(artifact_strength=0.1).model_dump()})
+def test_make_generator():
+    backend = make_generator("procedural", {"world": ShapesWorld(artifact_strength=0.1).model_dump()})
     assert isinstance(backend, ProceduralBackend)
     assert backend.generator == "procedural:shapes/v1 artifact_strength=0.1 semantic_gap=0.0"
-    with pytest.raises(ConfigError, match="known: diffusers, procedural"):
-        make_backend("nope", {})
+    with pytest.raises(ConfigError, match=r"^config: generation.backend: unknown backend 'nope' \(known: diffusers, folder, procedural\)$"):
+        make_generator("nope", {})
+    with pytest.raises(ConfigError, match=r"^config: generation.backend: 'folder' imports images; it makes none$"):
+        make_generator("folder", {})
 
 
 def test_generator_actor_on_plan_slice():
     _, plan = build_plan(COUNTS, prompt, IDENTITY)
     batch = plan.slice(2, 4)  # rows 2..5: y0_b0 #2, y0_b1 #0, #1, y1_b0 #0
-    actor = GeneratorActor("procedural", {"world": ShapesWorld().model_dump()}, "png")
+    actor = GeneratorActor(ImageSpec("procedural", {"world": ShapesWorld().model_dump()}, "png"))
     out = actor(batch)
     assert out.schema == SCHEMA
     assert out.num_rows == 4
@@ -137,12 +141,12 @@ def test_generator_actor_on_plan_slice():
         odd = (rows + cols) % 2 == 1
         assert pixels[odd].mean() - pixels[~odd].mean() > 25
 
-    again = GeneratorActor("procedural", {"world": ShapesWorld().model_dump()}, "png")(batch)
+    again = GeneratorActor(ImageSpec("procedural", {"world": ShapesWorld().model_dump()}, "png"))(batch)
     assert again.column("image").to_pylist() == images
 
 
 def test_generator_actor_jpeg():
     _, plan = build_plan({(0, 0): 1}, prompt, IDENTITY)
-    out = GeneratorActor("procedural", {"world": ShapesWorld().model_dump()}, "jpeg")(plan)
+    out = GeneratorActor(ImageSpec("procedural", {"world": ShapesWorld().model_dump()}, "jpeg"))(plan)
     assert out.schema == SCHEMA
     assert Image.open(io.BytesIO(out.column("image")[0].as_py())).format == "JPEG"

@@ -20,13 +20,14 @@ from fake2real.data.datasets.shapes import prompt
 from fake2real.errors import DataError
 from fake2real.generate.job import PLAN_FILE, GeneratorActor, _store_plan, held_counts, run_generation
 from fake2real.generate.plan import build_plan
-from fake2real.sections import ShapesWorld
+from fake2real.generate.spec import ImageSpec
+from fake2real.data.datasets.shapes import ShapesWorld
 from fake2real.pools import prepare_synthetic
 from fake2real.synthetic import synthetic_draw
 from fake2real.train.mixtures import get_mixture
 from fake2real.workspace import Workspace
 
-BACKEND = ("procedural", {"world": ShapesWorld().model_dump()})
+SPEC = ImageSpec("procedural", {"world": ShapesWorld().model_dump()}, image_format="png")
 IDENTITY = {"dataset": "shapes", "backend": "procedural"}
 GROUPS = [(0, 0), (0, 1), (1, 0), (1, 1)]
 
@@ -47,7 +48,7 @@ def make_rows(folder, plan: pa.Table) -> None:
     names = part_names(folder)
     held = set(read_table_ids(folder, names))
     todo = plan.filter(pc.invert(pc.is_in(plan["id"], pa.array(sorted(held), pa.string()))))
-    actor = GeneratorActor(*BACKEND, image_format="png")
+    actor = GeneratorActor(SPEC)
     for start in range(0, todo.num_rows, 3):
         write_part(folder, actor(todo.slice(start, 3)))
 
@@ -66,7 +67,7 @@ def grow(folder, counts: dict) -> TableInfo:
         reopen(folder)
     _store_plan(Location(folder), plan)
     make_rows(folder, plan)
-    return run_generation(plan, folder, info(), *BACKEND)
+    return run_generation(plan, folder, info(), SPEC)
 
 
 def test_a_pool_grown_in_two_steps_equals_a_pool_made_at_once(mem):
@@ -87,7 +88,7 @@ def test_run_generation_on_a_finished_pool_that_holds_enough_changes_nothing(mem
     grow(folder, {g: 3 for g in GROUPS})
     listed = read_info(folder)
     smaller = build_plan({g: 2 for g in GROUPS}, prompt, IDENTITY)[1]
-    assert run_generation(smaller, folder, info(), *BACKEND).num_rows == 12 == listed.num_rows
+    assert run_generation(smaller, folder, info(), SPEC).num_rows == 12 == listed.num_rows
     assert held_counts(folder) == {g: 3 for g in GROUPS}
 
 
@@ -135,13 +136,13 @@ def shapes_draw(tmp_path, per_group: int):
 
 def finish_pool(cfg, pool, per_group: int, rows_per_part: int) -> None:
     """The pool holding ``per_group`` images of each group, made as Ray Data would, in parts of ``rows_per_part``."""
-    world = {"world": cfg.dataset.shapes.model_dump()}
+    spec = ImageSpec("procedural", {"world": cfg.dataset.shapes.model_dump()}, image_format="png")
     plan = pool.plan({g: per_group for g in GROUPS})
     _store_plan(pool.location, plan)
-    actor = GeneratorActor("procedural", world, image_format="png")
+    actor = GeneratorActor(spec)
     for start in range(0, plan.num_rows, rows_per_part):
         write_part(pool.location, actor(plan.slice(start, rows_per_part)))
-    run_generation(plan, pool.location, pool.info, "procedural", world)
+    run_generation(plan, pool.location, pool.info, spec)
 
 
 def test_every_mixture_draws_the_first_images_of_each_group_of_one_pool(tmp_path):
@@ -162,13 +163,13 @@ def test_run_generation_reopens_a_finished_pool_only_for_more_of_its_own_images(
     grow(folder, {g: 2 for g in GROUPS})
     other = build_plan({g: 3 for g in GROUPS}, prompt, {**IDENTITY, "backend": "other"})[1]
     with pytest.raises(DataError, match="holds a partial run of a different plan"):
-        run_generation(other, folder, info(), *BACKEND)
+        run_generation(other, folder, info(), SPEC)
     assert is_complete(folder) and read_info(folder).num_rows == 8  # refused before it was touched
 
     larger = build_plan({g: 3 for g in GROUPS}, prompt, IDENTITY)[1]
-    actor = GeneratorActor(*BACKEND, image_format="png")
+    actor = GeneratorActor(SPEC)
     write_part(folder, actor(larger.filter(pc.invert(pc.is_in(larger["id"], read_table(folder)["id"])))))  # what Ray Data would make
-    done = run_generation(larger, folder, info(), *BACKEND)  # reopens, extends the stored plan, finishes
+    done = run_generation(larger, folder, info(), SPEC)  # reopens, extends the stored plan, finishes
     assert done.num_rows == 12 and is_complete(folder) and read_info(folder).num_rows == 12
 
 

@@ -12,7 +12,8 @@ import pytest
 from fake2real.config import build_config
 from fake2real.data.table import TableInfo, check_writable, finalize
 from fake2real.errors import ConfigError
-from fake2real.pools import prepare_synthetic, run_generation_job
+from fake2real.entrypoints import generate_dry_run
+from fake2real.pools import prepare_synthetic
 from fake2real.synthetic import check_sweep_generation, synthetic_draw, synthetic_plan
 from fake2real.train.mixtures import get_mixture
 from fake2real.workspace import Workspace
@@ -37,7 +38,7 @@ def _counts(plan) -> dict:
 
 def test_dry_run_lists_distinct_prompts_per_group(tmp_path):
     cfg = config(tmp_path, prompts="spuco_animals", images_per_group=40)
-    text = run_generation_job(cfg, dry_run=True)
+    text = generate_dry_run(cfg)
     _, plan, _ = synthetic_plan(cfg, Workspace.create(cfg))
     lines = text.splitlines()
     assert lines[0].startswith("pool ") and lines[0].endswith(": 320 images") and len(lines) == 9
