@@ -48,9 +48,9 @@ def ingest_seconds(root: Path, cores: int) -> tuple[float, Path]:
     code = (
         "import ray, time; ray.init(num_cpus=%d, log_to_driver=False)\n"
         "from fake2real.config import build_config\n"
-        "from fake2real.workspace import run_ingest\n"
+        "from fake2real.entrypoints import ingest_job\n"
         "c = build_config(overrides={'output_dir': %r, 'dataset': {'name': 'celeba', 'root': %r, 'bias_ratio': None}})\n"
-        "t = time.perf_counter(); run_ingest(c); print('SECONDS', time.perf_counter() - t)\n"
+        "t = time.perf_counter(); ingest_job(c); print('SECONDS', time.perf_counter() - t)\n"
     ) % (cores, str(out), str(root))
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return float(done.stdout.split("SECONDS")[-1]), next(out.glob("data/real-celeba-*"))

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from fake2real.config import build_config
-from fake2real.experiment import run_experiment
+from fake2real.experiment import train_shared_stages
 from fake2real.presets import PRESETS
 from fake2real.runtime import init_ray
 from fake2real.search import search_cell
@@ -44,7 +44,7 @@ def run(args, asha: bool, root: Path) -> dict:
     (cell,) = search_cells(config)
     cell_run = tracker.run_for(f"bench-{asha}", f"cell-{'asha' if asha else 'fifo'}", tags={LEVEL_TAG: CELL})
     started = time.perf_counter()
-    run_experiment(cell, tracker, cell_run, prefix_only=True)  # the tables and FFR's stage 1
+    train_shared_stages(cell, tracker, cell_run)  # the tables and FFR's stage 1
     stage1 = time.perf_counter() - started
     found = search_cell(cell, tracker, cell_run, workspace.runs)  # stage 1 reused from here on
     seconds = time.perf_counter() - started - stage1

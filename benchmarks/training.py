@@ -30,7 +30,8 @@ from fake2real.data.images import decode_rgb, encode_image
 from fake2real.data.table import TableInfo, write_table
 from fake2real.runtime import init_ray
 from fake2real.track.train_callback import ReportLog
-from fake2real.train.stage import Resources, StageSpec, run_stage
+from fake2real.train.spec import Resources, StageSpec
+from fake2real.train.stage import run_stage
 
 
 def photo_like(rng: np.random.Generator, size: int) -> np.ndarray:

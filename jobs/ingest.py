@@ -8,11 +8,11 @@ Prints the group counts per split after the bias-ratio rule.
 """
 
 from fake2real import cli
-from fake2real.workspace import run_ingest
+from fake2real.entrypoints import ingest_job
 
 
 def main() -> None:
-    print(run_ingest(cli.load(cli.parse(__doc__))))
+    print(ingest_job(cli.load(cli.parse(__doc__))))
 
 
 if __name__ == "__main__":

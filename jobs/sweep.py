@@ -7,18 +7,13 @@
 """
 
 from fake2real import cli
-from fake2real.sweep import run_sweep, sweep_dry_run, where_to_look
+from fake2real.entrypoints import sweep_dry_run, sweep_job
 
 
 def main() -> None:
     args = cli.parse(__doc__, extra=lambda p: p.add_argument("--dry-run", action="store_true", help="print the plan and its cost only"))
     config = cli.load(args)
-    if args.dry_run:
-        print(sweep_dry_run(config))
-        return
-    result = run_sweep(config)
-    print("\n" + result.table)
-    print(where_to_look(result))
+    print(sweep_dry_run(config) if args.dry_run else sweep_job(config))
 
 
 if __name__ == "__main__":

@@ -8,12 +8,11 @@ reuses finished ones.
 """
 
 from fake2real import cli
-from fake2real.experiment import run_single
+from fake2real.entrypoints import train_job
 
 
 def main() -> None:
-    config = cli.load(cli.parse(__doc__))
-    print(run_single(config))
+    print(train_job(cli.load(cli.parse(__doc__))))
 
 
 if __name__ == "__main__":

@@ -1,33 +1,44 @@
 """One experiment — (dataset, mixture, method, seed) — from data to selected model.
 
-Real table → (synthetic plan → generation) → the mixture's stages on Ray Train, each a child
-MLflow run of the experiment's run. Every artifact is identified by a hash of what determines
-it, so experiments of a sweep share the real table, the synthetic table and FFR's stage 1.
+Real table → (synthetic draw) → the mixture's stages on Ray Train, each a child MLflow run of
+the experiment's run → the post-hoc step. Every artifact is identified by a key of what
+determines it (``identity.py``), so experiments of a sweep share the real table, the synthetic
+pools and FFR's stage 1. Three ways in, each a few steps of ``Experiment``:
+
+- ``run_experiment``: the whole experiment, tracked as an experiment run;
+- ``train_shared_stages``: the stages before the last, logged under a search cell's run (a
+  search trains FFR's stage 1 once, before its trials start);
+- ``run_trial``: a search trial — the experiment without the post-hoc step, its last stage
+  reporting to Tune, its run named and tagged as a trial.
+
+Nothing here validates the config: the job does, once (``checks.check_experiments``).
 """
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from fake2real.config import ExperimentConfig
-from fake2real.data.datasets import get_dataset
+from fake2real.data.storage import Location
 from fake2real.data.table import read_info
-from fake2real.runtime import check_tracking_for_cluster, init_ray, require_resources
-from fake2real.errors import ConfigError
 from fake2real.pools import prepare_synthetic
-from fake2real.synthetic import check_generation, needs_generation
-from fake2real.track.mlflow_runs import Tracker, resolve_uri
+from fake2real.track.mlflow_runs import Tracker
 from fake2real.track.names import (
     CHECKPOINT_TAG, LEVEL_TAG, STAGE, experiment_run_name, experiment_run_tags, stage_run_id_tag, stage_run_name,
+    trial_run_name, trial_run_tags,
 )
 from fake2real.track.params import dataset_params
 from fake2real.track.train_callback import MLflowStageCallback
 from fake2real.train.methods import get_method, resolve_params
-from fake2real.train.mixtures import get_mixture
-from fake2real.train.models import build_model
+from fake2real.train.mixtures import Mixture, StagePlan, get_mixture
 from fake2real.train.posthoc import PosthocSpec, run_posthoc_task
-from fake2real.train.stage import Resources, StageResult, StageSpec, run_stage
+from fake2real.train.spec import Resources, StageSpec
+from fake2real.train.stage import StageResult, run_stage
 from fake2real.workspace import Workspace, prepare_real
+
+# Metrics an experiment run gets from its last stage and post-hoc step (its method's own too).
+LOGGED = ("val/", "test/", "synthetic_test/", "probe/")
 
 
 @dataclass
@@ -46,21 +57,12 @@ class ExperimentResult:
         return {**self.stages[-1].metrics, **self.posthoc}
 
 
-def training_method(method: str) -> str:
-    """The method a stage trains with: a post-hoc method (DFR) trains as its base method."""
-    return get_method(method).base_method or method
-
-
-def stage_method(plan, method: str) -> str:
-    """What a mixture's stage trains: its own fixed method (e.g. ffr_reversed's last) or the experiment's."""
-    return plan.method or training_method(method)
-
-
-def stage_spec(config: ExperimentConfig, plan, tables: dict[str, tuple[str, ...]], eval_table: str, previous_checkpoint: str | None) -> StageSpec:
+def stage_spec(config: ExperimentConfig, plan: StagePlan, tables: dict[str, tuple[str, ...]], eval_table: str,
+               previous_checkpoint: str | None) -> StageSpec:
     """What one stage of the experiment's mixture computes (its identity), given the tables of
     each kind of data and the checkpoint of the stage before it."""
     train = config.train
-    method = stage_method(plan, train.method)
+    method = plan.method_for(train.method)
     starts_from_previous = plan.init_from_previous and previous_checkpoint is not None
     return StageSpec(
         name=plan.name,
@@ -77,142 +79,144 @@ def stage_spec(config: ExperimentConfig, plan, tables: dict[str, tuple[str, ...]
     )
 
 
-def validate(config: ExperimentConfig, mixtures: list[str], methods: list[str]) -> None:
-    """Name-level checks that must fail before any Ray work starts."""
-    get_dataset(config.dataset.name)
-    for name in mixtures:
-        get_mixture(name)
-    for name in methods:
-        resolve_params(get_method(name), config.train.method_params.get(name, {}))
-    for name in config.train.method_params:
-        get_method(name)
-    if needs_generation(config, mixtures):
-        check_generation(config)
-    if config.train.pretrained_file:  # the file exists, is a state dict, and fits the backbone
-        build_model(config.train.model, 2, config.train.pretrained_file)
-    gen = config.generation
-    for name in mixtures:
-        mixture = get_mixture(name)
-        # A text-to-image model told no bias words picks B itself: its images have no group labels.
-        unlabelled = gen.prompts is not None and not (gen.bias_words and mixture.bias_words)
-        for stage in mixture.stages:
-            for method in methods:
-                trained = stage_method(stage, method)
-                if unlabelled and stage.data != "real" and get_method(trained).uses_groups:
-                    raise ConfigError(
-                        f"config: method '{trained}' needs group labels, but mixture '{name}' trains its "
-                        f"'{stage.name}' stage on images generated without bias words (their bias is unknown)"
-                    )
-
-
-def run_experiment(
-    config: ExperimentConfig,
-    tracker: Tracker,
-    parent_run_id: str | None = None,
-    last_stage_callbacks: tuple = (),
-    prefix_only: bool = False,
-    posthoc: bool = True,
-    run_name: str | None = None,
-    run_tags: dict | None = None,
-) -> ExperimentResult:
-    """Train the mixture's stages (each reused when finished) and the post-hoc step.
-
-    ``last_stage_callbacks`` join the last stage's trainer (a search trial reports to Tune);
-    ``prefix_only`` trains every stage but the last (a search trains FFR's stage 1 once, before
-    its trials start); ``posthoc=False`` skips DFR refits, synthetic-test metrics and the probe;
-    ``run_name`` / ``run_tags`` name and tag a new experiment run (a search trial's: its level).
-    """
-    workspace = Workspace.create(config)
-    validate(config, [config.train.mixture], [config.train.method])
-    real = prepare_real(config, workspace)
-    mixture = get_mixture(config.train.mixture)
-    synthetic = prepare_synthetic(config, workspace, mixture) if mixture.needs_synthetic else None
-    synthetic_test = prepare_synthetic(config, workspace, test=True) if config.generation.test_images_per_group else None
-    train = config.train
-
+def _draw_id(table: Location | None) -> str:
     # A draw's id names its pool and its counts (``plan_id`` in the view's table.json).
-    draw_id = read_info(synthetic).extra.get("plan_id") if synthetic else "none"
-    test_draw_id = read_info(synthetic_test).extra.get("plan_id") if synthetic_test else "none"
-    # The experiment is its real data, its synthetic data (by draw), its training and its seed.
-    key = f"{config.digest('dataset', 'train', 'seed')}-{draw_id}-{test_draw_id}"
-    name = run_name or experiment_run_name(config.dataset.bias_ratio, train.mixture, train.method, config.seed)
-    params = {
-        "dataset": dataset_params(config.dataset),
-        "train": train.model_dump(),
-        "seed": config.seed,
-        "data.real_table": str(real),
-        "data.synthetic_table": str(synthetic) if synthetic else "none",
-        "data.synthetic_plan_id": draw_id,
-        "data.synthetic_test_table": str(synthetic_test) if synthetic_test else "none",
-    }
-    if prefix_only:  # shared stages are logged under the parent (a sweep cell), not as an experiment
-        run_id = parent_run_id
-    else:
-        run_id = tracker.run_for(key, name, parent_run_id, params=params, tags={**experiment_run_tags(train.pretrained_file), **(run_tags or {})})
-    result = ExperimentResult(train.mixture, train.method, config.seed, run_id, config.dataset.bias_ratio)
-    tables = {"real": (str(real),), "synthetic": (str(synthetic),), "mixed": (str(real), str(synthetic))}
-    resources = Resources.of(train)
-    previous: StageResult | None = None
-    stages = mixture.stages[:-1] if prefix_only else mixture.stages
+    return read_info(table).extra.get("plan_id") if table else "none"
+
+
+@dataclass
+class Experiment:
+    """An experiment's tables, made (or found) before any stage trains."""
+
+    config: ExperimentConfig
+    workspace: Workspace
+    real: Location
+    synthetic: Location | None
+    synthetic_test: Location | None
+
+    @classmethod
+    def prepare(cls, config: ExperimentConfig) -> "Experiment":
+        workspace = Workspace.create(config)
+        mixture = get_mixture(config.train.mixture)
+        real = prepare_real(config, workspace)
+        synthetic = prepare_synthetic(config, workspace, mixture) if mixture.needs_synthetic else None
+        test = prepare_synthetic(config, workspace, test=True) if config.generation.test_images_per_group else None
+        return cls(config, workspace, real, synthetic, test)
+
+    @property
+    def mixture(self) -> Mixture:
+        return get_mixture(self.config.train.mixture)
+
+    @property
+    def key(self) -> str:
+        """Its real data, its synthetic data (by draw), its training and its seed."""
+        return f"{self.config.digest('dataset', 'train', 'seed')}-{_draw_id(self.synthetic)}-{_draw_id(self.synthetic_test)}"
+
+    def params(self) -> dict:
+        config = self.config
+        return {
+            "dataset": dataset_params(config.dataset),
+            "train": config.train.model_dump(),
+            "seed": config.seed,
+            "data.real_table": str(self.real),
+            "data.synthetic_table": str(self.synthetic) if self.synthetic else "none",
+            "data.synthetic_plan_id": _draw_id(self.synthetic),
+            "data.synthetic_test_table": str(self.synthetic_test) if self.synthetic_test else "none",
+        }
+
+    def open_run(self, tracker: Tracker, name: str, parent_run_id: str | None, tags: dict) -> str:
+        return tracker.run_for(self.key, name, parent_run_id, params=self.params(),
+                               tags={**experiment_run_tags(self.config.train.pretrained_file), **tags})
+
+    def train_stages(self, tracker: Tracker, run_id: str | None, name: str, stages: tuple[StagePlan, ...],
+                     last_stage_callbacks: tuple = ()) -> list[StageResult]:
+        """Train ``stages`` in order (each reused when finished), each a child run of ``run_id``;
+        the mixture's last stage also reports to ``last_stage_callbacks``."""
+        tables = {"real": (str(self.real),), "synthetic": (str(self.synthetic),), "mixed": (str(self.real), str(self.synthetic))}
+        last = len(self.mixture.stages) - 1  # ``stages`` is the mixture's, or a prefix of them
+        results: list[StageResult] = []
+        for number, plan in enumerate(stages):
+            previous = results[-1].checkpoint_uri if results else None
+            spec = stage_spec(self.config, plan, tables, str(self.real), previous)
+            callbacks = list(last_stage_callbacks) if number == last else []
+            results.append(self._train_stage(tracker, run_id, name, spec, callbacks))
+        return results
+
+    def _train_stage(self, tracker: Tracker, run_id: str | None, name: str, spec: StageSpec, callbacks: list) -> StageResult:
+        stage_run = tracker.run_for(spec.key(), stage_run_name(name, spec.name), run_id, params={"stage": spec.name, **spec.__dict__},
+                                    tags={LEVEL_TAG: STAGE})
+        print(f"[train] {name} / {spec.name} (MLflow run {stage_run})", flush=True)
+        with failed_on_error(tracker, stage_run):
+            callbacks = [MLflowStageCallback(tracker.uri, stage_run, spec.name), *callbacks]
+            result = run_stage(spec, Resources.of(self.config.train), self.workspace.runs, callbacks)
+        if result.reused:
+            print(f"[train] {name} / {spec.name}: finished earlier, reused", flush=True)
+        tracker.client.set_tag(stage_run, CHECKPOINT_TAG, result.checkpoint_uri)
+        if run_id:
+            tracker.client.set_tag(run_id, stage_run_id_tag(spec.name), stage_run)
+        tracker.finish(stage_run)
+        return result
+
+    def posthoc(self, last: StageResult) -> dict:
+        """DFR's refit, synthetic-test metrics and the probe on the selected model ({} if none applies)."""
+        train = self.config.train
+        if not (self.synthetic_test or get_method(train.method).base_method):
+            return {}
+        test = str(self.synthetic_test) if self.synthetic_test else None
+        step = PosthocSpec(last.checkpoint_uri, train.model, str(self.real), test, train.method, self.config.seed)
+        return run_posthoc_task(step, self.workspace.runs, train.use_gpu)
+
+    def close_run(self, tracker: Tracker, result: ExperimentResult) -> ExperimentResult:
+        logged = LOGGED + (f"{self.config.train.method}/",)
+        tracker.log_metrics(result.run_id, {k: v for k, v in result.metrics.items() if k.startswith(logged)})
+        tracker.client.set_tag(result.run_id, CHECKPOINT_TAG, result.stages[-1].checkpoint_uri)
+        tracker.finish(result.run_id)
+        return result
+
+    def result(self, run_id: str, stages: list[StageResult]) -> ExperimentResult:
+        config = self.config
+        return ExperimentResult(config.train.mixture, config.train.method, config.seed, run_id, config.dataset.bias_ratio, stages)
+
+
+@contextmanager
+def failed_on_error(tracker: Tracker, run_id: str | None):
+    """A run left by an exception (or an interrupt) is marked FAILED, then the error goes on."""
     try:
-        for number, plan in enumerate(stages, 1):
-            spec = stage_spec(config, plan, tables, str(real), previous.checkpoint_uri if previous else None)
-            stage_run = tracker.run_for(
-                spec.key(), stage_run_name(name, plan.name), run_id, params={"stage": plan.name, **spec.__dict__}, tags={LEVEL_TAG: STAGE}
-            )
-            print(f"[train] {name} / {plan.name} (MLflow run {stage_run})", flush=True)
-            try:
-                callbacks = [MLflowStageCallback(tracker.uri, stage_run, plan.name)]
-                if number == len(mixture.stages):
-                    callbacks += list(last_stage_callbacks)
-                previous = run_stage(spec, resources, workspace.runs, callbacks)
-            except BaseException:
-                tracker.finish(stage_run, "FAILED")
-                raise
-            if previous.reused:
-                print(f"[train] {name} / {plan.name}: finished earlier, reused", flush=True)
-            tracker.client.set_tag(stage_run, CHECKPOINT_TAG, previous.checkpoint_uri)
-            if run_id:
-                tracker.client.set_tag(run_id, stage_run_id_tag(plan.name), stage_run)
-            tracker.finish(stage_run)
-            result.stages.append(previous)
-        if prefix_only:
-            return result
-        if posthoc and (synthetic_test or get_method(train.method).base_method):
-            step = PosthocSpec(
-                previous.checkpoint_uri, train.model, str(real), str(synthetic_test) if synthetic_test else None, train.method, config.seed
-            )
-            result.posthoc = run_posthoc_task(step, workspace.runs, train.use_gpu)
+        yield
     except BaseException:
-        if not prefix_only:
+        if run_id:
             tracker.finish(run_id, "FAILED")
         raise
-    logged = ("val/", "test/", "synthetic_test/", "probe/", f"{train.method}/")
-    tracker.log_metrics(run_id, {k: v for k, v in result.metrics.items() if k.startswith(logged)})
-    tracker.client.set_tag(run_id, CHECKPOINT_TAG, result.stages[-1].checkpoint_uri)
-    tracker.finish(run_id)
-    return result
 
 
-def check_cluster(config: ExperimentConfig, tracking_uri: str) -> None:
-    """Once Ray is up, before any stage: what this cluster can never give is refused in one line."""
-    resources = Resources.of(config.train)
-    require_resources(resources.request(), resources.describe(), config.train.resource_wait_s)
-    check_tracking_for_cluster(tracking_uri)
+def _name(config: ExperimentConfig) -> str:
+    return experiment_run_name(config.dataset.bias_ratio, config.train.mixture, config.train.method, config.seed)
 
 
-def run_single(config: ExperimentConfig) -> str:
-    """``jobs/train.py``: one experiment, tracked; returns its summary."""
-    validate(config, [config.train.mixture], [config.train.method])
-    workspace = Workspace.create(config)
-    tracker = Tracker(resolve_uri(config.tracking.uri), config.tracking.experiment, workspace.artifacts)
-    prepare_real(config, workspace)
-    init_ray()
-    check_cluster(config, tracker.uri)
-    result = run_experiment(config, tracker)
-    metrics = result.metrics
-    lines = [f"{result.mixture} / {result.method} / seed {result.seed} (MLflow run {result.run_id})"]
-    shown = ("test/", "synthetic_test/", "probe/", f"{result.method}/C")
-    lines += [f"  {k}: {metrics[k]:.4f}" for k in sorted(metrics) if k.startswith(shown) and "/group/" not in k]
-    lines += [f"  checkpoint: {result.stages[-1].checkpoint_uri}"]
-    return "\n".join(lines)
+def run_experiment(config: ExperimentConfig, tracker: Tracker, parent_run_id: str | None = None) -> ExperimentResult:
+    """The experiment: its stages (each reused when finished), then the post-hoc step."""
+    experiment = Experiment.prepare(config)
+    name = _name(config)
+    run_id = experiment.open_run(tracker, name, parent_run_id, tags={})
+    with failed_on_error(tracker, run_id):
+        result = experiment.result(run_id, experiment.train_stages(tracker, run_id, name, experiment.mixture.stages))
+        result.posthoc = experiment.posthoc(result.stages[-1])
+    return experiment.close_run(tracker, result)
+
+
+def train_shared_stages(config: ExperimentConfig, tracker: Tracker, cell_run_id: str) -> list[StageResult]:
+    """The stages before the mixture's last (FFR's stage 1), logged under the search cell's run:
+    trained once here, every trial of the cell reuses them by key."""
+    experiment = Experiment.prepare(config)
+    return experiment.train_stages(tracker, cell_run_id, _name(config), experiment.mixture.stages[:-1])
+
+
+def run_trial(config: ExperimentConfig, tracker: Tracker, cell_run_id: str, trial_id: str, tune_callbacks: tuple) -> ExperimentResult:
+    """A search trial: the experiment without its post-hoc step, its last stage reporting to Tune."""
+    experiment = Experiment.prepare(config)
+    train = config.train
+    name = trial_run_name(config.dataset.bias_ratio, train.mixture, train.method, trial_id)
+    run_id = experiment.open_run(tracker, name, cell_run_id, tags=trial_run_tags(trial_id))
+    with failed_on_error(tracker, run_id):
+        stages = experiment.train_stages(tracker, run_id, name, experiment.mixture.stages, tune_callbacks)
+    return experiment.close_run(tracker, experiment.result(run_id, stages))

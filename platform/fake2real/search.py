@@ -27,20 +27,19 @@ re-running finished trials; a trial's stages that finished are reused by hash in
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import asdict, dataclass
 
 from fake2real.config import ExperimentConfig, merge
-from fake2real.data.storage import Location, get_bytes, is_file, put_bytes
+from fake2real.data.markers import read_marker, write_marker
+from fake2real.data.storage import Location
 from fake2real.errors import ConfigError, Fake2RealError
-from fake2real.experiment import run_experiment, stage_method
+from fake2real import identity
+from fake2real.experiment import run_experiment, run_trial, train_shared_stages
 from fake2real.stats import interval
-from fake2real.track.names import (
-    CELL, LEVEL_TAG, PARENT_TAG, TRIAL_TAG, cell_run_name, experiment_run_name, mark_selected, trial_run_name,
-    trial_run_tags,
-)
-from fake2real.train.loop import SELECTION_METRIC, SELECTION_STEP
+from fake2real.track.names import CELL, LEVEL_TAG, PARENT_TAG, TRIAL_TAG, cell_run_name, experiment_run_name, mark_selected
+from fake2real.train.loop import SELECTION_STEP
+from fake2real.train.selection import SELECTION_METRIC
 from fake2real.train.metrics import selection_key
 from fake2real.train.methods import get_method
 from fake2real.train.mixtures import get_mixture
@@ -60,7 +59,7 @@ class CellSearch:
 
 def _trained_method(config: ExperimentConfig) -> str:
     """The method the searched (last) stage trains."""
-    return stage_method(get_mixture(config.train.mixture).stages[-1], config.train.method)
+    return get_mixture(config.train.mixture).stages[-1].method_for(config.train.method)
 
 
 def _last_stage_section(config: ExperimentConfig) -> str:
@@ -134,7 +133,7 @@ def cell_key(config: ExperimentConfig) -> str:
     settings = config.sweep.search.model_dump(mode="json", exclude={"max_concurrent_trials"})
     declared = [(hp.name, hp.default, list(hp.distribution)) for hp in get_method(_trained_method(config)).hyperparameters]
     extra = json.dumps([settings, declared], sort_keys=True, default=list)
-    return hashlib.sha256(f"{config.digest('dataset', 'generation', 'train', 'seed')}|{extra}".encode()).hexdigest()[:16]
+    return identity.key(f"{config.digest('dataset', 'generation', 'train', 'seed')}|{extra}")
 
 
 def concurrent_trials(config: ExperimentConfig) -> int:
@@ -170,12 +169,7 @@ def _trial(params: dict, cell: dict, tracking: dict, parent_run_id: str) -> None
 
     config = apply(ExperimentConfig.model_validate(cell), params)
     tracker = Tracker(tracking["uri"], tracking["experiment"], tracking["artifacts"])
-    trial_id = tune.get_context().get_trial_id()
-    result = run_experiment(
-        config, tracker, parent_run_id, last_stage_callbacks=(TuneReportCallback(),), posthoc=False,
-        run_name=trial_run_name(config.dataset.bias_ratio, config.train.mixture, config.train.method, trial_id),
-        run_tags=trial_run_tags(trial_id),
-    )
+    result = run_trial(config, tracker, parent_run_id, tune.get_context().get_trial_id(), (TuneReportCallback(),))
     if result.stages[-1].reused:  # trained by an earlier attempt: Tune still needs its result
         tune.report({k: v for k, v in result.stages[-1].metrics.items() if k.startswith(("val/", "epoch", "final", SELECTION_STEP))})
 
@@ -190,61 +184,58 @@ def _close_stopped_trials(tracker, cell_run_id: str) -> None:
             tracker.finish(run.info.run_id, "KILLED")
 
 
-def _read_done(path: Location) -> CellSearch | None:
-    if not is_file(path):
-        return None
-    data = json.loads(get_bytes(path))
-    return CellSearch(**(data | {"reused": True}))
+def _tuner(config: ExperimentConfig, trainable, folder: Location, key: str):
+    """The cell's Tune experiment: restored when a killed driver left it, else a new one."""
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+    from ray.tune.search.optuna import OptunaSearch
+
+    path = str(folder / f"cell-{key}")
+    if tune.Tuner.can_restore(path):
+        print(f"[search] cell {key}: resuming its Tune experiment", flush=True)
+        return tune.Tuner.restore(path, trainable, resume_errored=True)
+    space, defaults = search_space(config)
+    search = config.sweep.search
+    # ASHA's time is the loop's selection step: epochs that compete for selection (a warm-up
+    # model's, e.g. JTT's, count 0), then one more for the selected model's report.
+    max_t = int(defaults["epochs"]) + 1
+    scheduler = (
+        ASHAScheduler(time_attr=SELECTION_STEP, max_t=max_t, grace_period=search.grace_period, reduction_factor=search.reduction_factor)
+        if search.asha else FIFOScheduler()
+    )
+    return tune.Tuner(
+        trainable,
+        param_space=space,
+        tune_config=tune.TuneConfig(
+            metric=SELECTION_METRIC,
+            mode="max",
+            search_alg=OptunaSearch(points_to_evaluate=[defaults], seed=search.seed),
+            scheduler=scheduler,
+            num_samples=search.num_samples,
+            max_concurrent_trials=concurrent_trials(config),
+        ),
+        run_config=tune.RunConfig(name=f"cell-{key}", storage_path=str(folder), verbose=0),
+    )
 
 
 def search_cell(config: ExperimentConfig, tracker, cell_run_id: str, runs: str | Location) -> CellSearch:
     """Search one cell (``config`` at the cell's first seed) or return its finished search."""
     from ray import tune
-    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
-    from ray.tune.search.optuna import OptunaSearch
 
     key = cell_key(config)
     folder = Location(runs) / "tune"
-    done = _read_done(folder / f"cell-{key}" / DONE_FILE)
+    done = read_marker(folder / f"cell-{key}" / DONE_FILE)
     if done is not None:
-        return done
+        return CellSearch(**(done | {"reused": True}))
     # Shared work first, once: the tables (generated here, not by concurrent trials) and the
     # stages before the last (FFR's stage 1). Trials only train the last stage.
-    run_experiment(config, tracker, cell_run_id, prefix_only=True)
-
-    space, defaults = search_space(config)
-    search = config.sweep.search
+    train_shared_stages(config, tracker, cell_run_id)
     tracking = {"uri": tracker.uri, "experiment": tracker.experiment_name, "artifacts": str(tracker.artifact_root)}
     trainable = tune.with_resources(
         tune.with_parameters(_trial, cell=config.model_dump(mode="json"), tracking=tracking, parent_run_id=cell_run_id),
         {"CPU": TRIAL_DRIVER_CPUS},
     )
-    path = str(folder / f"cell-{key}")
-    if tune.Tuner.can_restore(path):
-        print(f"[search] cell {key}: resuming its Tune experiment", flush=True)
-        tuner = tune.Tuner.restore(path, trainable, resume_errored=True)
-    else:
-        # ASHA's time is the loop's selection step: epochs that compete for selection (a warm-up
-        # model's, e.g. JTT's, count 0), then one more for the selected model's report.
-        max_t = int(defaults["epochs"]) + 1
-        scheduler = (
-            ASHAScheduler(time_attr=SELECTION_STEP, max_t=max_t, grace_period=search.grace_period, reduction_factor=search.reduction_factor)
-            if search.asha else FIFOScheduler()
-        )
-        tuner = tune.Tuner(
-            trainable,
-            param_space=space,
-            tune_config=tune.TuneConfig(
-                metric=SELECTION_METRIC,
-                mode="max",
-                search_alg=OptunaSearch(points_to_evaluate=[defaults], seed=search.seed),
-                scheduler=scheduler,
-                num_samples=search.num_samples,
-                max_concurrent_trials=concurrent_trials(config),
-            ),
-            run_config=tune.RunConfig(name=f"cell-{key}", storage_path=str(folder), verbose=0),
-        )
-    grid = tuner.fit()
+    grid = _tuner(config, trainable, folder, key).fit()
     finished = [r for r in grid if r.error is None and SELECTION_METRIC in (r.metrics or {})]
     if not finished:
         first = next((r.error for r in grid if r.error is not None), None)
@@ -253,7 +244,7 @@ def search_cell(config: ExperimentConfig, tracker, cell_run_id: str, runs: str |
     best = max(finished, key=lambda r: selection_key(r.metrics))  # equal keys: the earliest trial
     epochs = sum(int(r.metrics.get(SELECTION_STEP, 0)) - (1 if r.metrics.get("final") else 0) for r in finished)
     outcome = CellSearch(key, dict(best.config), float(best.metrics[SELECTION_METRIC]), len(grid), epochs)
-    put_bytes(folder / f"cell-{key}" / DONE_FILE, json.dumps(asdict(outcome), indent=2).encode())
+    write_marker(folder / f"cell-{key}" / DONE_FILE, asdict(outcome))
     return outcome
 
 

@@ -11,22 +11,22 @@ runs for every seed. The results table is rewritten after every unit of work.
 
 from __future__ import annotations
 
-import shlex
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from fake2real.config import ExperimentConfig
 from fake2real.data.storage import Location, upload
-from fake2real.experiment import ExperimentResult, check_cluster, run_experiment, validate
+from fake2real.checks import check_cluster, check_experiments
+from fake2real.experiment import ExperimentResult, run_experiment
+from fake2real.generate.backends import backend_of
 from fake2real.report.table import chart, markdown, write_csv
 from fake2real.runtime import init_ray
 from fake2real.search import run_searched_cell, search_space, searches_stage1, stage1_cell
-from fake2real.sweep_plan import cells, dry_run, pool_needs, prepare_pools, search_cells, with_ratio
+from fake2real.sweep_plan import cells, pool_needs, prepare_pools, search_cells, with_ratio
 from fake2real.synthetic import check_sweep_generation
-from fake2real.track.mlflow_runs import Tracker, resolve_uri, runs_page
-from fake2real.track.names import FILTERS, LEVEL_TAG, SORT_METRIC, SWEEP, sweep_run_name
+from fake2real.track.mlflow_runs import Tracker, resolve_uri
+from fake2real.track.names import LEVEL_TAG, SWEEP, sweep_run_name
 from fake2real.track.params import dataset_params
 from fake2real.track.ray_metrics import SWEEP_CELLS, SWEEP_CELLS_FINISHED
 from fake2real.workspace import Workspace, planned_real_info, prepare_real
@@ -49,7 +49,7 @@ def _all_names(config: ExperimentConfig) -> tuple[list[str], list[str]]:
 
 def check_sweep(config: ExperimentConfig) -> None:
     """Every check that must fail before a sweep starts any work (or prints its dry run)."""
-    validate(config, *_all_names(config))
+    check_experiments(config, *_all_names(config))
     mixtures = _all_names(config)[0]
     if config.sweep.search.num_samples and any(searches_stage1(cell) for cell in search_cells(config)):
         mixtures = mixtures + ["synthetic_only"]  # the stage-1 search trains on FFR's synthetic data
@@ -59,14 +59,8 @@ def check_sweep(config: ExperimentConfig) -> None:
             search_space(cell)
             if searches_stage1(cell):
                 search_space(stage1_cell(cell))
-    if config.generation.backend == "folder":  # imported pools cannot grow: a shortfall fails here
+    if backend_of(config).imports:  # imported pools cannot grow: a shortfall fails here
         pool_needs(config, Workspace(Location(config.output_dir)), planned_real_info)
-
-
-def sweep_dry_run(config: ExperimentConfig) -> str:
-    """``jobs/sweep.py --dry-run``: what the sweep would ingest, generate and train, and its cost."""
-    check_sweep(config)
-    return dry_run(config)
 
 
 def run_sweep(config: ExperimentConfig) -> SweepResult:
@@ -128,17 +122,3 @@ def _write_results(results, directory, title: str, tracker: Tracker | None, swee
             upload(local / artifact, directory / artifact)
             if tracker is not None:
                 tracker.client.log_artifact(sweep_run, str(local / artifact))
-
-
-def where_to_look(result: SweepResult) -> str:
-    """Where the sweep's results are, as commands that work as printed (this Python's own MLflow)."""
-    python, uri = shlex.quote(sys.executable), shlex.quote(result.tracking_uri)
-    lines = [f"results table and chart: {result.directory}/results.md, results.png"]
-    if result.tracking_uri.startswith(("http://", "https://")):
-        lines.append(f"MLflow (sweep run {result.run_id}): {runs_page(result.tracking_uri, result.experiment_id)}")
-    else:
-        lines.append(f"MLflow (sweep run {result.run_id}): {python} -m mlflow ui --backend-store-uri {uri}")
-        lines.append(f"  then open {runs_page('http://127.0.0.1:5000', result.experiment_id)}")
-    lines.append(f"  experiments, best first: filter {FILTERS['experiments']} and sort by {SORT_METRIC}")
-    lines.append(f"figures (HTML report): {python} jobs/report.py --tracking-uri {uri} --sweep-run {result.run_id}")
-    return "\n".join(lines)

@@ -106,11 +106,3 @@ def planned_real_info(config: ExperimentConfig) -> TableInfo:
     rows = reader.listing(dataset) if dataset.name == "shapes" else listing(dataset, reader)
     class_names, bias_names = reader.names(dataset)
     return TableInfo(dataset.name, list(class_names), list(bias_names), "real", rows.num_rows, count_groups(rows))
-
-
-def run_ingest(config: ExperimentConfig) -> str:
-    """``jobs/ingest.py``: the real table of ``config.dataset`` (built once, then reused)."""
-    # prepare_real checks the listing (files, groups) before it starts any Ray work.
-    path = prepare_real(config, Workspace.create(config))
-    info = read_info(path)
-    return f"real table: {path} ({info.num_rows} images)\n{count_table(info)}"

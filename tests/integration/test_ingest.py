@@ -10,7 +10,8 @@ from PIL import Image
 import native_fixtures as fixtures
 from fake2real.config import build_config
 from fake2real.data.table import read_info, read_table
-from fake2real.workspace import Workspace, prepare_real, run_ingest
+from fake2real.entrypoints import ingest_job
+from fake2real.workspace import Workspace, prepare_real
 from helpers import run_job
 
 GROUPS4 = ("y0_b0", "y0_b1", "y1_b0", "y1_b1")
@@ -18,7 +19,7 @@ GROUPS4 = ("y0_b0", "y0_b1", "y1_b0", "y1_b1")
 
 def ingest(name: str, root, tmp_path, **dataset):
     config = build_config(overrides={"output_dir": str(tmp_path / "out"), "dataset": {"name": name, "root": str(root), "image_size": 16, **dataset}})
-    summary = run_ingest(config)
+    summary = ingest_job(config)
     return config, prepare_real(config, Workspace.create(config)), summary
 
 

@@ -21,7 +21,8 @@ import torch
 
 from fake2real.config import build_config
 from fake2real.track.train_callback import ReportLog
-from fake2real.train.stage import Resources, StageSpec, run_stage
+from fake2real.train.spec import Resources, StageSpec
+from fake2real.train.stage import run_stage
 from fake2real.workspace import Workspace, prepare_real
 
 EPOCHS = 6

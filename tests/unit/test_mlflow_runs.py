@@ -23,7 +23,8 @@ from fake2real import cli
 from fake2real.config import build_config
 from fake2real.errors import TrackingError
 from fake2real.sections import DatasetConfig
-from fake2real.sweep import SweepResult, where_to_look
+from fake2real.entrypoints import where_to_look
+from fake2real.sweep import SweepResult
 from fake2real.track.mlflow_runs import Tracker, existing_store
 from fake2real.track.names import (
     EXPERIMENT_KIND, EXPERIMENT_KIND_TAG, FILTERS, LEVEL_TAG, LEVELS, SELECTED_TAG, SORT_METRIC, STAGE, SWEEP, TRIAL, TRIAL_TAG,
@@ -49,7 +50,6 @@ def _wga(spec) -> float:
 
 def _no_training(monkeypatch, tmp_path):
     """run_experiment without data, Ray or training: every stage "trains" at once."""
-    monkeypatch.setattr(experiment, "validate", lambda *args: None)
     monkeypatch.setattr(experiment, "prepare_real", lambda config, workspace: tmp_path / f"real-{config.dataset.bias_ratio}")
     monkeypatch.setattr(experiment, "prepare_synthetic", lambda *args, test=False, **kw: tmp_path / ("synthetic-test" if test else "synthetic"))
     monkeypatch.setattr(experiment, "read_info", lambda path: SimpleNamespace(extra={"plan_id": Path(path).name}))
@@ -76,7 +76,7 @@ def _fake_search_cell(trials: list[dict], best: int):
     """search_cell without Tune: the shared stages once, then each trial through search._trial."""
 
     def search_cell(config, tracker, cell_run_id, runs):
-        experiment.run_experiment(config, tracker, cell_run_id, prefix_only=True)
+        experiment.train_shared_stages(config, tracker, cell_run_id)
         tracking = {"uri": tracker.uri, "experiment": tracker.experiment_name, "artifacts": str(tracker.artifact_root)}
         for number, params in enumerate(trials):
             trial_id = f"t{number:07d}"

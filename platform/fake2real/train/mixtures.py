@@ -3,7 +3,7 @@
 - ``none``: one stage on real data with the chosen method.
 - ``usb`` / ``asb``: one stage on real + synthetic data mixed; usb fills every (y, b) group up to
   the largest real group, asb spreads the same total N evenly (N // n_groups per group).
-  Group-aware methods see (y, b, g) groups on mixed data (DESIGN §2).
+  Group-aware methods see (y, b, g) groups on mixed data (docs/design.md §1; docs/protocol.md, "Methods").
 - ``ffr``: stage 1 trains ERM on group-balanced synthetic data only (N // n_groups per group);
   stage 2 starts from stage 1's selected checkpoint (head included) and trains on real data
   with the chosen method.
@@ -25,6 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fake2real.errors import ConfigError
+from fake2real.train.methods import get_method
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,11 @@ class StagePlan:
     def hparams_section(self) -> str:
         return self.hparams or ("synthetic" if self.data == "synthetic" else "real")
 
+    def method_for(self, method: str) -> str:
+        """What this stage trains in an experiment of ``method``: the stage's own fixed method
+        (e.g. ffr_reversed's last), else the experiment's — a post-hoc method (DFR) as its base."""
+        return self.method or get_method(method).base_method or method
+
 
 @dataclass(frozen=True)
 class Mixture:
@@ -54,12 +60,6 @@ class Mixture:
     @property
     def needs_synthetic(self) -> bool:
         return self.count_rule is not None
-
-    def synthetic_counts(self, real_train_counts: dict[tuple[int, int], int]) -> dict[tuple[int, int], int]:
-        """Images to generate per (y, b) group, from the real training set's group counts."""
-        if not self.needs_synthetic:
-            return {}
-        return synthetic_counts(self.count_rule, real_train_counts)
 
 
 def usb_budget(counts: dict[tuple[int, int], int]) -> int:

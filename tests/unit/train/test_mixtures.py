@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from fake2real.errors import ConfigError
-from fake2real.train.mixtures import MIXTURES, get_mixture, usb_budget
+from fake2real.train.mixtures import MIXTURES, get_mixture, synthetic_counts, usb_budget
 
 COUNTS = {(0, 0): 54, (0, 1): 5335, (1, 0): 7797, (1, 1): 79}
 
@@ -18,13 +18,13 @@ def test_usb_budget():
 
 def test_ffr_synthetic_counts():
     # 17923 // 4 = 4480 per group
-    assert get_mixture("ffr").synthetic_counts(COUNTS) == {(0, 0): 4480, (0, 1): 4480, (1, 0): 4480, (1, 1): 4480}
+    assert synthetic_counts(get_mixture("ffr").count_rule, COUNTS) == {(0, 0): 4480, (0, 1): 4480, (1, 0): 4480, (1, 1): 4480}
 
 
 def test_none_needs_no_synthetic():
     mixture = get_mixture("none")
     assert not mixture.needs_synthetic
-    assert mixture.synthetic_counts(COUNTS) == {}
+    assert mixture.count_rule is None
     assert [(s.name, s.data, s.method, s.init_from_previous) for s in mixture.stages] == [("real", "real", None, False)]
 
 
@@ -39,13 +39,13 @@ def test_ffr_stages():
 
 def test_ffr_on_balanced_table_raises():
     with pytest.raises(ConfigError, match="USB budget is 0 synthetic images"):
-        get_mixture("ffr").synthetic_counts({(0, 0): 10, (0, 1): 10, (1, 0): 10, (1, 1): 10})
+        synthetic_counts(get_mixture("ffr").count_rule, {(0, 0): 10, (0, 1): 10, (1, 0): 10, (1, 1): 10})
 
 
 def test_ffr_budget_below_one_per_group_raises():
     # budget (10 - 9) = 1, 1 // 4 = 0 per group
     with pytest.raises(ConfigError, match="USB budget is 1 synthetic images, fewer than one per group for 4 groups"):
-        get_mixture("ffr").synthetic_counts({(0, 0): 10, (0, 1): 9, (1, 0): 10, (1, 1): 10})
+        synthetic_counts(get_mixture("ffr").count_rule, {(0, 0): 10, (0, 1): 9, (1, 0): 10, (1, 1): 10})
 
 
 def test_get_mixture_unknown():
@@ -64,8 +64,8 @@ def test_usb_and_asb_mix_real_and_synthetic_in_one_stage():
         assert _stages(name) == [("mixed", "mixed", None, False)]
         assert get_mixture(name).count_rule == name
     # usb fills each group up to 7797 (the largest group gets none); asb spreads the same 17,923
-    assert get_mixture("usb").synthetic_counts(COUNTS) == {(0, 0): 7743, (0, 1): 2462, (1, 1): 7718}
-    assert get_mixture("asb").synthetic_counts(COUNTS) == {g: 4480 for g in COUNTS}
+    assert synthetic_counts(get_mixture("usb").count_rule, COUNTS) == {(0, 0): 7743, (0, 1): 2462, (1, 1): 7718}
+    assert synthetic_counts(get_mixture("asb").count_rule, COUNTS) == {g: 4480 for g in COUNTS}
 
 
 def test_ablations():
@@ -80,11 +80,10 @@ def test_ablations():
     # the method on FFR's synthetic data alone; named like FFR's stage 1 so ERM's is shared
     assert _stages("synthetic_only") == [("stage1_synthetic", "synthetic", None, False)]
     for name in ("ffr_reversed", "ffr_unbalanced", "synthetic_only", "ffr_degraded"):
-        assert get_mixture(name).synthetic_counts(COUNTS) == {g: 4480 for g in COUNTS}
+        assert synthetic_counts(get_mixture(name).count_rule, COUNTS) == {g: 4480 for g in COUNTS}
 
 
 def test_count_rules_on_the_issue_table():
-    from fake2real.train.mixtures import synthetic_counts
 
     counts = {(0, 0): 54, (0, 1): 5335, (1, 0): 7797, (1, 1): 79}
     usb = synthetic_counts("usb", counts)
@@ -100,7 +99,7 @@ def test_count_rules_on_the_issue_table():
 
 
 def test_biased_rule_keeps_the_real_bias_proportions_within_each_class():
-    from fake2real.train.mixtures import COUNT_RULES, synthetic_counts
+    from fake2real.train.mixtures import COUNT_RULES
 
     assert "biased" in COUNT_RULES
     # ffr's budget: 17923 // 4 = 4480 per group, 8960 per class (2 groups), shared as the real data:
@@ -112,7 +111,6 @@ def test_biased_rule_keeps_the_real_bias_proportions_within_each_class():
 
 
 def test_biased_rule_counts_each_class_by_its_own_groups():
-    from fake2real.train.mixtures import synthetic_counts
 
     # usb budget: (100 - 10) + (100 - 30) + (100 - 60) + 0 + (100 - 0) = 300, 60 per group.
     # class 0 has 3 groups: 180 shared 10 : 30 : 60 → 18, 54, 108; class 1 has 2: 120 to its only real group.
@@ -126,4 +124,4 @@ def test_ffr_biased_is_ffr_on_real_proportioned_synthetic_data():
     mixture = get_mixture("ffr_biased")
     assert _stages("ffr_biased") == _stages("ffr")
     assert mixture.count_rule == "biased" and mixture.bias_words and not mixture.degrade
-    assert mixture.synthetic_counts(COUNTS) == {(0, 0): 89, (0, 1): 8870, (1, 0): 8870, (1, 1): 89}
+    assert synthetic_counts(mixture.count_rule, COUNTS) == {(0, 0): 89, (0, 1): 8870, (1, 0): 8870, (1, 1): 89}

@@ -1,0 +1,104 @@
+"""What each ``jobs/*.py`` runs, and the summary it prints: the job level, in one place.
+
+Each function takes a validated config, checks it once, calls the library and returns the text
+the job prints. ``jobs/*.py`` only parse arguments and call one of these.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+
+from fake2real.checks import check_cluster, check_experiments
+from fake2real.config import ExperimentConfig
+from fake2real.data.ingest import count_table
+from fake2real.data.storage import Location
+from fake2real.data.table import check_writable, read_info
+from fake2real.experiment import run_experiment
+from fake2real.generate.backends import backend_of
+from fake2real.generate.plan import describe
+from fake2real.pools import ensure_pool
+from fake2real.runtime import init_ray
+from fake2real.sweep import SweepResult, check_sweep, run_sweep
+from fake2real.sweep_plan import dry_run
+from fake2real.synthetic import check_generation, synthetic_draw
+from fake2real.track.mlflow_runs import Tracker, resolve_uri, runs_page
+from fake2real.track.names import FILTERS, SORT_METRIC
+from fake2real.workspace import Workspace, planned_real_info, prepare_real
+
+
+def ingest_job(config: ExperimentConfig) -> str:
+    """``jobs/ingest.py``: the real table of ``config.dataset`` (built once, then reused)."""
+    # prepare_real checks the listing (files, groups) before it starts any Ray work.
+    path = prepare_real(config, Workspace.create(config))
+    info = read_info(path)
+    return f"real table: {path} ({info.num_rows} images)\n{count_table(info)}"
+
+
+def generate_job(config: ExperimentConfig) -> str:
+    """``jobs/generate.py``: the pool the mixture draws from, generated (or grown, or imported) to
+    what it draws."""
+    check_generation(config)
+    workspace = Workspace.create(config)
+    if config.generation.output:
+        check_writable(Location(config.generation.output).parent)
+    draw = synthetic_draw(config, workspace)
+    ensure_pool(config, draw.pool, draw.counts)
+    info = read_info(draw.pool.location)
+    lines = [f"synthetic pool: {draw.pool.location} ({info.num_rows} rows, {info.extra.get('rejections', 0)} rejections)"]
+    return "\n".join(lines + [f"  {k}: {v}" for k, v in info.group_counts["train"].items()])
+
+
+def generate_dry_run(config: ExperimentConfig) -> str:
+    """``jobs/generate.py --dry-run``: the pool's plan, nothing written (the real table's counts
+    come from its listing)."""
+    check_generation(config)
+    draw = synthetic_draw(config, Workspace(Location(config.output_dir)), real_info=planned_real_info)
+    if draw.pool.prompt is None:
+        return f"pool {draw.pool.id}: imported from {backend_of(config).source(config)}; draws {sum(draw.counts.values())} images"
+    plan = draw.pool.plan(draw.counts)
+    return f"pool {draw.pool.id}: {plan.num_rows} images\n{describe(plan)}"
+
+
+def train_job(config: ExperimentConfig) -> str:
+    """``jobs/train.py``: one experiment, tracked; returns its summary."""
+    check_experiments(config, [config.train.mixture], [config.train.method])
+    workspace = Workspace.create(config)
+    tracker = Tracker(resolve_uri(config.tracking.uri), config.tracking.experiment, workspace.artifacts)
+    prepare_real(config, workspace)
+    init_ray()
+    check_cluster(config, tracker.uri)
+    result = run_experiment(config, tracker)
+    metrics = result.metrics
+    lines = [f"{result.mixture} / {result.method} / seed {result.seed} (MLflow run {result.run_id})"]
+    shown = ("test/", "synthetic_test/", "probe/", f"{result.method}/C")
+    lines += [f"  {k}: {metrics[k]:.4f}" for k in sorted(metrics) if k.startswith(shown) and "/group/" not in k]
+    lines += [f"  checkpoint: {result.stages[-1].checkpoint_uri}"]
+    return "\n".join(lines)
+
+
+def sweep_job(config: ExperimentConfig) -> str:
+    """``jobs/sweep.py``: the sweep's results table, and where to look at it."""
+    result = run_sweep(config)
+    return f"\n{result.table}\n{where_to_look(result)}"
+
+
+def sweep_dry_run(config: ExperimentConfig) -> str:
+    """``jobs/sweep.py --dry-run``: what the sweep would ingest, generate and train, and its cost
+    (no Ray, nothing written)."""
+    check_sweep(config)
+    return dry_run(config)
+
+
+def where_to_look(result: SweepResult) -> str:
+    """Where the sweep's results are, as commands that work as printed (this Python's own MLflow)."""
+    python, uri = shlex.quote(sys.executable), shlex.quote(result.tracking_uri)
+    lines = [f"results table and chart: {result.directory}/results.md, results.png"]
+    if result.tracking_uri.startswith(("http://", "https://")):
+        lines.append(f"MLflow (sweep run {result.run_id}): {runs_page(result.tracking_uri, result.experiment_id)}")
+    else:
+        lines.append(f"MLflow (sweep run {result.run_id}): {python} -m mlflow ui --backend-store-uri {uri}")
+        lines.append(f"  then open {runs_page('http://127.0.0.1:5000', result.experiment_id)}")
+    lines.append(f"  experiments, best first: filter {FILTERS['experiments']} and sort by {SORT_METRIC}")
+    lines.append(f"figures (HTML report): {python} jobs/report.py --tracking-uri {uri} --sweep-run {result.run_id}")
+    return "\n".join(lines)
