@@ -6,121 +6,19 @@ sqlite. Every error names the field in one line (``config: train.real.lr: ...``)
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
-import re
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-import yaml
 from pydantic import ValidationError, model_validator
 
 from fake2real.errors import ConfigError
-from fake2real.sections import DatasetConfig, GenerationConfig, SweepConfig, TrackingConfig, TrainConfig, _Section
-
-
-class _DuplicateKey(yaml.YAMLError):
-    """A key given twice in one mapping (``path``: its dotted key path in the document)."""
-
-    def __init__(self, path: str, first: yaml.Mark, again: yaml.Mark):
-        super().__init__(f"duplicate key '{path}'")
-        self.path, self.first, self.again = path, first, again
-
-
-class _Loader(yaml.SafeLoader):
-    """YAML 1.1 reads ``1e-3`` (no dot) as a string; read it as the float everyone means. A key
-    given twice in one mapping is refused: PyYAML would silently keep the last value."""
-
-    def construct_document(self, node):
-        # Checked on the composed tree, before construction: merge keys (``<<: *base``) rewrite
-        # the mappings they touch while constructing, and their overrides are not duplicates.
-        _refuse_duplicates(self, node, (), set())
-        return super().construct_document(node)
-
-
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:\d[\d_]*\.[\d_]*(?:[eE][-+]?\d+)?|\.\d[\d_]*(?:[eE][-+]?\d+)?|\d[\d_]*[eE][-+]?\d+|\.(?:inf|nan))$", re.I),
-    list("-+0123456789."),
-)
-
-
-def _refuse_duplicates(loader: _Loader, node: yaml.Node, path: tuple[str, ...], seen: set) -> None:
-    if node in seen:  # an alias: checked where its anchor is
-        return
-    seen.add(node)
-    if isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            _refuse_duplicates(loader, item, path + (str(index),), seen)
-    elif isinstance(node, yaml.MappingNode):
-        first: dict = {}
-        for key_node, value_node in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                _refuse_duplicates(loader, value_node, path, seen)
-                continue
-            key = loader.construct_object(key_node, deep=True)
-            child = path + (str(key),)
-            try:
-                if key in first:
-                    raise _DuplicateKey(".".join(child), first[key], key_node.start_mark)
-                first[key] = key_node.start_mark
-            except TypeError:  # an unhashable key: PyYAML's own error names it
-                pass
-            _refuse_duplicates(loader, value_node, child, seen)
-
-
-def _mark_at(text: str, index: int) -> yaml.Mark:
-    line = text.count("\n", 0, index)
-    return yaml.Mark(None, index, line, index - (text.rfind("\n", 0, index) + 1), None, None)
-
-
-def _yaml_problem(exc: yaml.YAMLError, text: str, where: Callable[[yaml.Mark], str]) -> tuple[str | None, str]:
-    """Where a YAML error points (``where(mark)``; None: nowhere) and what it says, in one line."""
-    if isinstance(exc, yaml.reader.ReaderError):  # a control character in the text
-        return where(_mark_at(text, exc.position)), f"unacceptable character #x{exc.character:04x}: {exc.reason}"
-    if not isinstance(exc, yaml.MarkedYAMLError):
-        return None, " ".join(str(exc).split())
-    mark = exc.problem_mark or exc.context_mark
-    problem = exc.problem or exc.context
-    if exc.problem and exc.context:  # e.g. "while parsing a flow mapping": where it started
-        problem += f" ({exc.context}{' at ' + where(exc.context_mark) if exc.context_mark else ''})"
-    return (where(mark) if mark else None), " ".join(str(problem).split())
-
-
-def _line_column(mark: yaml.Mark) -> str:
-    return f"line {mark.line + 1}, column {mark.column + 1}"
-
-
-def load_yaml_file(path: Path, source: str) -> Any:
-    """A YAML file read with our loader; any problem is one ConfigError line naming ``source``
-    (the file, or the field that gave it) and the line and column (1-based)."""
-    data = path.read_bytes()
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"config: {source} is not UTF-8 text: byte 0x{data[exc.start]:02x} at offset {exc.start}") from None
-    try:
-        return yaml.load(text, Loader=_Loader)
-    except _DuplicateKey as exc:
-        raise ConfigError(f"config: {source}: line {exc.again.line + 1}: duplicate key '{exc.path}' (first at line {exc.first.line + 1})") from None
-    except yaml.YAMLError as exc:
-        where, problem = _yaml_problem(exc, text, _line_column)
-        raise ConfigError(f"config: {source}: {where + ': ' if where else ''}not valid YAML: {problem}") from None
-
-
-def _override_value(item: str, key: str, raw: str) -> Any:
-    """An override's value read as YAML; a problem names the override and its column in it."""
-    def column(mark: yaml.Mark) -> str:  # 1-based, in the whole ``key=value`` the user typed
-        return f"column {len(key) + 1 + mark.index + 1}"
-
-    try:
-        return yaml.load(raw, Loader=_Loader)
-    except _DuplicateKey as exc:
-        raise ConfigError(f"config: override '{item}': duplicate key '{key}.{exc.path}' at {column(exc.again)} (first at {column(exc.first)})") from None
-    except yaml.YAMLError as exc:
-        where, problem = _yaml_problem(exc, raw, column)
-        raise ConfigError(f"config: override '{item}': not valid YAML{' at ' + where if where else ''}: {problem}") from None
+from fake2real.yaml_file import load_override_value, load_yaml_file
+from fake2real.identity import drop, without_unset
+from fake2real import identity
+from fake2real.generate.backends import BACKENDS
+from fake2real.section_base import _Section
+from fake2real.sections import DatasetConfig, GenerationConfig, SweepConfig, TrackingConfig, TrainConfig
 
 
 # How a job runs, not what it computes: left out of the config's digest (a job's identity).
@@ -129,8 +27,12 @@ HOW_IT_RUNS = ("train.loader", "train.compile", "train.max_failures", "train.che
 ADDED_LATER = {
     "train.real.lr_schedule": "constant", "train.synthetic.lr_schedule": "constant",
     "dataset.metadata": None, "dataset.class_names": None, "dataset.bias_names": None, "dataset.table": None,
-    "generation.folder": {"root": None, "metadata": None},
 }
+# Keys moved into their backend's section: the old key is refused, naming the new one; a job's
+# digest reads the new key at its old place, so stored jobs keep their keys.
+MOVED = {f"generation.{key}": f"generation.diffusers.{key}" for key in (
+    "model", "revision", "dtype", "device", "scheduler", "steps", "guidance", "negative_prompt", "resolution",
+    "safety_checker", "compile", "channels_last", "vae_slicing")}
 
 
 class ExperimentConfig(_Section):
@@ -142,6 +44,15 @@ class ExperimentConfig(_Section):
     train: TrainConfig = TrainConfig()
     tracking: TrackingConfig = TrackingConfig()
     sweep: SweepConfig = SweepConfig()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved(cls, data: Any) -> Any:
+        generation = data.get("generation") if isinstance(data, dict) else None
+        for old, new in MOVED.items():
+            if isinstance(generation, dict) and old.removeprefix("generation.") in generation:
+                raise ValueError(f"{old} moved to {new}")
+        return data
 
     @model_validator(mode="after")
     def _pretrained_on_real_data(self) -> "ExperimentConfig":
@@ -163,15 +74,25 @@ class ExperimentConfig(_Section):
 
     def digest(self, *sections: str) -> str:
         """Stable hash of the named sections (all if none): the identity of a job."""
-        data = self.model_dump(mode="json")
+        data = _as_stored(self.model_dump(mode="json"))
         for dotted in HOW_IT_RUNS:
-            _drop(data, dotted)
-        for dotted, default in ADDED_LATER.items():
-            if _get(data, dotted) == default:
-                _drop(data, dotted)
-        if sections:
-            data = {name: _get(data, name) for name in sections}
-        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+            drop(data, dotted)
+        data = without_unset(data, ADDED_LATER)
+        return identity.key({name: _get(data, name) for name in sections} if sections else data)
+
+
+def _as_stored(data: dict) -> dict:
+    """A dump keyed as stored jobs were: moved keys at their old place, and a backend's section
+    (sections came after results were stored) only when it is not at its defaults."""
+    generation = data["generation"]
+    for old, new in MOVED.items():
+        generation[old.removeprefix("generation.")] = _get(data, new)
+        drop(data, new)
+    for name, backend in BACKENDS.items():
+        defaults = backend.Settings().model_dump(mode="json")
+        if generation[name] == {k: v for k, v in defaults.items() if f"generation.{name}.{k}" not in MOVED.values()}:
+            del generation[name]
+    return data
 
 
 def _non_finite(value: Any, path: tuple[str, ...]) -> tuple[tuple[str, ...], float] | None:
@@ -184,11 +105,6 @@ def _non_finite(value: Any, path: tuple[str, ...]) -> tuple[tuple[str, ...], flo
         if found:
             return found
     return None
-
-
-def _drop(data: dict, dotted: str) -> None:
-    *parents, leaf = dotted.split(".")
-    _get(data, ".".join(parents)).pop(leaf, None)
 
 
 def _get(data: dict, dotted: str) -> Any:
@@ -220,7 +136,7 @@ def parse_overrides(overrides: list[str]) -> dict:
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
                 raise ConfigError(f"config: override '{item}' conflicts with another override")
-        node[leaf] = _override_value(item, key, raw) if raw != "" else ""
+        node[leaf] = load_override_value(item, key, raw) if raw != "" else ""
     return nested
 
 

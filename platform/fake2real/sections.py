@@ -8,36 +8,26 @@ from __future__ import annotations
 
 from typing import Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, create_model, field_validator, model_validator
+
+from fake2real.data.datasets.shapes import ShapesWorld
+from fake2real.generate.backends import BACKENDS, unknown_backend
+from fake2real.data.datasets import DATASETS
+from fake2real.train.methods import METHODS
+from fake2real.train.spec import LoaderConfig, StageHparams
+from fake2real.train.mixtures import COUNT_RULES, MIXTURES
+from fake2real.section_base import _Section
 
 
-class _Section(BaseModel):
-    # inf passes a lower bound and nan an unbounded field: either would fail only deep in a run.
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
-
-
-class ShapesWorld(_Section):
-    """Knobs of the built-in procedural world (see data/datasets/shapes.py)."""
-
-    image_size: int = Field(32, ge=16, le=256)
-    # Pool of images rendered per (y, b) group before the bias-ratio subsampling.
-    train_per_group: int = Field(1000, ge=1)
-    val_per_group: int = Field(100, ge=1)
-    test_per_group: int = Field(200, ge=1)
-    # How hard Y is to read: 0 = large high-contrast shapes, 1 = small faint noisy ones.
-    y_difficulty: float = Field(0.6, ge=0.0, le=1.0)
-    # Amplitude (in 0..1 intensity) of the synthetic renderer's periodic artifact (the G signal).
-    artifact_strength: float = Field(0.08, ge=0.0, le=1.0)
-    # Share of synthetic images whose class is drawn with the *other* shape family's geometry.
-    semantic_gap: float = Field(0.0, ge=0.0, le=1.0)
-    # When a prompt names no background (the ffr_unbalanced ablation), the share of a class's
-    # synthetic images drawn on its majority background: the renderer's own prior, as a
-    # text-to-image model has one.
-    unprompted_bias_ratio: float = Field(0.9, ge=0.0, le=1.0)
+def _known(field: str, names: list[str], registry: dict, what: str) -> None:
+    """Names are checked where they are declared: against their registry (docs/design.md §3)."""
+    for name in names:
+        if name not in registry:
+            raise ValueError(f"{field}: unknown {what} '{name}' (known: {', '.join(sorted(registry))})")
 
 
 class DatasetConfig(_Section):
-    name: Literal["shapes", "celeba", "celebahq", "utkface", "spuco_animals", "waterbirds", "folder"] = "shapes"
+    name: str = "shapes"
     # Share of each class's majority bias after subsampling; None keeps the data as distributed.
     bias_ratio: Optional[float] = Field(0.99, ge=0.5, lt=1.0)
     val_floor: int = Field(10, ge=0)
@@ -61,6 +51,12 @@ class DatasetConfig(_Section):
     # Ingestion stores JPEG/PNG images already image_size² as they are; others resized, as JPEG.
     image_size: int = Field(224, ge=8, le=1024)
     jpeg_quality: int = Field(95, ge=1, le=100)
+
+    @field_validator("name")
+    @classmethod
+    def _known_dataset(cls, value: str) -> str:
+        _known("dataset.name", [value], DATASETS, "dataset")
+        return value
 
     @model_validator(mode="after")
     def _check(self) -> "DatasetConfig":
@@ -91,17 +87,11 @@ class Degradation(_Section):
     severity: int = Field(3, ge=1, le=5)
 
 
-class ImportedImages(_Section):
-    """``generation.backend: folder``: synthetic images made elsewhere, imported as a pool."""
+class GenerationBase(_Section):
+    """``generation``: what every backend shares; ``GenerationConfig`` adds each backend's own
+    section, ``generation.<name>`` (``generate/backends.py``)."""
 
-    root: Optional[str] = None  # local folder or URI
-    # Under root, CSV or Parquet: path, class, bias, optional prompt, seed, model; None: metadata.csv, else .parquet.
-    metadata: Optional[str] = None
-
-
-class GenerationConfig(_Section):
-    backend: Literal["procedural", "diffusers", "folder"] = "procedural"
-    folder: ImportedImages = ImportedImages()
+    backend: str = "procedural"
     # Images per group; None derives it from the mixture and the real table's group counts.
     images_per_group: Optional[int] = Field(None, ge=1)
     # Prompt template: a built-in name (celeba, utkface, spuco_animals) or a YAML path;
@@ -113,26 +103,11 @@ class GenerationConfig(_Section):
     # (default: the table of the ``dataset`` section).
     real_table: Optional[str] = None
     # Which mixture's budget sizes the plan (usb, asb, ffr); None: train.mixture's.
-    counts_from: Optional[Literal["usb", "asb", "ffr", "biased"]] = None
+    counts_from: Optional[str] = None
     # The folder of the synthetic pool mixtures draw from (default: <output_dir>/data/pool-<dataset>-<pool id>).
     output: Optional[str] = None
 
-    # diffusers backend: a local pipeline directory or a model id in the local HF cache.
-    model: Optional[str] = None
-    revision: Optional[str] = None
-    dtype: Literal["float16", "bfloat16", "float32"] = "float16"
-    device: Literal["auto", "cuda", "cpu"] = "auto"
-    scheduler: Optional[str] = None  # a diffusers scheduler class, e.g. DPMSolverMultistepScheduler
-    steps: int = Field(25, ge=1)
-    guidance: float = Field(7.5, ge=0)
-    negative_prompt: Optional[str] = None
-    resolution: int = Field(512, ge=8)
-    safety_checker: bool = False
-    compile: bool = False
-    channels_last: bool = True
-    vae_slicing: bool = False
-
-    # Stored images: None = PNG for the procedural backend (lossless), JPEG otherwise.
+    # Stored images: None = the backend's format (PNG for the procedural backend: lossless; JPEG otherwise).
     image_format: Optional[Literal["jpeg", "png"]] = None
     jpeg_quality: int = Field(95, ge=1, le=100)
     output_size: Optional[int] = Field(None, ge=8)
@@ -150,46 +125,37 @@ class GenerationConfig(_Section):
     min_actors: int = Field(1, ge=1)
     num_actors: Optional[int] = Field(None, ge=1)
     cpus_per_actor: float = Field(1.0, ge=0)
-    # None: 1 for the diffusers backend when the cluster has GPUs, else 0. Fractions share a GPU.
+    # None: 1 for a backend that uses a GPU (diffusers) when the cluster has GPUs, else 0. Fractions share a GPU.
     gpus_per_actor: Optional[float] = Field(None, ge=0)
 
+    @field_validator("backend")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        if value not in BACKENDS:
+            raise ValueError(unknown_backend(value))
+        return value
+
+    @field_validator("counts_from")
+    @classmethod
+    def _known_rule(cls, value: str | None) -> str | None:
+        if value is not None and value not in COUNT_RULES:
+            raise ValueError(f"generation.counts_from: unknown count rule '{value}' (known: {', '.join(COUNT_RULES)})")
+        return value
+
     @model_validator(mode="after")
-    def _check(self) -> "GenerationConfig":
-        if self.backend == "diffusers" and not self.model:
-            raise ValueError("generation.model is required for the diffusers backend")
-        if self.backend == "folder" and not self.folder.root:
-            raise ValueError("generation.folder.root is required for the folder backend (the folder of your synthetic images)")
+    def _check(self) -> "GenerationBase":
         if self.num_actors is not None and self.num_actors < self.min_actors:
             raise ValueError(f"generation.num_actors ({self.num_actors}) is below generation.min_actors ({self.min_actors})")
+        BACKENDS[self.backend].check_settings(getattr(self, self.backend))
         return self
 
 
-class StageHparams(_Section):
-    epochs: int = Field(8, ge=1)
-    lr: float = Field(1e-3, gt=0)
-    weight_decay: float = Field(1e-5, ge=0)
-    batch_size: int = Field(128, ge=1)  # global: split evenly over train.num_workers
-    # constant (the reference) or cosine: per step from lr down to 0 over the stage's epochs.
-    lr_schedule: Literal["constant", "cosine"] = "constant"
-    # Batch-norm statistics frozen while training (the reference's --freeze_bn, for FFR's stage 2).
-    freeze_bn: bool = False
-
-
-class LoaderConfig(_Section):
-    """How a training worker reads its splits (train/splits.py, train/batches.py)."""
-
-    # memory: every split decoded once into RAM (fastest); stream: each batch decoded from a local
-    # memory-mapped copy of the encoded rows; auto: stream when the decoded images of the stage
-    # (train + val + test) would exceed memory_limit_mb per worker.
-    mode: Literal["auto", "memory", "stream"] = "auto"
-    memory_limit_mb: float = Field(8192, gt=0)
-    # Processes that decode streamed batches, per training worker; None: cpus_per_worker - 1
-    # (0: the training process decodes them itself).
-    workers: Optional[int] = Field(None, ge=0)
-    # Batches fetched ahead of the step (per decoding process when streaming); 0: none.
-    prefetch_batches: int = Field(2, ge=0)
-    # Local folder for the streamed copies (removed when the stage ends); None: the temp folder.
-    stream_dir: Optional[str] = None
+# ``generation``: the settings every backend shares, and each backend's own section as
+# ``generation.<name>``, from the registry: a new backend joins the config with its file.
+GenerationConfig = create_model(
+    "GenerationConfig", __base__=GenerationBase, __module__=__name__,
+    **{name: (backend.Settings, backend.Settings()) for name, backend in BACKENDS.items()},
+)
 
 
 class TrainConfig(_Section):
@@ -225,6 +191,13 @@ class TrainConfig(_Section):
     @property
     def pretrained_file(self) -> Optional[str]:  # the weights file to load; None: random init
         return None if self.pretrained in (None, "none") else self.pretrained
+
+    @model_validator(mode="after")
+    def _known_names(self) -> "TrainConfig":
+        _known("train.mixture", [self.mixture], MIXTURES, "mixture")
+        _known("train.method", [self.method], METHODS, "method")
+        _known("train.method_params", list(self.method_params), METHODS, "method")
+        return self
 
     @model_validator(mode="after")
     def _global_batch(self) -> "TrainConfig":
@@ -303,6 +276,14 @@ class SweepConfig(_Section):
         if not value:
             raise ValueError(f"sweep.{info.field_name} must list at least one entry")
         return value
+
+    @model_validator(mode="after")
+    def _known_names(self) -> "SweepConfig":
+        _known("sweep.mixtures", self.mixtures, MIXTURES, "mixture")
+        _known("sweep.ablation_mixtures", self.ablation_mixtures, MIXTURES, "mixture")
+        _known("sweep.methods", self.methods, METHODS, "method")
+        _known("sweep.ablation_methods", self.ablation_methods, METHODS, "method")
+        return self
 
     @field_validator("bias_ratios")
     @classmethod

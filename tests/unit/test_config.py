@@ -178,7 +178,7 @@ def test_shipped_config_file_validates(path):
     # A real dataset's synthetic images (training or the held-out synthetic test set) come from
     # Stable Diffusion: the config names the backend and the model path the user fills in.
     if config.dataset.name != "shapes" and needs_generation(config, mixtures):
-        assert config.generation.backend == "diffusers" and config.generation.model
+        assert config.generation.backend == "diffusers" and config.generation.diffusers.model
     for name in config.train.method_params:
         get_method(name)
     if config.generation.prompts:
@@ -276,7 +276,7 @@ def test_how_a_job_runs_is_not_its_identity():
 
 
 def test_stage_key_is_pinned_and_sees_the_schedule():
-    from fake2real.train.stage import StageSpec
+    from fake2real.train.spec import StageSpec
 
     def spec(**hparams):
         return StageSpec("real", ("t",), "t", "erm", {}, "small_cnn", {**build_config().train.real.model_dump(), **hparams}, 0)

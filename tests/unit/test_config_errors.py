@@ -40,7 +40,7 @@ def write(tmp_path, name: str, content: str | bytes):
         ("train.real.lr=1e999", "config: train.real.lr: Input should be a finite number (got inf)"),  # overflows to inf
         ("train.real.lr=inf", "config: train.real.lr: Input should be a finite number (got 'inf')"),
         ("sweep.search.lr=[loguniform, 1e-4, .inf]", "config: sweep.search.lr.2: Input should be a finite number (got inf)"),
-        ("generation.guidance=.inf", "config: generation.guidance: Input should be a finite number (got inf)"),
+        ("generation.diffusers.guidance=.inf", "config: generation.diffusers.guidance: Input should be a finite number (got inf)"),
         ("dataset.bias_ratio=.nan", "config: dataset.bias_ratio: Input should be a finite number (got nan)"),
         ("sweep.bias_ratios=[0.9, .nan]", "config: sweep.bias_ratios.1: Input should be a finite number (got nan)"),
         ("sweep.cost.training_images_per_second=.inf", "config: sweep.cost.training_images_per_second: Input should be a finite number (got inf)"),
@@ -60,8 +60,8 @@ def test_non_finite_in_a_yaml_file_is_refused(tmp_path):
 
 
 def test_finite_numbers_still_pass():
-    config = build_config(overrides=["train.real.lr=3e-4", "generation.guidance=0", "sweep.search.lr=[uniform, 1e-5, 1.0]"])
-    assert config.train.real.lr == pytest.approx(3e-4) and config.generation.guidance == 0
+    config = build_config(overrides=["train.real.lr=3e-4", "generation.diffusers.guidance=0", "sweep.search.lr=[uniform, 1e-5, 1.0]"])
+    assert config.train.real.lr == pytest.approx(3e-4) and config.generation.diffusers.guidance == 0
     assert build_config(overrides=["dataset.bias_ratio=null", "dataset.name=folder", "dataset.root=/d"]).dataset.bias_ratio is None
 
 
@@ -153,3 +153,19 @@ def test_malformed_prompt_template(tmp_path):
 
 def test_builtin_templates_still_load():
     assert load_template("celeba").name and load_template("spuco_animals").class_names
+
+
+@pytest.mark.parametrize("override, message", [
+    ("train.method=ermm", "config: train.method: unknown method 'ermm' (known: dfr, erm, groupdro, jtt, resample, reweight)"),
+    ("train.mixture=fr", "config: train.mixture: unknown mixture 'fr' (known: asb, ffr, "),
+    ("train.method_params={grupdro: {eta: 0.1}}", "config: train.method_params: unknown method 'grupdro' (known: dfr, "),
+    ("sweep.ablation_mixtures=[ffr_reversal]", "config: sweep.ablation_mixtures: unknown mixture 'ffr_reversal' (known: "),
+    ("sweep.ablation_methods=[dfrr]", "config: sweep.ablation_methods: unknown method 'dfrr' (known: "),
+    ("dataset.name=mnist", "config: dataset.name: unknown dataset 'mnist' (known: celeba, celebahq, folder, shapes, spuco_animals, utkface, waterbirds)"),
+    ("generation.counts_from=usbb", "config: generation.counts_from: unknown count rule 'usbb' (known: usb, asb, ffr, biased)"),
+])
+def test_names_are_checked_where_they_are_declared(override, message):
+    """A name is checked against its registry as the config is parsed, in one line naming the field."""
+    with pytest.raises(ConfigError) as caught:
+        build_config(overrides=[override])
+    assert str(caught.value).startswith(message) and "\n" not in str(caught.value)

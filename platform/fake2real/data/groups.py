@@ -1,4 +1,4 @@
-"""Groups and the reference's bias-ratio subsampling rule (DESIGN §2).
+"""Groups and the reference's bias-ratio subsampling rule (docs/protocol.md, "Data").
 
 Every class has one *majority* bias, set per dataset (``MAJORITY_BIAS`` in its module, or
 ``dataset.majority_bias``; see ``ingest.majority_map``). Majority groups are kept whole; each

@@ -1,4 +1,4 @@
-"""Bias-ratio subsampling (DESIGN §2): kept_minority, subsample_mask, check_no_empty_group."""
+"""Bias-ratio subsampling (docs/protocol.md, "Data"): kept_minority, subsample_mask, check_no_empty_group."""
 
 from __future__ import annotations
 

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fake2real.sections import DatasetConfig, ShapesWorld
+from fake2real.data.datasets.shapes import ShapesWorld
+from fake2real.sections import DatasetConfig
 from fake2real.data.datasets import get_dataset, shapes
 from fake2real.data.images import encode_image
 from fake2real.data.table import SCHEMA, read_info, read_table

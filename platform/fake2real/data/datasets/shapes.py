@@ -1,4 +1,4 @@
-"""``shapes``: the built-in procedural benchmark (DESIGN §6). No downloads.
+"""``shapes``: the built-in procedural benchmark (docs/design.md §1). No downloads.
 
 A world of 2 classes × 2 bias values that shows the FFR mechanism — it is a demonstration, not
 evidence for the paper:
@@ -17,14 +17,20 @@ subsampling, through the same rule as the real datasets). Every image is a pure 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pyarrow as pa
+from pydantic import Field
 
-from fake2real.sections import DatasetConfig, ShapesWorld
+from fake2real.section_base import _Section
 from fake2real.data.images import encode_image
 from fake2real.data.groups import apply_bias_ratio, check_splits
 from fake2real.data.table import REAL, TableInfo, count_groups, group_name, write_table
 from fake2real.seeding import stable_seed
+
+if TYPE_CHECKING:  # the dataset section is assembled above this layer (docs/design.md §2)
+    from fake2real.sections import DatasetConfig
 
 NAME = "shapes"
 CLASS_NAMES = ["disc", "square"]
@@ -35,6 +41,26 @@ NO_BIAS_TEMPLATE = "a {class_name}"
 SPLITS = ("train", "val", "test")
 
 _BACKGROUNDS = np.array([[0.78, 0.45, 0.30], [0.30, 0.48, 0.78]])  # warm, cool (RGB, 0..1)
+
+
+class ShapesWorld(_Section):
+    """``dataset.shapes``: the knobs of this world."""
+
+    image_size: int = Field(32, ge=16, le=256)
+    # Pool of images rendered per (y, b) group before the bias-ratio subsampling.
+    train_per_group: int = Field(1000, ge=1)
+    val_per_group: int = Field(100, ge=1)
+    test_per_group: int = Field(200, ge=1)
+    # How hard Y is to read: 0 = large high-contrast shapes, 1 = small faint noisy ones.
+    y_difficulty: float = Field(0.6, ge=0.0, le=1.0)
+    # Amplitude (in 0..1 intensity) of the synthetic renderer's periodic artifact (the G signal).
+    artifact_strength: float = Field(0.08, ge=0.0, le=1.0)
+    # Share of synthetic images whose class is drawn with the *other* shape family's geometry.
+    semantic_gap: float = Field(0.0, ge=0.0, le=1.0)
+    # When a prompt names no background (the ffr_unbalanced ablation), the share of a class's
+    # synthetic images drawn on its majority background: the renderer's own prior, as a
+    # text-to-image model has one.
+    unprompted_bias_ratio: float = Field(0.9, ge=0.0, le=1.0)
 
 
 def names(config) -> tuple[list[str], list[str]]:
