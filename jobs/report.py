@@ -10,9 +10,8 @@ import argparse
 from pathlib import Path
 
 from fake2real import cli
+from fake2real.entrypoints import report_job
 from fake2real.sections import TrackingConfig
-from fake2real.report.html import build_report
-from fake2real.track.mlflow_runs import existing_store, resolve_uri
 
 
 def main() -> None:
@@ -23,9 +22,7 @@ def main() -> None:
     parser.add_argument("--output", type=Path, help="HTML file to write (default: outputs/reports/<sweep>-<run id>.html)")
     parser.add_argument("--no-saliency", action="store_true", help="skip the Grad-CAM figure (it loads every chosen model)")
     args = parser.parse_args()
-    uri = existing_store(resolve_uri(args.tracking_uri))  # a mistyped sqlite path: refused, not created empty
-    path = build_report(uri, args.experiment, args.output, args.sweep_run, saliency=not args.no_saliency)
-    print(f"report: {path.absolute()}")
+    print(report_job(args.tracking_uri, args.experiment, args.output, args.sweep_run, saliency=not args.no_saliency))
 
 
 if __name__ == "__main__":

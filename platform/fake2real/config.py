@@ -17,6 +17,7 @@ from fake2real.yaml_file import load_override_value, load_yaml_file
 from fake2real.identity import drop, without_unset
 from fake2real import identity
 from fake2real.generate.backends import BACKENDS
+from fake2real.generate.diffusers_backend import FIRST_SETTINGS
 from fake2real.section_base import _Section
 from fake2real.sections import DatasetConfig, GenerationConfig, SweepConfig, TrackingConfig, TrainConfig
 
@@ -30,9 +31,7 @@ ADDED_LATER = {
 }
 # Keys moved into their backend's section: the old key is refused, naming the new one; a job's
 # digest reads the new key at its old place, so stored jobs keep their keys.
-MOVED = {f"generation.{key}": f"generation.diffusers.{key}" for key in (
-    "model", "revision", "dtype", "device", "scheduler", "steps", "guidance", "negative_prompt", "resolution",
-    "safety_checker", "compile", "channels_last", "vae_slicing")}
+MOVED = {f"generation.{key}": f"generation.diffusers.{key}" for key in FIRST_SETTINGS}
 
 
 class ExperimentConfig(_Section):

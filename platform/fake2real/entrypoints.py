@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shlex
 import sys
+from pathlib import Path
 
 from fake2real.checks import check_cluster, check_experiments
 from fake2real.config import ExperimentConfig
@@ -22,7 +23,8 @@ from fake2real.runtime import init_ray
 from fake2real.sweep import SweepResult, check_sweep, run_sweep
 from fake2real.sweep_plan import dry_run
 from fake2real.synthetic import check_generation, synthetic_draw
-from fake2real.track.mlflow_runs import Tracker, resolve_uri, runs_page
+from fake2real.report.html import build_report
+from fake2real.track.mlflow_runs import Tracker, existing_store, resolve_uri, runs_page
 from fake2real.track.names import FILTERS, SORT_METRIC
 from fake2real.workspace import Workspace, planned_real_info, prepare_real
 
@@ -54,7 +56,7 @@ def generate_dry_run(config: ExperimentConfig) -> str:
     come from its listing)."""
     check_generation(config)
     draw = synthetic_draw(config, Workspace(Location(config.output_dir)), real_info=planned_real_info)
-    if draw.pool.prompt is None:
+    if backend_of(config).imports:
         return f"pool {draw.pool.id}: imported from {backend_of(config).source(config)}; draws {sum(draw.counts.values())} images"
     plan = draw.pool.plan(draw.counts)
     return f"pool {draw.pool.id}: {plan.num_rows} images\n{describe(plan)}"
@@ -75,6 +77,13 @@ def train_job(config: ExperimentConfig) -> str:
     lines += [f"  {k}: {metrics[k]:.4f}" for k in sorted(metrics) if k.startswith(shown) and "/group/" not in k]
     lines += [f"  checkpoint: {result.stages[-1].checkpoint_uri}"]
     return "\n".join(lines)
+
+
+def report_job(tracking_uri: str | None, experiment: str, output: Path | None, sweep_run: str | None, saliency: bool) -> str:
+    """``jobs/report.py``: the HTML report of a sweep, from its MLflow runs."""
+    uri = existing_store(resolve_uri(tracking_uri))  # a mistyped sqlite path: refused, not created empty
+    path = build_report(uri, experiment, output, sweep_run, saliency=saliency)
+    return f"report: {path.absolute()}"
 
 
 def sweep_job(config: ExperimentConfig) -> str:

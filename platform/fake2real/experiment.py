@@ -80,7 +80,7 @@ def stage_spec(config: ExperimentConfig, plan: StagePlan, tables: dict[str, tupl
 
 
 def _draw_id(table: Location | None) -> str:
-    # A draw's id names its pool and its counts (``plan_id`` in the view's table.json).
+    """The id of the draw ``table`` is a view of (``plan_id`` in its table.json)."""
     return read_info(table).extra.get("plan_id") if table else "none"
 
 
@@ -93,6 +93,9 @@ class Experiment:
     real: Location
     synthetic: Location | None
     synthetic_test: Location | None
+    # A draw's id names its pool and its counts ("none": no such draw).
+    draw_id: str = "none"
+    test_draw_id: str = "none"
 
     @classmethod
     def prepare(cls, config: ExperimentConfig) -> "Experiment":
@@ -101,7 +104,7 @@ class Experiment:
         real = prepare_real(config, workspace)
         synthetic = prepare_synthetic(config, workspace, mixture) if mixture.needs_synthetic else None
         test = prepare_synthetic(config, workspace, test=True) if config.generation.test_images_per_group else None
-        return cls(config, workspace, real, synthetic, test)
+        return cls(config, workspace, real, synthetic, test, _draw_id(synthetic), _draw_id(test))
 
     @property
     def mixture(self) -> Mixture:
@@ -110,7 +113,7 @@ class Experiment:
     @property
     def key(self) -> str:
         """Its real data, its synthetic data (by draw), its training and its seed."""
-        return f"{self.config.digest('dataset', 'train', 'seed')}-{_draw_id(self.synthetic)}-{_draw_id(self.synthetic_test)}"
+        return f"{self.config.digest('dataset', 'train', 'seed')}-{self.draw_id}-{self.test_draw_id}"
 
     def params(self) -> dict:
         config = self.config
@@ -120,7 +123,7 @@ class Experiment:
             "seed": config.seed,
             "data.real_table": str(self.real),
             "data.synthetic_table": str(self.synthetic) if self.synthetic else "none",
-            "data.synthetic_plan_id": _draw_id(self.synthetic),
+            "data.synthetic_plan_id": self.draw_id,
             "data.synthetic_test_table": str(self.synthetic_test) if self.synthetic_test else "none",
         }
 

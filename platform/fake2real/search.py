@@ -37,7 +37,9 @@ from fake2real.errors import ConfigError, Fake2RealError
 from fake2real import identity
 from fake2real.experiment import run_experiment, run_trial, train_shared_stages
 from fake2real.stats import interval
-from fake2real.track.names import CELL, LEVEL_TAG, PARENT_TAG, TRIAL_TAG, cell_run_name, experiment_run_name, mark_selected
+from fake2real.track.names import (
+    CELL, LEVEL_TAG, PARENT_TAG, TEST_WGA, TRIAL_TAG, VAL_WGA, cell_run_name, experiment_run_name, mark_selected,
+)
 from fake2real.train.loop import SELECTION_STEP
 from fake2real.train.selection import SELECTION_METRIC
 from fake2real.train.metrics import selection_key
@@ -304,7 +306,7 @@ def run_searched_cell(cell: ExperimentConfig, seeds: list[int], tracker, sweep_r
         tracker.finish(cell_run, "FAILED")
         raise
     summary = {"search/trials": found.trials, "search/trial_epochs": found.trial_epochs, "search/best_trial_val_wga": found.best_val_wga}
-    for metric in ("test/worst_group_accuracy", "test/balanced_accuracy", "val/worst_group_accuracy"):
+    for metric in (TEST_WGA, "test/balanced_accuracy", VAL_WGA):
         spread = interval([r.metrics.get(metric) for r in results])
         if spread is None:
             continue

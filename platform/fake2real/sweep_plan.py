@@ -23,6 +23,7 @@ from fake2real.cost import Rates, rates
 from fake2real.data.storage import Location
 from fake2real.data.table import TableInfo, group_name, is_complete
 from fake2real.experiment import stage_spec
+from fake2real.generate.backends import backend_of
 from fake2real.search import cell_key, searches_stage1, stage1_cell
 from fake2real.pools import check_shortfall, ensure_pool, pool_counts
 from fake2real.synthetic import Draw, Pool, draw_location, synthetic_draw
@@ -98,7 +99,7 @@ def pool_needs(config: ExperimentConfig, workspace: Workspace, real_info=None) -
             need.needed[group] = max(need.needed.get(group, 0), n)
     for need in needs.values():
         need.held = pool_counts(config, need.pool)
-        if need.pool.prompt is None:  # an imported pool cannot grow: a shortfall fails the plan too
+        if backend_of(config).imports:  # an imported pool cannot grow: a shortfall fails the plan too
             check_shortfall(config, need.pool, need.needed, need.held)
     return list(needs.values())
 

@@ -267,7 +267,7 @@ def synthetic_draw(config: ExperimentConfig, workspace: Workspace, mixture: Mixt
 def synthetic_plan(config: ExperimentConfig, workspace: Workspace, mixture: Mixture | None = None, test: bool = False):
     """``(pool id, plan, pool info)``: the rows of the pool an experiment draws (the plan a draw needs, to inspect)."""
     draw = synthetic_draw(config, workspace, mixture, test)
-    if draw.pool.prompt is None:
+    if backend_of(config).imports:
         raise ConfigError(f"config: generation.backend={config.generation.backend} imports images; it has no generation plan")
     return draw.pool.id, draw.pool.plan(draw.counts), draw.pool.info
 

@@ -138,8 +138,5 @@ def build_imported_table(rows: pa.Table, pool_id: str, size: int | None, path: s
     meta = rows.schema.metadata or {}
     if SOURCE_KEY not in meta:
         raise DataError("build_imported_table: rows must come from list_imported (they name their source folder)")
-    info.extra = {
-        **info.extra, "pool_id": pool_id, "backend": "folder",
-        "source": meta[SOURCE_KEY].decode(), "metadata_digest": meta[DIGEST_KEY].decode(),
-    }
+    info.extra = {**info.extra, "pool_id": pool_id, "source": meta[SOURCE_KEY].decode(), "metadata_digest": meta[DIGEST_KEY].decode()}
     return write_on_ray(contract_rows(rows, pool_id), path, store_batch, {"size": size, "quality": quality}, info)

@@ -1,8 +1,7 @@
 """Done markers: a small JSON file written last, whole or absent, locally and on object stores.
 
-A job whose marker is there is finished and is reused, never redone: a stage's
-``stage_result.json``, a searched cell's ``best.json`` (a table's ``table.json`` is its marker,
-written by ``data/table.py`` through the same ``put_bytes``).
+A job whose marker is there is finished and is reused, never redone: a table's ``table.json``
+(``data/table.py``), a stage's ``stage_result.json``, a searched cell's ``best.json``.
 """
 
 from __future__ import annotations

@@ -13,7 +13,6 @@ holds; it is written like any table (ids first, ``table.json`` last) and read th
 
 from __future__ import annotations
 
-import json
 import os
 import uuid
 from dataclasses import asdict, dataclass, field, fields
@@ -24,6 +23,7 @@ import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from fake2real.data.markers import read_marker, write_marker
 from fake2real.data.storage import TMP_PREFIX, Location, get_bytes, is_file, list_names, path_in, put_bytes
 from fake2real import identity
 from fake2real.errors import DataError
@@ -147,7 +147,7 @@ def finalize(folder: str | os.PathLike, info: TableInfo) -> Location:
     rows = sum(pq.read_metadata(path_in(location, n), filesystem=fs).num_rows for n in names)
     if rows != info.num_rows:
         raise DataError(f"table {location}: its parts hold {rows} rows, not {info.num_rows}; remove the folder and write it again")
-    put_bytes(location / METADATA_FILE, json.dumps({**asdict(info), "parts": names}, indent=2, sort_keys=True).encode())
+    write_marker(location / METADATA_FILE, {**asdict(info), "parts": names})
     return location
 
 
@@ -178,7 +178,7 @@ def write_view(final: str | os.PathLike, source: str | os.PathLike, ids: list[st
     info.group_counts = count_groups(rows)
     put_bytes(location / VIEW_ROWS, serialize(pa.table({"id": rows["id"]}).sort_by("id")))
     meta = {**asdict(info), "parts": names, "view_of": str(source), "rows": VIEW_ROWS}
-    put_bytes(location / METADATA_FILE, json.dumps(meta, indent=2, sort_keys=True).encode())
+    write_marker(location / METADATA_FILE, meta)
     return location
 
 
@@ -237,10 +237,10 @@ def is_complete(path: str | os.PathLike) -> bool:
 
 
 def _metadata(path: str | os.PathLike) -> dict:
-    location = Location(path)
-    if not is_complete(location):
+    meta = read_marker(Location(path) / METADATA_FILE)
+    if meta is None:
         raise DataError(f"table {path} is missing or incomplete (no {METADATA_FILE})")
-    return json.loads(get_bytes(location / METADATA_FILE))
+    return meta
 
 
 def read_info(path: str | os.PathLike) -> TableInfo:

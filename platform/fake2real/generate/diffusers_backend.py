@@ -39,6 +39,8 @@ class DiffusersSettings(_Section):
     vae_slicing: bool = False
 
 
+FIRST_SETTINGS = ("model", "revision", "dtype", "device", "scheduler", "steps", "guidance", "negative_prompt", "resolution",
+                  "safety_checker", "compile", "channels_last", "vae_slicing")
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".safetensors.index.json", ".bin.index.json")
 
 
@@ -74,7 +76,10 @@ class DiffusersBackend(GeneratorBackend):
 
     @classmethod
     def identity(cls, config) -> dict:
-        return config.generation.diffusers.model_dump()
+        # Stored pools were named with these 13 settings; a setting added later joins a pool's
+        # identity only when set, so the stored pools keep their ids.
+        settings, defaults = config.generation.diffusers.model_dump(), DiffusersSettings().model_dump()
+        return {name: value for name, value in settings.items() if name in FIRST_SETTINGS or value != defaults[name]}
 
     @classmethod
     def rate_key(cls, config, real_size: int) -> tuple[str, int]:

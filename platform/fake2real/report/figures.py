@@ -15,8 +15,8 @@ import numpy as np
 from fake2real.report.cells import Cell, intervals, ratio_order
 from fake2real.report.runs import RunRecord
 from fake2real.stats import Interval
+from fake2real.track.names import TEST_WGA
 
-WGA = "test/worst_group_accuracy"
 LEAKAGE = "probe/g_leakage_auroc"
 _GROUP_METRIC = re.compile(r"^test/group/(y\d+_b\d+)/accuracy$")
 
@@ -100,7 +100,7 @@ def draw_wga_vs_bias_ratio(wga: dict[Cell, Interval], title: str | None = None):
 
 def wga_vs_bias_ratio(records: list[RunRecord]) -> bytes:
     """The paper's Figure 3 from the report's run records."""
-    return to_png(draw_wga_vs_bias_ratio(intervals(records, WGA)))
+    return to_png(draw_wga_vs_bias_ratio(intervals(records, TEST_WGA)))
 
 
 def group_heatmaps(records: list[RunRecord], labels: dict[str, str] | None = None) -> bytes:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from fake2real.errors import TrackingError
 from fake2real.report.cells import ratio_order
-from fake2real.track.names import CHECKPOINT_TAG, KEY_TAG, PARENT_TAG, SELECTED_TAG, TRIAL_TAG
+from fake2real.track.names import CHECKPOINT_TAG, KEY_TAG, PARENT_TAG, SELECTED_TAG, TEST_WGA, TRIAL_TAG
 
 
 @dataclass
@@ -119,7 +119,7 @@ def read_sweep(client, experiment: str, sweep_run_id: str | None = None) -> Swee
     else:
         runs = _experiment_runs(client, sweep.info.experiment_id, sweep_id)
     # Children that are stages, not experiments, have no mixture: keep experiments that finished.
-    records = [_record(run) for run in runs if "train.mixture" in run.data.params and "test/worst_group_accuracy" in run.data.metrics]
+    records = [_record(run) for run in runs if "train.mixture" in run.data.params and TEST_WGA in run.data.metrics]
     if not records:
         raise TrackingError(f"report: sweep run {sweep_id} has no finished experiment yet")
     records.sort(key=lambda r: (ratio_order(r.bias_ratio), r.mixture, r.method, r.seed))

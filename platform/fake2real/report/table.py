@@ -18,13 +18,13 @@ from pathlib import Path
 
 from fake2real.report import figures
 from fake2real.report.cells import Cell, cell_of, interval_text, intervals, seed_counts
+from fake2real.track.names import TEST_WGA, VAL_WGA
 from fake2real.stats import Interval, finite, separated
 
-WGA = figures.WGA
 COLUMNS = (
-    WGA,
+    TEST_WGA,
     "test/balanced_accuracy",
-    "val/worst_group_accuracy",
+    VAL_WGA,
     "synthetic_test/worst_group_accuracy",
     "probe/g_leakage_auroc",
 )
@@ -61,7 +61,7 @@ def _ratio_section(ratio, seeds: dict[Cell, int], by_column: dict[str, dict[Cell
     for cell in at_ratio:
         texts = [interval_text(by_column[column].get(cell)) for column in COLUMNS]
         lines.append(f"| {cell[1]} | {cell[2]} | {seeds[cell]} | " + " | ".join(texts) + " |")
-    verdict = separation({cell: by_column[WGA][cell] for cell in at_ratio if cell in by_column[WGA]})
+    verdict = separation({cell: by_column[TEST_WGA][cell] for cell in at_ratio if cell in by_column[TEST_WGA]})
     return lines + (["", verdict] if verdict else [])
 
 
@@ -103,7 +103,7 @@ def _bars(results, title: str):
     cells = list(seed_counts(results))
     fig, ax = plt.subplots(figsize=(1.6 * len(cells) + 2, 3.6))
     for offset, column, colour, label in (
-        (-0.18, WGA, "#c0392b", "test WGA"),
+        (-0.18, TEST_WGA, "#c0392b", "test WGA"),
         (0.18, "test/balanced_accuracy", "#2c7fb8", "test balanced acc"),
     ):
         found = intervals(results, column)
@@ -127,7 +127,7 @@ def chart(results, path: Path, title: str) -> None:
     """Bars per cell for one bias ratio; WGA-vs-bias-ratio panels (the report's Figure 3) when
     the sweep has several."""
     if len({r.bias_ratio for r in results}) > 1:
-        fig = figures.draw_wga_vs_bias_ratio(intervals(results, WGA), title)
+        fig = figures.draw_wga_vs_bias_ratio(intervals(results, TEST_WGA), title)
     else:
         fig = _bars(results, title)
     path.write_bytes(figures.to_png(fig))

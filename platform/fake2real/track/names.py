@@ -37,7 +37,10 @@ FILTERS = {
     "experiments": f"tags.\"{LEVEL_TAG}\" = '{EXPERIMENT}'",
     "cells": f"tags.\"{LEVEL_TAG}\" = '{CELL}'",
 }
-SORT_METRIC = "test/worst_group_accuracy"
+# The metrics runs are judged and selected by (train/metrics.py writes them as <split>/<name>).
+TEST_WGA = "test/worst_group_accuracy"
+VAL_WGA = "val/worst_group_accuracy"
+SORT_METRIC = TEST_WGA
 
 
 def cell_label(bias_ratio: float | None, mixture: str, method: str) -> str:

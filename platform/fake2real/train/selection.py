@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import torch
 
+from fake2real.track.names import VAL_WGA
 from fake2real.train.metrics import improves, selection_key
 
-SELECTION_METRIC = "val/worst_group_accuracy"
+SELECTION_METRIC = VAL_WGA
 
 
 class Selection:

@@ -80,7 +80,7 @@ class Resources:
     use_gpu: bool = False
     max_failures: int = 0
     checkpoints_to_keep: int = 1
-    loader: dict = field(default_factory=dict)  # config.LoaderConfig's fields; {} = its defaults
+    loader: dict = field(default_factory=dict)  # LoaderConfig's fields; {} = its defaults
     compile: bool = False
 
     @classmethod

@@ -105,7 +105,7 @@ def test_store_batch_keeps_matching_images_as_they_are(tmp_path):
 def test_pool_table_in_the_contract(tmp_path, root, monkeypatch):
     monkeypatch.setattr(imported, "write_on_ray", write_locally)
     rows = list_imported(str(root), None, CLASSES, BIASES)
-    info = TableInfo("folder", CLASSES, BIASES, "synthetic", extra={"plan": "p1"})
+    info = TableInfo("folder", CLASSES, BIASES, "synthetic", extra={"plan": "p1", "backend": "folder"})  # the pool says how it is made
     done = build_imported_table(rows, "pool7", 16, tmp_path / "pool", info)
     assert done.extra == {
         "plan": "p1", "pool_id": "pool7", "backend": "folder", "source": str(root), "metadata_digest": metadata_digest(str(root), None),
