@@ -39,6 +39,9 @@ def test_cells_group_by_ratio_mixture_method():
     assert list(seeds)[:3] == [(0.95, "none", "erm"), (0.95, "ffr", "erm"), (0.95, "ffr", "dfr")]
     wga = intervals(_results(), "test/worst_group_accuracy")[(0.95, "none", "erm")]
     assert (wga.mean, wga.n) == (pytest.approx(0.3), 2)
+    # Seeds 0.2 and 0.4: half-width t(0.975, 1) · 0.1414 / √2 = 1.2706 (by hand), so the two
+    # values, not only their mean, are what the cell holds.
+    assert (wga.low, wga.high) == (pytest.approx(0.3 - 1.2706, abs=1e-4), pytest.approx(0.3 + 1.2706, abs=1e-4))
     # 'none' runs have no probe value: their cells are left out, not shown as an interval
     assert set(intervals(_results(), "probe/g_leakage_auroc")) == {c for c in seeds if c[1] == "ffr"}
 
