@@ -1,8 +1,9 @@
-"""Shared test helpers: the repository root and running a job as a user would."""
+"""Shared test helpers: the repository root, running a job as a user would, a free local port."""
 
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -31,3 +32,10 @@ def write_locally(rows, path, batch_fn, fn_kwargs, info):
     info.num_rows, info.group_counts = rows.num_rows, count_groups(rows)
     finalize(path, info)
     return info
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago (for a server or a gloo group)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

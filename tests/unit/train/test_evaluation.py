@@ -5,7 +5,6 @@ divide evenly over the workers."""
 from __future__ import annotations
 
 import os
-import socket
 
 import numpy as np
 import pytest
@@ -18,6 +17,7 @@ from fake2real.train.evaluation import broadcast_model_state, evaluate, group_co
 from fake2real.train.metrics import evaluate_predictions
 from fake2real.train.models import build_model
 from fake2real.train.splits import MemoryImages, Split
+from helpers import free_port
 
 NAMES = ["y0_b0", "y0_b1", "y1_b0", "y1_b1"]
 
@@ -56,12 +56,6 @@ def _worker(rank: int, world: int, port: int, results) -> None:
         dist.destroy_process_group()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.mark.parametrize("world", [2, 3])
 def test_sharded_evaluation_equals_single_process(world):
     split = _split()
@@ -76,7 +70,7 @@ def test_sharded_evaluation_equals_single_process(world):
 
     context = mp.get_context("fork")
     results = context.SimpleQueue()
-    port = _free_port()
+    port = free_port()
     processes = [context.Process(target=_worker, args=(rank, world, port, results)) for rank in range(world)]
     for process in processes:
         process.start()
@@ -127,7 +121,7 @@ def test_every_worker_evaluates_rank_zeros_batch_norm_statistics():
 
     context = mp.get_context("fork")
     results = context.SimpleQueue()
-    port = _free_port()
+    port = free_port()
     processes = [context.Process(target=_broadcast_worker, args=(rank, 2, port, results)) for rank in range(2)]
     for process in processes:
         process.start()

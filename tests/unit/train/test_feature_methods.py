@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import os
-import socket
 
 import numpy as np
 import pytest
@@ -21,6 +20,7 @@ from fake2real.train.epoch import FeaturesAndLogits, train_step
 from fake2real.train.methods import METHODS, Hyperparameter, Method, Reducer, get_method, register
 from fake2real.train.methods.erm import ERM
 from fake2real.train.models import MODELS, build_model
+from helpers import free_port
 
 LABELS = torch.tensor([0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1])
 GROUPS = torch.tensor([0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3])  # (y, b): 3 samples each
@@ -124,12 +124,6 @@ def _ddp_worker(rank: int, world: int, port: int, results) -> None:
         dist.destroy_process_group()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_feature_gradients_are_averaged_by_ddp():
     """Each of 2 gloo workers steps on its half of the batch: every worker ends with the mean of
     the halves' gradients, the feature penalty's included (the forward went through DDP)."""
@@ -137,7 +131,7 @@ def test_feature_gradients_are_averaged_by_ddp():
     halves = [_step(_model(), method, _images()[h], LABELS[h], GROUPS[h])[1] for h in (slice(0, 6), slice(6, 12))]
     context = mp.get_context("fork")
     results = context.SimpleQueue()
-    port = _free_port()
+    port = free_port()
     processes = [context.Process(target=_ddp_worker, args=(rank, 2, port, results)) for rank in range(2)]
     for process in processes:
         process.start()
