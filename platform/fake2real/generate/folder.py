@@ -1,11 +1,13 @@
 """``generation.backend: folder``: synthetic images made elsewhere, imported once as a pool
-(the listing and the table: ``data/imported.py``, imported on use — the config imports this file).
-The pool holds what the folder lists: it cannot grow, and a larger draw is refused."""
+(the listing and the table: ``data/imported.py``). The pool holds what the folder lists: it
+cannot grow, and a larger draw is refused."""
 
 from __future__ import annotations
 
 from typing import Optional
 
+from fake2real.data.imported import DIGEST_KEY, build_imported_table, list_imported
+from fake2real.data.metadata import metadata_digest
 from fake2real.errors import ConfigError
 from fake2real.generate.base import ImportBackend
 from fake2real.section_base import _Section
@@ -30,15 +32,11 @@ class FolderImport(ImportBackend):
 
     @classmethod
     def identity(cls, config) -> dict:
-        from fake2real.data.metadata import metadata_digest
-
         folder = config.generation.folder
         return {"root": folder.root, "metadata": metadata_digest(folder.root, folder.metadata)}
 
     @classmethod
     def listed(cls, config, class_names, bias_names, split=None, identity=None):
-        from fake2real.data.imported import DIGEST_KEY, list_imported
-
         folder = config.generation.folder
         rows = list_imported(folder.root, folder.metadata, class_names, bias_names, split=split)
         if identity is not None and rows.schema.metadata[DIGEST_KEY].decode() != identity["metadata"]:
@@ -47,8 +45,6 @@ class FolderImport(ImportBackend):
 
     @classmethod
     def build(cls, config, pool, rows) -> None:
-        from fake2real.data.imported import build_imported_table
-
         build_imported_table(rows, pool.id, pool.identity["size"], pool.location, pool.info, quality=config.generation.jpeg_quality)
 
     @classmethod

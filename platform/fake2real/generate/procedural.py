@@ -4,6 +4,7 @@ renderer's semantics plus the G artifact (``data/datasets/shapes.py``). It rende
 
 from __future__ import annotations
 
+from fake2real.data.datasets.shapes import ShapesWorld, render
 from fake2real.errors import ConfigError
 from fake2real.generate.base import GeneratorBackend
 from fake2real.section_base import _Section
@@ -32,13 +33,8 @@ class ProceduralBackend(GeneratorBackend):
         return {"world": config.dataset.shapes.model_dump()}
 
     def __init__(self, settings: dict):
-        # Imported on use: sections.py assembles every backend's section, this one included.
-        from fake2real.data.datasets import shapes
-        from fake2real.data.datasets.shapes import ShapesWorld
-
         self.world = ShapesWorld.model_validate(settings["world"])
-        self.render = shapes.render
         self.generator = f"procedural:shapes/v1 artifact_strength={self.world.artifact_strength} semantic_gap={self.world.semantic_gap}"
 
     def generate(self, y, b, prompts, seeds):
-        return [self.render(int(yy), int(bb), int(s), self.world, synthetic=True) for yy, bb, s in zip(y, b, seeds)]
+        return [render(int(yy), int(bb), int(s), self.world, synthetic=True) for yy, bb, s in zip(y, b, seeds)]
