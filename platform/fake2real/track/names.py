@@ -21,6 +21,11 @@ TRIAL_TAG = "fake2real.trial"  # on a trial's run: its Tune trial id
 SELECTED_TAG = "fake2real.selected"  # "true" on the experiment runs of a cell's selected configuration
 MODEL_INIT_TAG = "model.init"  # on an experiment run: "random" or "pretrained:<file>"
 CHECKPOINT_TAG = "checkpoint_uri"  # on experiment and stage runs: the selected model's checkpoint
+# On a stage run: the Ray node ids its workers reported from, in order of first report (a stage
+# restarted on another node after a node died lists both).
+NODES_TAG = "fake2real.node_ids"
+# The report key (a string, not a metric) each worker's reports carry its node id in.
+NODE_ID_KEY = "node_id"
 
 SWEEP, CELL, EXPERIMENT, TRIAL, STAGE = "sweep", "cell", "experiment", "trial", "stage"
 LEVELS = (SWEEP, CELL, EXPERIMENT, TRIAL, STAGE)

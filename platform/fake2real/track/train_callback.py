@@ -1,5 +1,6 @@
-"""Train controller callbacks: each ``ray.train.report`` of a stage to its MLflow run, or to a
-JSON-lines file (benchmarks and tests read a stage's epochs from it)."""
+"""Train controller callbacks: each ``ray.train.report`` of a stage to its MLflow run (metrics,
+and the Ray nodes its workers ran on as a tag), or to a JSON-lines file (benchmarks and tests read
+a stage's epochs from it)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import json
 import ray.train
 
 from fake2real.track.mlflow_runs import log_metrics
+from fake2real.track.names import NODE_ID_KEY, NODES_TAG
 
 
 class MLflowStageCallback(ray.train.UserCallback):
@@ -16,13 +18,20 @@ class MLflowStageCallback(ray.train.UserCallback):
         self.run_id = run_id
         self.label = label
         self._client = None
+        self._nodes: list[str] = []
 
     def after_report(self, run_context, metrics, checkpoint):
         from mlflow.tracking import MlflowClient
 
         if self._client is None:
             self._client = MlflowClient(tracking_uri=self.tracking_uri)
+            # A stage run again (its trial retried after its node died) keeps the nodes it ran on.
+            self._nodes = [node for node in self._client.get_run(self.run_id).data.tags.get(NODES_TAG, "").split(",") if node]
         rank0 = metrics[0]
+        nodes = [m[NODE_ID_KEY] for m in metrics if m.get(NODE_ID_KEY) and m[NODE_ID_KEY] not in self._nodes]
+        if nodes:
+            self._nodes.extend(dict.fromkeys(nodes))
+            self._client.set_tag(self.run_id, NODES_TAG, ",".join(self._nodes))
         # The step is the number of epochs trained: 0 is the model the stage started from (its
         # "epoch" is -1). The final report (selected model) is logged one step after the last
         # epoch, so the UI's "latest" value of val/ and test/ metrics is the selected model's.

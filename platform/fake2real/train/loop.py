@@ -200,7 +200,7 @@ def _report_start(spec: StageSpec, model: Classifier, data: StageData, worker: W
     start = data.evaluate(model, "val", worker)
     if spec.keep_start:
         selection.consider(start, -1, model)
-    ray.train.report({**start, "start": 1, "epoch": -1, SELECTION_STEP: 0})
+    worker.report({**start, "start": 1, "epoch": -1, SELECTION_STEP: 0})
 
 
 def _epoch_metrics(epoch: int, warmup: int, result: EpochResult, worker: Worker, data_metrics: dict) -> dict:

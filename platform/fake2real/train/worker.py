@@ -13,11 +13,13 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import ray
 import ray.train
 import ray.train.torch
 import torch
 
 from fake2real.data.table import group_name, read_info
+from fake2real.track.names import NODE_ID_KEY
 from fake2real.train.batches import BatchLoader
 from fake2real.train.evaluation import all_reduce_sum, evaluate
 from fake2real.train.methods import Reducer
@@ -43,11 +45,13 @@ class Worker:
     def reducer(self) -> Reducer:
         return Reducer(world_size=self.world, sum=all_reduce_sum)
 
-    def report(self, metrics: dict, files: dict[str, dict]) -> None:
-        """Report ``metrics`` with a checkpoint of ``files`` (file name → what ``torch.save`` writes)."""
+    def report(self, metrics: dict, files: dict[str, dict] | None = None) -> None:
+        """Report ``metrics`` and this worker's node id, with a checkpoint of ``files`` (file name →
+        what ``torch.save`` writes) when given."""
+        metrics = {**metrics, NODE_ID_KEY: ray.get_runtime_context().get_node_id()}
         with tempfile.TemporaryDirectory() as directory:
             checkpoint = None
-            if self.rank == 0:
+            if self.rank == 0 and files is not None:
                 for name, payload in files.items():
                     torch.save(payload, Path(directory) / name)
                 checkpoint = ray.train.Checkpoint.from_directory(directory)
