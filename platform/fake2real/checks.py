@@ -46,5 +46,5 @@ def _check_group_labels(config: ExperimentConfig, mixture_name: str, methods: li
 def check_cluster(config: ExperimentConfig, tracking_uri: str) -> None:
     """Once Ray is up, before any stage: what this cluster can never give is refused in one line."""
     resources = Resources.of(config.train)
-    require_resources(resources.request(), resources.describe(), config.train.resource_wait_s)
+    require_resources(resources.bundle(), resources.num_workers, resources.describe(), config.train.resource_wait_s)
     check_tracking_for_cluster(tracking_uri)

@@ -84,7 +84,7 @@ def ensure_pool(config: ExperimentConfig, pool: Pool, counts: dict[Group, int]) 
     init_ray()
     actors = _actors(config)
     if actors.gpus_per_actor:  # Ray Data would wait forever for an actor no node can hold
-        require_resources({"CPU": actors.cpus_per_actor, "GPU": actors.gpus_per_actor}, "generation (generation.gpus_per_actor)",
+        require_resources({"CPU": actors.cpus_per_actor, "GPU": actors.gpus_per_actor}, 1, "generation (generation.gpus_per_actor)",
                           config.train.resource_wait_s)
     plan = pool.plan(counts)
     print(f"[generate] pool {pool.id} at {pool.location} ({actors.num_actors} actor(s), {actors.gpus_per_actor} GPU each)\n{describe(plan)}",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import ray
 
@@ -13,15 +14,67 @@ def init_ray() -> None:
     ray.init(address=os.environ.get("RAY_ADDRESS") or None, log_to_driver=True)
 
 
-def _autoscaler_max() -> dict | None:
+def autoscaler_max() -> dict | None:
     """The most of each resource the cluster's autoscaler can provide (its node types × their
-    max counts); None without an autoscaler config in the GCS (a plain ``ray start`` cluster)."""
+    max counts); ``{}`` when it provides an unknown amount; None without an autoscaler.
+
+    Ray 2.60's autoscalers do not publish their config in the GCS (Ray's own reader, used first,
+    finds nothing), so the launcher's and the local cluster's limits are read from the file
+    the head's autoscaler was started with, when this driver runs on the head (``ray job
+    submit``). KubeRay's autoscaler runs in a container of its own: a known autoscaler, limits
+    unknown."""
     from ray._private.state import state
 
     try:
-        return state.get_max_resources_from_cluster_config()
-    except Exception:  # an older or newer GCS without the config: treat as no autoscaler
-        return None
+        reported = state.get_max_resources_from_cluster_config()
+    except Exception:  # an older or newer GCS without the config
+        reported = None
+    if reported:
+        return reported
+    config = autoscaling_config_path(int(ray.get_runtime_context().gcs_address.rsplit(":", 1)[1]))
+    if config is not None:
+        return max_resources(config)
+    return {} if os.environ.get("RAY_USAGE_STATS_KUBERAY_IN_USE") == "1" else None
+
+
+def autoscaling_config_path(gcs_port: int, proc: Path = Path("/proc")) -> Path | None:
+    """The ``--autoscaling-config`` of the autoscaler (Ray's monitor process) of the cluster whose
+    GCS listens on ``gcs_port``, when it runs on this machine."""
+    for cmdline in proc.glob("[0-9]*/cmdline"):
+        try:
+            args = cmdline.read_bytes().decode(errors="replace").split("\0")
+        except OSError:  # gone, or not ours to read
+            continue
+        if not any(arg.endswith(("autoscaler/_private/monitor.py", "autoscaler/v2/monitor.py")) for arg in args):
+            continue
+        options = dict(arg.removeprefix("--").split("=", 1) for arg in args if arg.startswith("--") and "=" in arg)
+        if options.get("gcs-address", "").rsplit(":", 1)[-1] == str(gcs_port) and options.get("autoscaling-config"):
+            path = Path(options["autoscaling-config"]).expanduser()
+            return path if path.is_file() else None
+    return None
+
+
+def max_resources(config: Path) -> dict[str, float]:
+    """A cluster launcher config's most of each resource: the head's, plus each worker type's
+    ``max_workers`` nodes (at most the cluster's ``max_workers``)."""
+    import yaml
+
+    cluster = yaml.safe_load(config.read_text())
+    total: dict[str, float] = {}
+    for name, node_type in cluster.get("available_node_types", {}).items():
+        count = 1 if name == cluster.get("head_node_type") else min(node_type.get("max_workers", 0), cluster.get("max_workers", 0))
+        for resource, amount in (node_type.get("resources") or {}).items():
+            total[resource] = total.get(resource, 0.0) + count * float(amount)
+    return total
+
+
+def cluster_capacity() -> tuple[dict[str, float], bool]:
+    """The most of each resource the cluster can hold — what its autoscaler may add (an
+    autoscaling cluster may have no worker yet) or what it has now, whichever is more — and
+    whether an autoscaler may add more than that (its limits unknown)."""
+    current, scalable = ray.cluster_resources(), autoscaler_max()
+    known = scalable or {}
+    return {name: max(current.get(name, 0.0), known.get(name, 0.0)) for name in {*current, *known}}, scalable == {}
 
 
 def missing_resources(request: dict[str, float], cluster: dict[str, float]) -> dict[str, float]:
@@ -29,30 +82,40 @@ def missing_resources(request: dict[str, float], cluster: dict[str, float]) -> d
     return {name: amount - cluster.get(name, 0.0) for name, amount in request.items() if amount > cluster.get(name, 0.0)}
 
 
-def require_resources(request: dict[str, float], what: str, wait_s: float, poll_s: float = 10.0) -> None:
-    """Fail in one line when the cluster can never hold ``request``; wait (up to ``wait_s``,
-    saying what is pending) when only an autoscaler can provide it."""
+def require_resources(bundle: dict[str, float], count: int, what: str, wait_s: float, poll_s: float = 10.0) -> None:
+    """Fail in one line when the cluster can never hold ``count`` × ``bundle`` (one worker's
+    resources); when only an autoscaler can provide them, ask it for them and wait (up to
+    ``wait_s``, saying what is pending). Asking matters: before the first stage nothing else
+    demands the resources, so an autoscaler would add no node."""
     import time
+
+    from ray.autoscaler.sdk import request_resources
 
     from fake2real.errors import ClusterError
 
+    request = {name: amount * count for name, amount in bundle.items()}
     missing = missing_resources(request, ray.cluster_resources())
     if not missing:
         return
-    scalable = _autoscaler_max() or {}
-    beyond = {name: amount for name, amount in missing.items() if scalable.get(name, 0.0) < request[name]}
+    scalable = autoscaler_max()
+    # Unknown limits ({}): nothing is refused at once; the wait below is the bound.
+    beyond = {} if scalable == {} else {name: amount for name, amount in missing.items() if (scalable or {}).get(name, 0.0) < request[name]}
     wanted = ", ".join(f"{amount:g} {name}" for name, amount in request.items())
     if beyond:
         have = ", ".join(f"{ray.cluster_resources().get(name, 0):g} {name}" for name in beyond)
         raise ClusterError(f"{what} needs {wanted}, but the Ray cluster has {have} and no autoscaler node type provides more")
     deadline = time.monotonic() + wait_s
-    while missing:
-        if time.monotonic() >= deadline:
-            raise ClusterError(f"{what} needs {wanted}; the autoscaler did not provide it within train.resource_wait_s={wait_s:g} s")
-        print(f"[cluster] {what}: waiting for the autoscaler to add {', '.join(f'{a:g} {n}' for n, a in missing.items())} "
-              f"({deadline - time.monotonic():.0f} s left of train.resource_wait_s)", flush=True)
-        time.sleep(poll_s)
-        missing = missing_resources(request, ray.cluster_resources())
+    request_resources(bundles=[bundle] * count)
+    try:
+        while missing:
+            if time.monotonic() >= deadline:
+                raise ClusterError(f"{what} needs {wanted}; the autoscaler did not provide it within train.resource_wait_s={wait_s:g} s")
+            print(f"[cluster] {what}: waiting for the autoscaler to add {', '.join(f'{a:g} {n}' for n, a in missing.items())} "
+                  f"({deadline - time.monotonic():.0f} s left of train.resource_wait_s)", flush=True)
+            time.sleep(poll_s)
+            missing = missing_resources(request, ray.cluster_resources())
+    finally:
+        request_resources(bundles=[])  # the stage's own demand keeps the nodes from here on
 
 
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1", "0.0.0.0")

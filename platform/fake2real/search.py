@@ -34,6 +34,7 @@ from fake2real.config import ExperimentConfig, merge
 from fake2real.data.markers import read_marker, write_marker
 from fake2real.data.storage import Location
 from fake2real.errors import ConfigError, Fake2RealError
+from fake2real.runtime import cluster_capacity
 from fake2real import identity
 from fake2real.experiment import run_experiment, run_trial, train_shared_stages
 from fake2real.stats import interval
@@ -139,17 +140,18 @@ def cell_key(config: ExperimentConfig) -> str:
 
 
 def concurrent_trials(config: ExperimentConfig) -> int:
-    """Trials at once: as many trainers as the cluster's GPUs (or CPUs) hold, at least one."""
-    import ray
-
+    """Trials at once: as many trainers as the cluster's GPUs (or CPUs) hold, at least one; on an
+    autoscaling cluster, as many as its largest size holds (the demand is what makes it grow)."""
     search, train = config.sweep.search, config.train
     if search.max_concurrent_trials:
         return search.max_concurrent_trials
-    resources = ray.cluster_resources()
+    resources, may_grow = cluster_capacity()
     per_trial = train.num_workers * train.cpus_per_worker + TRIAL_DRIVER_CPUS
     by_cpu = int(resources.get("CPU", 0) // per_trial)
     if train.use_gpu:  # an autoscaling cluster may have no GPU node yet: at least one trial
         return max(1, min(int(resources.get("GPU", 0) // train.num_workers), by_cpu))
+    if by_cpu < 1 and may_grow:  # an autoscaler of unknown limits: one trial at a time, unless told
+        return 1
     if by_cpu < 1:
         raise ConfigError(
             f"config: a search trial needs {per_trial:g} CPUs (train.num_workers × train.cpus_per_worker + "
@@ -160,6 +162,9 @@ def concurrent_trials(config: ExperimentConfig) -> int:
 
 # The trial's own process only waits on its TorchTrainer: a sliver of a CPU (Tune refuses 0).
 TRIAL_DRIVER_CPUS = 0.1
+# A trial (re)started while the tracking server restarts waits this long for it, then fails in one
+# line; calls during the trial rely on MLflow's own retries (MLFLOW_HTTP_REQUEST_MAX_RETRIES).
+TRIAL_TRACKING_WAIT_S = 120.0
 
 
 def _trial(params: dict, cell: dict, tracking: dict, parent_run_id: str) -> None:
@@ -170,7 +175,7 @@ def _trial(params: dict, cell: dict, tracking: dict, parent_run_id: str) -> None
     from fake2real.track.mlflow_runs import Tracker
 
     config = apply(ExperimentConfig.model_validate(cell), params)
-    tracker = Tracker(tracking["uri"], tracking["experiment"], tracking["artifacts"])
+    tracker = Tracker(tracking["uri"], tracking["experiment"], tracking["artifacts"], wait_s=TRIAL_TRACKING_WAIT_S)
     result = run_trial(config, tracker, parent_run_id, tune.get_context().get_trial_id(), (TuneReportCallback(),))
     if result.stages[-1].reused:  # trained by an earlier attempt: Tune still needs its result
         tune.report({k: v for k, v in result.stages[-1].metrics.items() if k.startswith(("val/", "epoch", "final", SELECTION_STEP))})
@@ -216,7 +221,10 @@ def _tuner(config: ExperimentConfig, trainable, folder: Location, key: str):
             num_samples=search.num_samples,
             max_concurrent_trials=concurrent_trials(config),
         ),
-        run_config=tune.RunConfig(name=f"cell-{key}", storage_path=str(folder), verbose=0),
+        # A trial whose node died runs again (its stage resumes from its last checkpoint), as
+        # often as a stage's worker group may restart.
+        run_config=tune.RunConfig(name=f"cell-{key}", storage_path=str(folder), verbose=0,
+                                  failure_config=tune.FailureConfig(max_failures=config.train.max_failures)),
     )
 
 

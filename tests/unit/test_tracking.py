@@ -28,6 +28,37 @@ def test_unusable_sqlite_store_is_one_line_error(tmp_path):
     assert "\n" not in str(error.value)
 
 
+def test_a_store_that_is_back_within_the_wait_is_used_and_one_that_is_not_fails_in_one_line(tmp_path, monkeypatch):
+    import time
+
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    real, calls = MlflowClient.get_experiment_by_name, []
+
+    def restarting(client, name):  # the server answers from the third attempt on
+        calls.append(time.monotonic())
+        if len(calls) < 3:
+            raise ConnectionError("Max retries exceeded with url: /api/2.0/mlflow/experiments/get-by-name")
+        return real(client, name)
+
+    monkeypatch.setattr(MlflowClient, "get_experiment_by_name", restarting)
+    assert Tracker(uri, "e", tmp_path / "artifacts", wait_s=30).experiment_id is not None and len(calls) == 3
+    calls.clear()
+    with pytest.raises(TrackingError, match="^tracking: cannot use MLflow at"):  # a job's first contact: at once
+        Tracker(uri, "e", tmp_path / "artifacts")
+    assert len(calls) == 1
+
+    def down(client, name):
+        raise ConnectionError("refused")
+
+    monkeypatch.setattr(MlflowClient, "get_experiment_by_name", down)
+    started = time.monotonic()
+    with pytest.raises(TrackingError, match="cannot use MLflow at .*: refused$"):
+        Tracker(uri, "e", tmp_path / "artifacts", wait_s=3)
+    assert 3 <= time.monotonic() - started < 10  # bounded by the wait
+
+
 def test_runs_are_found_again_by_key(tmp_path):
     tracker = Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}", "e", tmp_path / "artifacts")
     parent = tracker.run_for("k-parent", "parent", params={"a": {"b": 1}})

@@ -79,30 +79,38 @@ def _local_artifact_root(artifact_root: str | os.PathLike) -> Path:
 class Tracker:
     """One experiment in one tracking store."""
 
-    def __init__(self, uri: str, experiment: str, artifact_root: str | os.PathLike):
+    def __init__(self, uri: str, experiment: str, artifact_root: str | os.PathLike, wait_s: float = 0.0):
         """``artifact_root``: where a new experiment of a non-server store keeps its artifacts; a URI
         (a remote workspace's ``…/mlartifacts``) is replaced by ``<cwd>/mlartifacts``: MLflow's own
-        object-store clients are not configured here, and a server stores artifacts itself."""
+        object-store clients are not configured here, and a server stores artifacts itself.
+        ``wait_s``: how long to try again a store that does not answer (a job's first contact
+        fails at once; a trial started while the server restarts waits for it)."""
         from mlflow.tracking import MlflowClient
 
         self.uri = uri
         self.experiment_name = experiment
         self.artifact_root = artifact_root
-        try:
-            with fail_fast():
-                self.client = MlflowClient(tracking_uri=uri)
-                found = self.client.get_experiment_by_name(experiment)
-                if found is None:
-                    # Artifacts default to ./mlruns of whatever cwd a process has: pin them.
-                    location = None if uri.startswith(("http://", "https://", "databricks")) else _local_artifact_root(artifact_root).as_uri()
-                    self.experiment_id = self.client.create_experiment(
-                        experiment, artifact_location=location, tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND}
-                    )
-                else:
-                    self.experiment_id = found.experiment_id
-        except Exception as exc:  # MLflow raises many types here; all mean "cannot use this store"
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise TrackingError(f"tracking: cannot use MLflow at {uri}: {first[:300]}") from None
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                with fail_fast():
+                    self.client = MlflowClient(tracking_uri=uri)
+                    self.experiment_id = self._experiment_id()
+                return
+            except Exception as exc:  # MLflow raises many types here; all mean "cannot use this store"
+                if time.monotonic() < deadline:
+                    time.sleep(2)
+                    continue
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise TrackingError(f"tracking: cannot use MLflow at {uri}: {first[:300]}") from None
+
+    def _experiment_id(self) -> str:
+        found = self.client.get_experiment_by_name(self.experiment_name)
+        if found is not None:
+            return found.experiment_id
+        # Artifacts default to ./mlruns of whatever cwd a process has: pin them.
+        location = None if self.uri.startswith(("http://", "https://", "databricks")) else _local_artifact_root(self.artifact_root).as_uri()
+        return self.client.create_experiment(self.experiment_name, artifact_location=location, tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND})
 
     def run_for(self, key: str, name: str, parent_id: str | None = None, params: dict | None = None, tags: dict | None = None) -> str:
         """The run tagged with ``key``, created if there is none yet. ``tags`` (with the run's

@@ -89,9 +89,9 @@ class Resources:
         return cls(train.num_workers, train.cpus_per_worker, train.use_gpu, train.max_failures, train.checkpoints_to_keep,
                    train.loader.model_dump(), train.compile)
 
-    def request(self) -> dict[str, float]:
-        """What the stage's worker group holds at once (Ray resource → amount)."""
-        return {"CPU": self.num_workers * self.cpus_per_worker, **({"GPU": float(self.num_workers)} if self.use_gpu else {})}
+    def bundle(self) -> dict[str, float]:
+        """What one worker of the stage holds (Ray resource → amount)."""
+        return {"CPU": self.cpus_per_worker, **({"GPU": 1.0} if self.use_gpu else {})}
 
     def describe(self) -> str:
         return f"training ({self.num_workers} worker(s) × {self.cpus_per_worker:g} CPU{' + 1 GPU' if self.use_gpu else ''}, train.*)"
