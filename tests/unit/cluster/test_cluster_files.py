@@ -45,6 +45,12 @@ def load(path: Path):
     return doc
 
 
+def ray_resource(name: str) -> dict:
+    """The RayCluster or RayJob of a KubeRay manifest (raycluster.yaml also holds its ServiceAccount)."""
+    (doc,) = [doc for doc in load_all(KUBERAY / name) if doc["apiVersion"].startswith("ray.io/")]
+    return doc
+
+
 def walk(node, path=()):
     """Every (path, node) of a parsed YAML document, the document itself first."""
     yield path, node
@@ -170,7 +176,7 @@ def crd_errors(doc: dict) -> list[str]:
 
 @pytest.mark.parametrize("name", ["raycluster.yaml", "rayjob.yaml"])
 def test_kuberay_manifest_validates_against_the_crd(name):
-    doc = load(KUBERAY / name)
+    doc = ray_resource(name)
     assert doc["apiVersion"] == "ray.io/v1"
     assert not crd_errors(doc), crd_errors(doc)
 
@@ -184,7 +190,7 @@ def test_kuberay_manifest_validates_against_the_crd(name):
     ],
 )
 def test_strict_crd_schema_rejects_a_misspelled_field(path, misspelled):
-    doc = load(KUBERAY / "raycluster.yaml")
+    doc = ray_resource("raycluster.yaml")
     node = doc
     for key in path:
         node = node[key]
@@ -194,7 +200,7 @@ def test_strict_crd_schema_rejects_a_misspelled_field(path, misspelled):
 
 
 def test_raycluster_is_a_cpu0_head_with_autoscaled_gpu_workers_and_token_auth():
-    spec = load(KUBERAY / "raycluster.yaml")["spec"]
+    spec = ray_resource("raycluster.yaml")["spec"]
     assert spec["enableInTreeAutoscaling"] is True
     assert spec["authOptions"] == {"mode": "token", "secretName": "fake2real-ray-auth"}
     head = spec["headGroupSpec"]
@@ -207,14 +213,14 @@ def test_raycluster_is_a_cpu0_head_with_autoscaled_gpu_workers_and_token_auth():
 
 
 def test_rayjob_runs_on_the_raycluster_spec_and_cleans_up():
-    job = load(KUBERAY / "rayjob.yaml")["spec"]
-    assert job["rayClusterSpec"] == load(KUBERAY / "raycluster.yaml")["spec"]
+    job = ray_resource("rayjob.yaml")["spec"]
+    assert job["rayClusterSpec"] == ray_resource("raycluster.yaml")["spec"]
     assert job["shutdownAfterJobFinishes"] is True
     assert job["ttlSecondsAfterFinished"] > 0
 
 
 def rayjob_argv() -> list[str]:
-    return shlex.split(load(KUBERAY / "rayjob.yaml")["spec"]["entrypoint"])
+    return shlex.split(ray_resource("rayjob.yaml")["spec"]["entrypoint"])
 
 
 def test_rayjob_entrypoint_is_a_gpu_sweep_with_an_existing_preset():
@@ -235,7 +241,7 @@ def gpu_workers():
         for key, spec in config["available_node_types"].items():
             if key != config["head_node_type"]:
                 yield f"{name}: {key}", spec["resources"]["CPU"], spec["resources"]["GPU"]
-    for group in load(KUBERAY / "raycluster.yaml")["spec"]["workerGroupSpecs"]:
+    for group in ray_resource("raycluster.yaml")["spec"]["workerGroupSpecs"]:
         (container,) = group["template"]["spec"]["containers"]
         limits = container["resources"]["limits"]
         yield f"raycluster.yaml: {group['groupName']}", float(limits["cpu"]), int(limits["nvidia.com/gpu"])
@@ -251,7 +257,7 @@ def test_gpu_workers_fit_the_sweeps_trainers():
 
 def test_mlflow_server_is_a_deployment_behind_a_clusterip_service():
     docs = {doc["kind"]: doc for doc in load_all(KUBERAY / "mlflow.yaml")}
-    assert set(docs) == {"Deployment", "Service"}
+    assert set(docs) == {"ServiceAccount", "Deployment", "Service"}
     assert docs["Deployment"]["apiVersion"] == "apps/v1" and docs["Service"]["apiVersion"] == "v1"
     assert docs["Service"]["spec"]["type"] == "ClusterIP"
     (container,) = docs["Deployment"]["spec"]["template"]["spec"]["containers"]
