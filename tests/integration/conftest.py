@@ -11,48 +11,17 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 import s3
-from helpers import BIN, free_port
+from helpers import BIN, free_port, stop_group, wait_http
 
 pytestmark = pytest.mark.integration
-
-
-def wait_http(url: str, timeout: float, process: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{url}: process exited ({process.returncode}):\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except OSError:
-            time.sleep(0.5)
-    raise RuntimeError(f"{url} not up after {timeout}s:\n{log.read_text()[-3000:]}")
-
-
-def stop_group(process: subprocess.Popen, grace: float) -> None:
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    try:
-        process.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        pass
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    process.wait(timeout=10)
 
 
 class RayHead:
@@ -202,3 +171,10 @@ def mlflow_server():
         yield url
     finally:
         stop_group(process, grace=10)
+
+
+def pytest_collection_modifyitems(items):
+    """The autoscaling-cluster test first: it starts a Ray cluster of its own and stops it before
+    the shared head starts. (Two clusters at once on 2 cores would slow both; Ray Train's
+    placement-group cleaner also connects to whichever cluster RAY_ADDRESS names.)"""
+    items.sort(key=lambda item: item.module.__name__ != "test_autoscaling_cluster")
