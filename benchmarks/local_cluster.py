@@ -43,25 +43,21 @@ def fixed_config(workers: int) -> Path:
 
 
 def run_sweep(cluster: AutoscalingCluster, out: str, fixed_workers: int) -> dict:
-    from ray.job_submission import JobStatus, JobSubmissionClient
-
-    os.environ.update(cluster.client_env)
-    jobs = JobSubmissionClient(cluster.dashboard_url)
     if fixed_workers:  # wait for the fixed workers before the clock starts
         while len(cluster.alive_workers()) < fixed_workers:
             time.sleep(1)
     started = time.monotonic()
-    job = jobs.submit_job(entrypoint=" ".join(["python", "jobs/sweep.py", *SWEEP, f"output_dir={out}", f"tracking.experiment={EXPERIMENT}"]),
-                          runtime_env={"working_dir": f"local://{REPO}"})  # in place: see cluster/README.md
+    entrypoint = " ".join(["python", "jobs/sweep.py", *SWEEP, f"output_dir={out}", f"tracking.experiment={EXPERIMENT}"])
+    # The repository in place (local://): see cluster/README.md.
+    job = cluster.api("/api/jobs/", {"entrypoint": entrypoint, "runtime_env": {"working_dir": f"local://{REPO}"}})["submission_id"]
     first_worker = None
-    while not jobs.get_job_status(job).is_terminal():
+    while cluster.job_status(job) in ("PENDING", "RUNNING"):
         if first_worker is None and cluster.alive_workers():
             first_worker = time.monotonic() - started
         time.sleep(1)
     wall = time.monotonic() - started
-    status = jobs.get_job_status(job)
-    if status != JobStatus.SUCCEEDED:
-        raise SystemExit(f"the sweep {status.value}:\n{jobs.get_job_logs(job)[-4000:]}")
+    if cluster.job_status(job) != "SUCCEEDED":
+        raise SystemExit(f"the sweep {cluster.job_status(job)}:\n{cluster.job_logs(job)[-4000:]}")
     figures = {"sweep_wall_s": round(wall, 1)}
     if not fixed_workers:
         done = time.monotonic()

@@ -11,6 +11,7 @@ Used by tests/integration/test_autoscaling_cluster.py and benchmarks/local_clust
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -19,7 +20,9 @@ import socket
 import subprocess
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
+from types import SimpleNamespace
 
 from helpers import BIN, REPO, stop_group, wait_http
 
@@ -176,14 +179,30 @@ class AutoscalingCluster:
         wait_http(f"{self.dashboard_url}/api/version", 120, self.process, log, {"Authorization": f"Bearer {self.client_env['RAY_AUTH_TOKEN']}"})
         return self
 
-    def nodes(self) -> list:
+    def api(self, path: str, body: dict | None = None):
+        """The dashboard's REST API with this cluster's token: Ray's Python clients read the auth
+        mode and token once per process, and this test process also talks to the suite's other head."""
+        request = urllib.request.Request(
+            f"{self.dashboard_url}{path}", data=None if body is None else json.dumps(body).encode(),
+            headers={"Authorization": f"Bearer {self.client_env['RAY_AUTH_TOKEN']}", "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return json.loads(response.read())
+
+    def nodes(self) -> list[SimpleNamespace]:
         """Ray's own record of the cluster's nodes (alive and dead), from its state API."""
-        from ray.util.state import list_nodes
+        found = self.api("/api/v0/nodes?limit=1000&detail=1")["data"]["result"]["result"]
+        return [SimpleNamespace(**node) for node in found]
 
-        return list_nodes(address=self.dashboard_url, detail=True, limit=1000, raise_on_missing_output=False)
-
-    def alive_workers(self) -> list:
+    def alive_workers(self) -> list[SimpleNamespace]:
         return [node for node in self.nodes() if node.state == "ALIVE" and not node.is_head_node]
+
+    def job_status(self, submission_id: str) -> str:
+        """PENDING, RUNNING, STOPPED, SUCCEEDED or FAILED (Ray's job API)."""
+        return self.api(f"/api/jobs/{submission_id}")["status"]
+
+    def job_logs(self, submission_id: str) -> str:
+        return self.api(f"/api/jobs/{submission_id}/logs")["logs"]
 
     def raylet_pid(self, node_id: str) -> int:
         """The pid of a fake node's raylet (each carries its node id in its environment)."""
