@@ -31,8 +31,11 @@ def host_address() -> str:
     """This machine's address on its network (a cloud head's private address): MLflow is reached
     there, not at a loopback address the platform refuses on a multi-node cluster."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.connect(("10.255.255.255", 1))  # no packet is sent: picks the outgoing interface
-        return sock.getsockname()[0]
+        try:
+            sock.connect(("10.255.255.255", 1))  # no packet is sent: picks the outgoing interface
+            return sock.getsockname()[0]
+        except OSError:  # no route at all: the host name's address
+            return socket.gethostbyname(socket.gethostname())
 
 
 def _postgres_bin() -> Path:
