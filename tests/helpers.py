@@ -73,3 +73,32 @@ def stop_group(process: subprocess.Popen, grace: float, sig: int = signal.SIGTER
     except ProcessLookupError:
         pass
     process.wait(timeout=10)
+
+
+def run_ranks(target, world: int, timeout: float = 120) -> dict:
+    """``target(rank, world, port, results)`` in ``world`` forked processes that share a free port
+    (their gloo group's rendezvous); rank → what each put on ``results`` as ``(rank, value)``.
+    Values are read while the processes run: one larger than the pipe's buffer blocks its sender
+    until read. A process that dies first fails the test with its exit code."""
+    import torch.multiprocessing as mp
+
+    context = mp.get_context("fork")
+    results = context.SimpleQueue()
+    port = free_port()
+    processes = [context.Process(target=target, args=(rank, world, port, results)) for rank in range(world)]
+    for process in processes:
+        process.start()
+    values: dict = {}
+    deadline = time.monotonic() + timeout
+    while len(values) < world:
+        if not results.empty():
+            rank, value = results.get()
+            values[rank] = value
+            continue
+        failed = [(rank, p.exitcode) for rank, p in enumerate(processes) if p.exitcode not in (None, 0)]
+        assert not failed and time.monotonic() < deadline, f"ranks (rank, exit code) {failed or 'timed out'}"
+        time.sleep(0.05)
+    for rank, process in enumerate(processes):
+        process.join(timeout=timeout)
+        assert process.exitcode == 0, f"rank {rank} exited with {process.exitcode}"
+    return values

@@ -10,14 +10,13 @@ import numpy as np
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 
 from fake2real.train.batches import BatchLoader
 from fake2real.train.evaluation import broadcast_model_state, evaluate, group_counts
 from fake2real.train.metrics import evaluate_predictions
 from fake2real.train.models import build_model
 from fake2real.train.splits import MemoryImages, Split
-from helpers import free_port
+from helpers import run_ranks
 
 NAMES = ["y0_b0", "y0_b1", "y1_b0", "y1_b1"]
 
@@ -68,16 +67,7 @@ def test_sharded_evaluation_equals_single_process(world):
     )
     assert "val/group/y1_b0/accuracy" in single or "val/group/y0_b1/accuracy" in single  # the lone sample's group
 
-    context = mp.get_context("fork")
-    results = context.SimpleQueue()
-    port = free_port()
-    processes = [context.Process(target=_worker, args=(rank, world, port, results)) for rank in range(world)]
-    for process in processes:
-        process.start()
-    for process in processes:
-        process.join(timeout=120)
-        assert process.exitcode == 0
-    sharded = dict(results.get() for _ in range(world))
+    sharded = run_ranks(_worker, world)
     sizes = np.bincount(split.groups.numpy(), minlength=len(NAMES))
     for rank in range(world):
         (correct, total, loss), metrics = sharded[rank]
@@ -119,16 +109,7 @@ def test_every_worker_evaluates_rank_zeros_batch_norm_statistics():
     split = _split()
     saved = evaluate(rank0, BatchLoader({"val": split}, torch.device("cpu"), 0, 0), "val", NAMES, "val", torch.device("cpu"), 0, 1)
 
-    context = mp.get_context("fork")
-    results = context.SimpleQueue()
-    port = free_port()
-    processes = [context.Process(target=_broadcast_worker, args=(rank, 2, port, results)) for rank in range(2)]
-    for process in processes:
-        process.start()
-    sharded = dict(results.get() for _ in range(2))  # before join: a state dict overfills the pipe
-    for process in processes:
-        process.join(timeout=120)
-        assert process.exitcode == 0
+    sharded = run_ranks(_broadcast_worker, 2)
     for rank in range(2):
         metrics, state = sharded[rank]
         for key, value in rank0.state_dict().items():

@@ -14,13 +14,12 @@ import numpy as np
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 
 from fake2real.train.epoch import FeaturesAndLogits, train_step
 from fake2real.train.methods import METHODS, Hyperparameter, Method, Reducer, get_method, register
 from fake2real.train.methods.erm import ERM
 from fake2real.train.models import MODELS, build_model
-from helpers import free_port
+from helpers import run_ranks
 
 LABELS = torch.tensor([0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1])
 GROUPS = torch.tensor([0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3])  # (y, b): 3 samples each
@@ -129,16 +128,7 @@ def test_feature_gradients_are_averaged_by_ddp():
     the halves' gradients, the feature penalty's included (the forward went through DDP)."""
     method = FeatureAlignment({}, GROUPS.numpy(), 4)
     halves = [_step(_model(), method, _images()[h], LABELS[h], GROUPS[h])[1] for h in (slice(0, 6), slice(6, 12))]
-    context = mp.get_context("fork")
-    results = context.SimpleQueue()
-    port = free_port()
-    processes = [context.Process(target=_ddp_worker, args=(rank, 2, port, results)) for rank in range(2)]
-    for process in processes:
-        process.start()
-    synced = dict(results.get() for _ in processes)  # before join: a full pipe blocks the sender
-    for process in processes:
-        process.join(timeout=120)
-        assert process.exitcode == 0
+    synced = run_ranks(_ddp_worker, 2)
     for name, first in halves[0].items():
         mean = ((first + halves[1][name]) / 2).numpy()
         for rank in range(2):
