@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import torch
-import torchvision
 from torch import nn
 
 from fake2real.errors import ConfigError
@@ -42,6 +41,10 @@ def _small_cnn() -> tuple[nn.Module, int]:
 
 
 def _resnet(name: str) -> tuple[nn.Module, int]:
+    # Imported here: torchvision.models pulls in torch._dynamo (~1 s), paid by every stage's
+    # worker processes; the small CNN does not need it (benchmarks/stage_overhead.py).
+    import torchvision.models
+
     net = getattr(torchvision.models, name)(weights=None)
     dim = net.fc.in_features
     net.fc = nn.Identity()
