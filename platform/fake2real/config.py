@@ -6,6 +6,7 @@ sqlite. Every error names the field in one line (``config: train.real.lr: ...``)
 
 from __future__ import annotations
 
+import itertools
 import math
 from pathlib import Path
 from typing import Any
@@ -23,12 +24,18 @@ from fake2real.sections import DatasetConfig, GenerationConfig, SweepConfig, Tra
 
 
 # How a job runs, not what it computes: left out of the config's digest (a job's identity).
-HOW_IT_RUNS = ("train.loader", "train.compile", "train.max_failures", "train.checkpoints_to_keep", "train.resource_wait_s", "sweep.cost")
+HOW_IT_RUNS = ("train.loader", "train.compile", "train.max_failures", "train.checkpoints_to_keep", "train.resource_wait_s", "sweep.cost",
+               "sweep.max_concurrent_experiments")
 # Fields added after results were stored join the digest only when set: stored jobs keep their keys.
 ADDED_LATER = {
     "train.real.lr_schedule": "constant", "train.synthetic.lr_schedule": "constant",
     "dataset.metadata": None, "dataset.class_names": None, "dataset.bias_names": None, "dataset.table": None,
+    "sweep.axes": {},
 }
+# What a sweep varies by its own fields, or what names the job rather than its computation: no axis.
+NOT_AXES = {"seed": "use sweep.seeds", "dataset.bias_ratio": "use sweep.bias_ratios", "train.mixture": "use sweep.mixtures",
+            "train.method": "use sweep.methods", "name": "it names the job", "output_dir": "it says where results go",
+            "tracking": "it says where runs are logged", "sweep": "it shapes the sweep itself"}
 # Keys moved into their backend's section: the old key is refused, naming the new one; a job's
 # digest reads the new key at its old place, so stored jobs keep their keys.
 MOVED = {f"generation.{key}": f"generation.diffusers.{key}" for key in FIRST_SETTINGS}
@@ -71,6 +78,34 @@ class ExperimentConfig(_Section):
             raise ValueError(f"{'.'.join(found[0])}: Input should be a finite number (got {found[1]!r})")
         return self
 
+    @model_validator(mode="after")
+    def _axes(self) -> "ExperimentConfig":
+        axes = self.sweep.axes
+        if not axes:
+            return self
+        dumped = self.model_dump()
+        for key, values in axes.items():
+            _check_axis(dumped, key, values)
+        base = {**dumped, "sweep": {**dumped["sweep"], "axes": {}}}
+        for point in axis_points(axes):  # every point as a whole: a value may only fail with another's
+            try:
+                ExperimentConfig.model_validate(merge(base, nested(point)))
+            except ValidationError as exc:
+                raise ValueError(f"sweep.axes: at {point_label(point)}: {_error_line(exc).removeprefix('config: ')}") from None
+        return self
+
+    def point(self) -> dict[str, Any]:
+        """This config's values of the sweep's axes ({} without axes): a sweep cell's point."""
+        dumped = self.model_dump(mode="json")
+        return {key: _get(dumped, key) for key in self.sweep.axes}
+
+    def real_data_only(self) -> "ExperimentConfig":
+        """This config with the built-in world's synthetic-renderer knobs at their defaults: what
+        its real data, and a mixture trained on real data alone, depend on (points of a sweep over
+        those knobs share them)."""
+        dataset = self.dataset.model_copy(update={"shapes": self.dataset.shapes.real_part()})
+        return self.model_copy(update={"dataset": dataset})
+
     def digest(self, *sections: str) -> str:
         """Stable hash of the named sections (all if none): the identity of a job."""
         data = _as_stored(self.model_dump(mode="json"))
@@ -78,6 +113,47 @@ class ExperimentConfig(_Section):
             drop(data, dotted)
         data = without_unset(data, ADDED_LATER)
         return identity.key({name: _get(data, name) for name in sections} if sections else data)
+
+
+def axis_points(axes: dict[str, list]) -> list[dict[str, Any]]:
+    """Every point of the axes' product ({key: value}), the first axis slowest; [{}] without axes."""
+    return [dict(zip(axes, values)) for values in itertools.product(*axes.values())]
+
+
+def point_label(point: dict[str, Any]) -> str:
+    """``semantic_gap=0.5, artifact_strength=0.08``: each key by its last part (its full key when two share it)."""
+    names = [key.rsplit(".", 1)[-1] for key in point]
+    return ", ".join(f"{key if names.count(name) > 1 else name}={value}" for (key, value), name in zip(point.items(), names))
+
+
+def nested(point: dict[str, Any]) -> dict:
+    """``{"a.b": 1}`` → ``{"a": {"b": 1}}``."""
+    out: dict = {}
+    for dotted, value in point.items():
+        node = out
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return out
+
+
+def _check_axis(dumped: dict, key: str, values: list) -> None:
+    where = f"sweep.axes.{key}"
+    for taken, why in NOT_AXES.items():
+        if key == taken or key.startswith(taken + "."):
+            raise ValueError(f"{where}: not an axis ({why})")
+    if any(key == how or key.startswith(how + ".") for how in HOW_IT_RUNS):
+        raise ValueError(f"{where}: not an axis (it sets how a job runs, not what it computes)")
+    node: Any = dumped
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            raise ValueError(f"sweep.axes: unknown config key '{key}'")
+        node = node[part]
+    if not values:
+        raise ValueError(f"{where}: must list at least one value")
+    if len({repr(v) for v in values}) != len(values):
+        raise ValueError(f"{where}: values repeat ({values})")
 
 
 def _as_stored(data: dict) -> dict:

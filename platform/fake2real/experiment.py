@@ -16,16 +16,21 @@ Nothing here validates the config: the job does, once (``checks.check_experiment
 
 from __future__ import annotations
 
+import json
+import threading
+from collections import defaultdict
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Callable
 
-from fake2real.config import ExperimentConfig
+from fake2real.config import ExperimentConfig, point_label
 from fake2real.data.storage import Location
 from fake2real.data.table import read_info
 from fake2real.pools import prepare_synthetic
 from fake2real.track.mlflow_runs import Tracker
 from fake2real.track.names import (
-    CHECKPOINT_TAG, LEVEL_TAG, STAGE, experiment_run_name, experiment_run_tags, stage_run_id_tag, stage_run_name,
+    AXES_TAG, CHECKPOINT_TAG, LEVEL_TAG, STAGE, experiment_run_name, experiment_run_tags, stage_run_id_tag, stage_run_name,
     trial_run_name, trial_run_tags,
 )
 from fake2real.track.params import dataset_params
@@ -51,6 +56,7 @@ class ExperimentResult:
     stages: list[StageResult] = field(default_factory=list)
     # Post-hoc refits (DFR), synthetic-test metrics and the G-leakage probe (train/posthoc.py).
     posthoc: dict = field(default_factory=dict)
+    point: dict = field(default_factory=dict)  # its values of the sweep's axes ({} without axes)
 
     @property
     def metrics(self) -> dict:
@@ -128,8 +134,9 @@ class Experiment:
         }
 
     def open_run(self, tracker: Tracker, name: str, parent_run_id: str | None, tags: dict) -> str:
-        return tracker.run_for(self.key, name, parent_run_id, params=self.params(),
-                               tags={**experiment_run_tags(self.config.train.pretrained_file), **tags})
+        point = self.config.point()
+        tags = {**experiment_run_tags(self.config.train.pretrained_file), **({AXES_TAG: json.dumps(point)} if point else {}), **tags}
+        return tracker.run_for(self.key, name, parent_run_id, params=self.params(), tags=tags)
 
     def train_stages(self, tracker: Tracker, run_id: str | None, name: str, stages: tuple[StagePlan, ...],
                      last_stage_callbacks: tuple = ()) -> list[StageResult]:
@@ -146,6 +153,12 @@ class Experiment:
         return results
 
     def _train_stage(self, tracker: Tracker, run_id: str | None, name: str, spec: StageSpec, callbacks: list) -> StageResult:
+        # Experiments of a sweep run in threads (run_experiments): a stage two of them share is
+        # trained by the first, the other waits here and reuses it.
+        with _STAGE_LOCKS[spec.key()]:
+            return self._train_stage_once(tracker, run_id, name, spec, callbacks)
+
+    def _train_stage_once(self, tracker: Tracker, run_id: str | None, name: str, spec: StageSpec, callbacks: list) -> StageResult:
         stage_run = tracker.run_for(spec.key(), stage_run_name(name, spec.name), run_id, params={"stage": spec.name, **spec.__dict__},
                                     tags={LEVEL_TAG: STAGE})
         print(f"[train] {name} / {spec.name} (MLflow run {stage_run})", flush=True)
@@ -178,7 +191,8 @@ class Experiment:
 
     def result(self, run_id: str, stages: list[StageResult]) -> ExperimentResult:
         config = self.config
-        return ExperimentResult(config.train.mixture, config.train.method, config.seed, run_id, config.dataset.bias_ratio, stages)
+        return ExperimentResult(config.train.mixture, config.train.method, config.seed, run_id, config.dataset.bias_ratio, stages,
+                                point=config.point())
 
 
 @contextmanager
@@ -193,12 +207,23 @@ def failed_on_error(tracker: Tracker, run_id: str | None):
 
 
 def _name(config: ExperimentConfig) -> str:
-    return experiment_run_name(config.dataset.bias_ratio, config.train.mixture, config.train.method, config.seed)
+    return experiment_run_name(config.dataset.bias_ratio, config.train.mixture, config.train.method, config.seed,
+                               point_label(config.point()))
+
+
+# A stage's key → the lock its training holds; tables are written by one thread at a time.
+_STAGE_LOCKS: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
+_PREPARE_LOCK = threading.Lock()
+
+
+def _prepare(config: ExperimentConfig) -> Experiment:
+    with _PREPARE_LOCK:
+        return Experiment.prepare(config)
 
 
 def run_experiment(config: ExperimentConfig, tracker: Tracker, parent_run_id: str | None = None) -> ExperimentResult:
     """The experiment: its stages (each reused when finished), then the post-hoc step."""
-    experiment = Experiment.prepare(config)
+    experiment = _prepare(config)
     name = _name(config)
     run_id = experiment.open_run(tracker, name, parent_run_id, tags={})
     with failed_on_error(tracker, run_id):
@@ -210,16 +235,38 @@ def run_experiment(config: ExperimentConfig, tracker: Tracker, parent_run_id: st
 def train_shared_stages(config: ExperimentConfig, tracker: Tracker, cell_run_id: str) -> list[StageResult]:
     """The stages before the mixture's last (FFR's stage 1), logged under the search cell's run:
     trained once here, every trial of the cell reuses them by key."""
-    experiment = Experiment.prepare(config)
+    experiment = _prepare(config)
     return experiment.train_stages(tracker, cell_run_id, _name(config), experiment.mixture.stages[:-1])
 
 
 def run_trial(config: ExperimentConfig, tracker: Tracker, cell_run_id: str, trial_id: str, tune_callbacks: tuple) -> ExperimentResult:
     """A search trial: the experiment without its post-hoc step, its last stage reporting to Tune."""
-    experiment = Experiment.prepare(config)
+    experiment = _prepare(config)
     train = config.train
-    name = trial_run_name(config.dataset.bias_ratio, train.mixture, train.method, trial_id)
+    name = trial_run_name(config.dataset.bias_ratio, train.mixture, train.method, trial_id, point_label(config.point()))
     run_id = experiment.open_run(tracker, name, cell_run_id, tags=trial_run_tags(trial_id))
     with failed_on_error(tracker, run_id):
         stages = experiment.train_stages(tracker, run_id, name, experiment.mixture.stages, tune_callbacks)
     return experiment.close_run(tracker, experiment.result(run_id, stages))
+
+
+def run_experiments(configs: list[ExperimentConfig], tracker: Tracker, parent_run_id: str | None, at_once: int,
+                    finished: Callable[[list[ExperimentResult], ExperimentResult], None] = lambda done, latest: None,
+                    ) -> list[ExperimentResult]:
+    """Independent experiments, ``at_once`` at a time (threads of this driver, each waiting on its
+    own trainers), started in the order given; ``finished`` gets the results so far, in that
+    order, and the latest, after each one ends. Experiments that share a stage train it once (``_train_stage``)."""
+    results: dict[int, ExperimentResult] = {}
+    pool = ThreadPoolExecutor(max_workers=max(1, at_once), thread_name_prefix="experiment")
+    running = {pool.submit(run_experiment, config, tracker, parent_run_id): index for index, config in enumerate(configs)}
+    try:
+        while running:
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                index = running.pop(future)
+                results[index] = future.result()  # the first error ends the sweep
+                finished([results[i] for i in sorted(results)], results[index])
+    finally:
+        # After an error, experiments not started never start; those running end with the driver.
+        pool.shutdown(wait=not running, cancel_futures=True)
+    return [results[i] for i in sorted(results)]

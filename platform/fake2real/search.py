@@ -30,16 +30,16 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 
-from fake2real.config import ExperimentConfig, merge
+from fake2real.config import ExperimentConfig, merge, point_label
 from fake2real.data.markers import read_marker, write_marker
 from fake2real.data.storage import Location
 from fake2real.errors import ConfigError, Fake2RealError
 from fake2real.runtime import cluster_capacity
 from fake2real import identity
-from fake2real.experiment import run_experiment, run_trial, train_shared_stages
+from fake2real.experiment import run_experiments, run_trial, train_shared_stages
 from fake2real.stats import interval
 from fake2real.track.names import (
-    CELL, LEVEL_TAG, PARENT_TAG, TEST_WGA, TRIAL_TAG, VAL_WGA, cell_run_name, experiment_run_name, mark_selected,
+    AXES_TAG, CELL, LEVEL_TAG, PARENT_TAG, TEST_WGA, TRIAL_TAG, VAL_WGA, cell_run_name, experiment_run_name, mark_selected,
 )
 from fake2real.train.loop import SELECTION_STEP
 from fake2real.train.selection import SELECTION_METRIC
@@ -139,23 +139,43 @@ def cell_key(config: ExperimentConfig) -> str:
     return identity.key(f"{config.digest('dataset', 'generation', 'train', 'seed')}|{extra}")
 
 
+def search_key(config: ExperimentConfig) -> str:
+    """The key of the cell's search (its Tune experiment and done marker): ``cell_key``, without
+    the synthetic renderer's knobs for a mixture trained on real data alone, so the points of a
+    sweep over those knobs share one search (its trials' runs stay under the first point's cell)."""
+    if get_mixture(config.train.mixture).needs_synthetic:
+        return cell_key(config)
+    return cell_key(config.real_data_only())
+
+
 def concurrent_trials(config: ExperimentConfig) -> int:
     """Trials at once: as many trainers as the cluster's GPUs (or CPUs) hold, at least one; on an
     autoscaling cluster, as many as its largest size holds (the demand is what makes it grow)."""
-    search, train = config.sweep.search, config.train
-    if search.max_concurrent_trials:
-        return search.max_concurrent_trials
+    search = config.sweep.search
+    extra = f" + {TRIAL_DRIVER_CPUS} for its driver"
+    return search.max_concurrent_trials or trainers_at_once(config, TRIAL_DRIVER_CPUS, "a search trial", extra)
+
+
+def experiments_at_once(config: ExperimentConfig) -> int:
+    """Experiments of a sweep trained at once (``sweep.max_concurrent_experiments``, else as many
+    as the cluster holds): each waits on its own trainer from a thread of the driver."""
+    return config.sweep.max_concurrent_experiments or trainers_at_once(config, 0.0, "an experiment's stage", "")
+
+
+def trainers_at_once(config: ExperimentConfig, extra_cpus: float, what: str, extra_text: str) -> int:
+    """How many trainers of ``config.train`` (each with ``extra_cpus`` beside it) the cluster holds."""
+    train = config.train
     resources, may_grow = cluster_capacity()
-    per_trial = train.num_workers * train.cpus_per_worker + TRIAL_DRIVER_CPUS
-    by_cpu = int(resources.get("CPU", 0) // per_trial)
-    if train.use_gpu:  # an autoscaling cluster may have no GPU node yet: at least one trial
+    per_trainer = train.num_workers * train.cpus_per_worker + extra_cpus
+    by_cpu = int(resources.get("CPU", 0) // per_trainer)
+    if train.use_gpu:  # an autoscaling cluster may have no GPU node yet: at least one
         return max(1, min(int(resources.get("GPU", 0) // train.num_workers), by_cpu))
-    if by_cpu < 1 and may_grow:  # an autoscaler of unknown limits: one trial at a time, unless told
+    if by_cpu < 1 and may_grow:  # an autoscaler of unknown limits: one at a time, unless told
         return 1
     if by_cpu < 1:
         raise ConfigError(
-            f"config: a search trial needs {per_trial:g} CPUs (train.num_workers × train.cpus_per_worker + "
-            f"{TRIAL_DRIVER_CPUS} for its driver) but the cluster has {resources.get('CPU', 0):g}: lower train.cpus_per_worker"
+            f"config: {what} needs {per_trainer:g} CPUs (train.num_workers × train.cpus_per_worker{extra_text}) "
+            f"but the cluster has {resources.get('CPU', 0):g}: lower train.cpus_per_worker"
         )
     return by_cpu
 
@@ -232,7 +252,7 @@ def search_cell(config: ExperimentConfig, tracker, cell_run_id: str, runs: str |
     """Search one cell (``config`` at the cell's first seed) or return its finished search."""
     from ray import tune
 
-    key = cell_key(config)
+    key = search_key(config)
     folder = Location(runs) / "tune"
     done = read_marker(folder / f"cell-{key}" / DONE_FILE)
     if done is not None:
@@ -290,11 +310,12 @@ def run_searched_cell(cell: ExperimentConfig, seeds: list[int], tracker, sweep_r
     """A cell's MLflow run (under the sweep) holding its search trials and the selected
     configuration's experiment for every seed; the cell run gets the mean and 95 % CI half-width
     of its seeds' metrics (same names as an experiment's, plus ``_ci95``), so cells sort by them."""
-    ratio, mixture, method = cell.dataset.bias_ratio, cell.train.mixture, cell.train.method
+    ratio, mixture, method, point = cell.dataset.bias_ratio, cell.train.mixture, cell.train.method, cell.point()
     cell_run = tracker.run_for(
-        f"cell-{cell_key(cell)}", cell_run_name(ratio, mixture, method), sweep_run_id,
-        params={"bias_ratio": ratio, "mixture": mixture, "method": method, "search": cell.sweep.search.model_dump()},
-        tags={LEVEL_TAG: CELL},
+        f"cell-{cell_key(cell)}", cell_run_name(ratio, mixture, method, point_label(point)), sweep_run_id,
+        params={"bias_ratio": ratio, "mixture": mixture, "method": method, "search": cell.sweep.search.model_dump(),
+                **{f"axis.{key}": value for key, value in point.items()}},
+        tags={LEVEL_TAG: CELL, **({AXES_TAG: json.dumps(point)} if point else {})},
     )
     try:
         if searches_stage1(cell):
@@ -305,11 +326,9 @@ def run_searched_cell(cell: ExperimentConfig, seeds: list[int], tracker, sweep_r
         if "selected.lr" not in tracker.client.get_run(cell_run).data.params:
             tracker.log_params(cell_run, {f"selected.{k}": v for k, v in found.params.items()})
         selected = apply(cell, found.params)
-        results = []
-        for seed in seeds:
-            results.append(run_experiment(with_seed(selected, seed), tracker, parent_run_id=cell_run))
-            # Seed 0's run may be the selected trial's: name and tag it for what it is now.
-            mark_selected(tracker.client, results[-1].run_id, experiment_run_name(ratio, mixture, method, seed))
+        results = run_experiments([with_seed(selected, seed) for seed in seeds], tracker, cell_run, experiments_at_once(cell))
+        for result in results:  # seed 0's run may be the selected trial's: name and tag it for what it is now
+            mark_selected(tracker.client, result.run_id, experiment_run_name(ratio, mixture, method, result.seed, point_label(point)))
     except BaseException:
         tracker.finish(cell_run, "FAILED")
         raise

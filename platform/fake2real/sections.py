@@ -267,6 +267,13 @@ class SweepConfig(_Section):
     # Extra cells: these mixtures (e.g. the reviewers' ablations) with ablation_methods only.
     ablation_mixtures: list[str] = []
     ablation_methods: list[str] = ["erm"]
+    # More grid axes: a config key (dotted, e.g. dataset.shapes.semantic_gap) → the values to sweep.
+    # Every point of their product runs every cell; what does not depend on a key (a table, a
+    # pool, FFR's stage 1) is shared by identity. Checked as a whole in config.py.
+    axes: dict[str, list[Any]] = {}
+    # Experiments of the sweep trained at once (each its own stages); None: as many as the
+    # cluster's CPUs (GPUs with train.use_gpu) hold. A search's trials are sized by search.max_concurrent_trials.
+    max_concurrent_experiments: Optional[int] = Field(None, ge=1)
     search: SearchConfig = SearchConfig()
     cost: CostRates = CostRates()
 

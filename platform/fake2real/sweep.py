@@ -1,12 +1,13 @@
-"""The sweep: cells (bias ratios × mixtures × methods), each run for every seed, and its results.
+"""The sweep: cells (bias ratios × axis points × mixtures × methods), each run for every seed, and its results.
 
 Its synthetic pools are generated first, each once, to the largest draw of any cell
 (``sweep_plan.py``, which also prints the plan of a ``--dry-run``).
 
 Without a search (``sweep.search.num_samples: 0``) every experiment trains with the configured
-hyperparameters, seed-major, so a long sweep has whole seeds done early. With a search, each
-cell is searched first (search.py: Ray Tune + Optuna + ASHA) and its selected configuration then
-runs for every seed. The results table is rewritten after every unit of work.
+hyperparameters, started seed-major (so a long sweep has whole seeds done early), as many at once
+as the cluster holds (``experiment.run_experiments``). With a search, each cell is searched first
+(search.py: Ray Tune + Optuna + ASHA, trials at once) and its selected configuration then runs for
+every seed, seeds at once. The results table is rewritten after every unit of work.
 """
 
 from __future__ import annotations
@@ -15,15 +16,15 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from fake2real.config import ExperimentConfig
+from fake2real.config import ExperimentConfig, point_label
 from fake2real.data.storage import Location, upload
 from fake2real.checks import check_cluster, check_experiments
-from fake2real.experiment import ExperimentResult, run_experiment
+from fake2real.experiment import ExperimentResult, run_experiments
 from fake2real.generate.backends import backend_of
 from fake2real.report.table import chart, markdown, write_csv
 from fake2real.runtime import init_ray
-from fake2real.search import run_searched_cell, search_space, searches_stage1, stage1_cell
-from fake2real.sweep_plan import cells, pool_needs, prepare_pools, search_cells, with_ratio
+from fake2real.search import experiments_at_once, run_searched_cell, search_space, searches_stage1, stage1_cell
+from fake2real.sweep_plan import cells, pool_needs, prepare_pools, real_cells, search_cells
 from fake2real.synthetic import check_sweep_generation
 from fake2real.track.mlflow_runs import Tracker, resolve_uri
 from fake2real.track.names import LEVEL_TAG, SWEEP, sweep_run_name
@@ -69,8 +70,8 @@ def run_sweep(config: ExperimentConfig) -> SweepResult:
     uri = resolve_uri(config.tracking.uri)
     tracker = Tracker(uri, config.tracking.experiment, workspace.artifacts)
     # Every cell shares the dataset: build its tables before Ray starts, so bad data fails fast.
-    for ratio in config.sweep.bias_ratios or [config.dataset.bias_ratio]:
-        prepare_real(with_ratio(config, ratio), workspace)
+    for cell in real_cells(config):
+        prepare_real(cell, workspace)
     init_ray()
     check_cluster(config, uri)
     # Each synthetic pool once, to the largest draw of any cell, before the first cell trains.
@@ -82,6 +83,8 @@ def run_sweep(config: ExperimentConfig) -> SweepResult:
     directory = workspace.results / f"{config.name}-{key}"
     ratios = config.sweep.bias_ratios or [config.dataset.bias_ratio]
     title = f"{config.name}: {config.dataset.name}, bias ratio {', '.join(map(str, ratios))}"
+    if config.sweep.axes:
+        title += f", over {' × '.join(key.rsplit('.', 1)[-1] for key in config.sweep.axes)}"
     searched = config.sweep.search.num_samples > 0
     # Without a search, a unit of work is one experiment; with one, a cell (search, then seeds).
     grid = search_cells(config) if searched else cells(config)
@@ -91,23 +94,44 @@ def run_sweep(config: ExperimentConfig) -> SweepResult:
     total.set(len(grid), tags=progress_tags)
     finished.set(0, tags=progress_tags)
     results: list[ExperimentResult] = []
+
+    def progress(done: list[ExperimentResult], number: int) -> None:
+        total.set(len(grid), tags=progress_tags)
+        finished.set(number, tags=progress_tags)
+        # The table so far, after every unit: a long sweep can be read while it runs.
+        _write_results(done, directory, title, tracker if number == len(grid) else None, sweep_run)
+
     try:
-        for number, cell in enumerate(grid, 1):
-            what = f"{config.sweep.search.num_samples} trials, then seeds {config.sweep.seeds}" if searched else f"seed {cell.seed}"
-            print(f"[sweep] cell {number}/{len(grid)}: r={cell.dataset.bias_ratio} {cell.train.mixture}/{cell.train.method} {what}", flush=True)
-            if searched:
+        if searched:
+            for number, cell in enumerate(grid, 1):
+                print(f"[sweep] cell {number}/{len(grid)}: {_cell_text(cell)} {config.sweep.search.num_samples} trials, "
+                      f"then seeds {config.sweep.seeds}", flush=True)
                 results += run_searched_cell(cell, config.sweep.seeds, tracker, sweep_run, workspace.runs)
-            else:
-                results.append(run_experiment(cell, tracker, parent_run_id=sweep_run))
-            total.set(len(grid), tags=progress_tags)
-            finished.set(number, tags=progress_tags)
-            # The table so far, after every cell: a long sweep can be read while it runs.
-            _write_results(results, directory, title, tracker if number == len(grid) else None, sweep_run)
+                progress(results, number)
+        else:
+            at_once = experiments_at_once(config)
+            print(f"[sweep] {len(grid)} experiments, {at_once} at a time", flush=True)
+
+            def finished_one(done: list[ExperimentResult], latest: ExperimentResult) -> None:
+                results[:] = done
+                print(f"[sweep] experiment {len(done)}/{len(grid)} done: {_cell_text(latest)} seed {latest.seed}", flush=True)
+                progress(done, len(done))
+
+            run_experiments(grid, tracker, sweep_run, at_once, finished_one)
     except BaseException:
         tracker.finish(sweep_run, "FAILED")
         raise
     tracker.finish(sweep_run)
     return SweepResult(results, markdown(results, title), directory, sweep_run, uri, tracker.experiment_id)
+
+
+def _cell_text(cell) -> str:
+    """``r=0.99 ffr/erm``, after its point when the sweep has axes (a config or a result)."""
+    if isinstance(cell, ExperimentConfig):
+        ratio, mixture, method, point = cell.dataset.bias_ratio, cell.train.mixture, cell.train.method, cell.point()
+    else:
+        ratio, mixture, method, point = cell.bias_ratio, cell.mixture, cell.method, cell.point
+    return (f"[{point_label(point)}] " if point else "") + f"r={ratio} {mixture}/{method}"
 
 
 def _write_results(results, directory, title: str, tracker: Tracker | None, sweep_run: str) -> None:

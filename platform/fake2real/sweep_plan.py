@@ -18,13 +18,13 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field, replace
 
-from fake2real.config import ExperimentConfig, merge
+from fake2real.config import ExperimentConfig, axis_points, merge, nested, point_label
 from fake2real.cost import Rates, rates
 from fake2real.data.storage import Location
 from fake2real.data.table import TableInfo, group_name, is_complete
 from fake2real.experiment import stage_spec
 from fake2real.generate.backends import backend_of
-from fake2real.search import cell_key, searches_stage1, stage1_cell
+from fake2real.search import search_key, searches_stage1, stage1_cell
 from fake2real.pools import check_shortfall, ensure_pool, pool_counts
 from fake2real.synthetic import Draw, Pool, draw_location, synthetic_draw
 from fake2real.train.mixtures import get_mixture
@@ -35,29 +35,37 @@ Group = tuple[int, int]
 
 
 def cells(config: ExperimentConfig) -> list[ExperimentConfig]:
-    """Every experiment of the sweep: seeds × bias ratios × (mixture, method) pairs, seed-major."""
+    """Every experiment of the sweep: seeds × bias ratios × axis points × (mixture, method) pairs,
+    seed-major. A cell keeps ``sweep.axes``, so its point can be read back (``ExperimentConfig.point``)."""
     sweep = config.sweep
     ratios = sweep.bias_ratios or [config.dataset.bias_ratio]
     pairs = list(itertools.product(sweep.mixtures, sweep.methods))
     pairs += [p for p in itertools.product(sweep.ablation_mixtures, sweep.ablation_methods) if p not in pairs]
     base = config.model_dump()
+    at_point = [merge(base, nested(point)) for point in axis_points(sweep.axes)]
     return [
         ExperimentConfig.model_validate(
-            merge(base, {"seed": seed, "dataset": {"bias_ratio": ratio}, "train": {"mixture": mixture, "method": method}})
+            merge(point, {"seed": seed, "dataset": {"bias_ratio": ratio}, "train": {"mixture": mixture, "method": method}})
         )
         for seed in sweep.seeds
         for ratio in ratios
+        for point in at_point
         for mixture, method in pairs
     ]
+
+
+def real_cells(config: ExperimentConfig) -> list[ExperimentConfig]:
+    """One cell per real table of the sweep (bias ratio × the axis points that change the real data)."""
+    workspace = Workspace(Location(config.output_dir))
+    found: dict[str, ExperimentConfig] = {}
+    for cell in cells(config):
+        found.setdefault(str(real_location(cell, workspace)), cell)
+    return list(found.values())
 
 
 def search_cells(config: ExperimentConfig) -> list[ExperimentConfig]:
     """One config per (bias ratio, mixture, method), at the first seed: what a search runs on."""
     return [cell for cell in cells(config) if cell.seed == config.sweep.seeds[0]]
-
-
-def with_ratio(config: ExperimentConfig, ratio: float | None) -> ExperimentConfig:
-    return config.model_copy(update={"dataset": config.dataset.model_copy(update={"bias_ratio": ratio})})
 
 
 def _experiments(config: ExperimentConfig) -> list[ExperimentConfig]:
@@ -167,15 +175,16 @@ def dry_run(config: ExperimentConfig) -> str:
             infos[key] = planned_real_info(cell)
         return infos[key]
 
-    ratios = config.sweep.bias_ratios or [config.dataset.bias_ratio]
     lines = ["real tables:"]
-    for ratio in ratios:
-        cell = with_ratio(config, ratio)
+    for cell in real_cells(config):
         location = real_location(cell, workspace)
         info = real_info(cell)
         state = "there" if is_complete(location) else "to ingest"
         counts = ", ".join(f"{g} {n}" for g, n in info.group_counts.get("train", {}).items())
-        lines.append(f"  r={ratio}: {location} ({state}; {info.num_rows} images; train {counts})")
+        lines.append(f"  r={cell.dataset.bias_ratio}: {location} ({state}; {info.num_rows} images; train {counts})")
+    points = axis_points(config.sweep.axes)
+    if config.sweep.axes:
+        lines.append(f"axis points: {len(points)} ({'; '.join(point_label(p) for p in points)})")
     needs = pool_needs(config, workspace, real_info)
     lines.append("synthetic pools:" if needs else "synthetic pools: none")
     for need in needs:
@@ -189,9 +198,10 @@ def dry_run(config: ExperimentConfig) -> str:
     search = config.sweep.search
     trials: list[StageWork] = []
     if search.num_samples:
-        searched = search_cells(config)
-        # A stage-1 search is shared by every method of its (dataset, r): once per key.
-        searched += list({cell_key(s): s for s in (stage1_cell(c) for c in searched if searches_stage1(c))}.values())
+        # A search is shared by the cells of one key: a stage-1 search by every method of its
+        # (dataset, r), a real-data-only cell's by the points of the renderer's knobs.
+        searched = list({search_key(c): c for c in search_cells(config)}.values())
+        searched += list({search_key(s): s for s in (stage1_cell(c) for c in searched if searches_stage1(c))}.values())
         for cell in searched:
             last = list(stage_work(_single(cell), workspace, real_info).values())[-1]
             trials += [replace(last, done=False)] * search.num_samples  # a trial's hyperparameters are new
@@ -212,7 +222,7 @@ def dry_run(config: ExperimentConfig) -> str:
 def _single(cell: ExperimentConfig) -> ExperimentConfig:
     """A search cell as a one-experiment sweep (its own mixture, method, ratio and first seed)."""
     sweep = {"mixtures": [cell.train.mixture], "methods": [cell.train.method], "seeds": [cell.seed],
-             "bias_ratios": None, "ablation_mixtures": []}
+             "bias_ratios": None, "ablation_mixtures": [], "axes": {}}  # the cell is at its point already
     return ExperimentConfig.model_validate(merge(cell.model_dump(), {"sweep": sweep}))
 
 

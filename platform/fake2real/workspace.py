@@ -76,7 +76,9 @@ def real_location(config: ExperimentConfig, workspace: Workspace) -> Location:
     """Where the real table of ``config.dataset`` is (or will be): named by a hash of the section."""
     if config.dataset.table:
         return Location(config.dataset.table)
-    name = f"real-{config.dataset.name}-{config.digest('dataset')}"
+    # The built-in world's synthetic-renderer knobs left out (at their defaults): a sweep over
+    # them shares one real table, and tables stored before keep their names.
+    name = f"real-{config.dataset.name}-{config.real_data_only().digest('dataset')}"
     if config.dataset.name == "folder":  # its rows are in the user's metadata file: edited, another table
         name += f"-{metadata_digest(config.dataset.root, config.dataset.metadata)}"
     return workspace.data / name

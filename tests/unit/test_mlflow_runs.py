@@ -108,7 +108,7 @@ def _fill_store(monkeypatch, tmp_path) -> Tracker:
     tracker.finish(quick_run)
 
     searched = _config(tmp_path, name="searched", dataset={"bias_ratio": 0.9}, train={"mixture": "ffr", "method": "groupdro"},
-                       sweep={"search": {"num_samples": 2}})
+                       sweep={"search": {"num_samples": 2}, "max_concurrent_experiments": 2})  # its seeds at once, in threads
     searched_run = _sweep_run(tracker, searched)
     trials = [{"lr": 0.002, "weight_decay": 1e-4, "epochs": 2, "method.eta": 0.1}, {"lr": 0.004, "weight_decay": 1e-5, "epochs": 3, "method.eta": 0.3}]
     monkeypatch.setattr(search, "search_cell", _fake_search_cell(trials, best=1))

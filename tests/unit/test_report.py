@@ -19,6 +19,7 @@ class Result:
     seed: int
     run_id: str = "r"
     metrics: dict = field(default_factory=dict)
+    point: dict = field(default_factory=dict)
 
 
 def _results():

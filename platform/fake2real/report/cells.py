@@ -1,6 +1,7 @@
 """A sweep's runs summarised per cell: the one data shape its tables and charts are drawn from.
 
-A cell is (bias ratio, mixture, method); its runs are its seeds. The runs may be the sweep's
+A cell is (bias ratio, mixture, method); its runs are its seeds, within one point of the sweep's
+axes (``by_point``). The runs may be the sweep's
 in-memory ``ExperimentResult``s (results.md/png) or the HTML report's MLflow ``RunRecord``s: both
 carry ``bias_ratio``, ``mixture``, ``method`` and ``metrics``, so both go through this module and
 every table and chart shows the same interval, the 95 % Student-t confidence interval of the
@@ -14,8 +15,20 @@ from fake2real.stats import Interval, interval
 Cell = tuple[float | None, str, str]  # (bias ratio, mixture, method); ratio None: the data as distributed
 
 
+Point = tuple[tuple[str, object], ...]  # a run's values of the sweep's axes, in axis order; () without axes
+
+
 def cell_of(run) -> Cell:
     return (run.bias_ratio, run.mixture, run.method)
+
+
+def by_point(runs) -> dict[Point, list]:
+    """Runs per point of the sweep's axes, in first-seen order (one group, ``()``, without axes):
+    a cell's seeds are the runs of one point, so every summary is taken within a group."""
+    groups: dict[Point, list] = {}
+    for run in runs:
+        groups.setdefault(tuple(run.point.items()), []).append(run)
+    return groups
 
 
 def ratio_order(ratio: float | None) -> float:

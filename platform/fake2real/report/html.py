@@ -18,9 +18,9 @@ import numpy as np
 
 from fake2real.data.images import decode_rgb
 from fake2real.data.table import group_name, read_info, read_table
-from fake2real.report import figures
-from fake2real.report.cells import interval_text, intervals, ratio_order, seed_counts
-from fake2real.report.table import COLUMNS as TABLE_COLUMNS, HEADERS
+from fake2real.report import figures, regime
+from fake2real.report.cells import by_point, interval_text, intervals, ratio_order, seed_counts
+from fake2real.report.table import COLUMNS as TABLE_COLUMNS, HEADERS, point_text
 from fake2real.report.runs import RunRecord, SweepRuns, read_sweep
 from fake2real.report.saliency import saliency_figure
 from fake2real.errors import TrackingError
@@ -54,22 +54,30 @@ def synthetic_grid(table: str, per_group: int = 6) -> bytes:
 
 
 def results_table(records: list[RunRecord]) -> str:
-    """The same cells, intervals and text as the sweep's results.md (``report/cells.py``)."""
-    seeds = seed_counts(records)
-    by_column = {metric: intervals(records, metric) for metric, _ in COLUMNS}
+    """The same cells, intervals and text as the sweep's results.md (``report/cells.py``); a
+    column for the point when the sweep has axes."""
+    groups = by_point(records)
+    with_points = any(groups)
     head = "".join(f"<th>{html.escape(title)}</th>" for _, title in COLUMNS)
     body = []
-    for cell, count in seeds.items():
-        ratio, mixture, method = cell
-        values = "".join(f"<td>{interval_text(by_column[metric].get(cell))}</td>" for metric, _ in COLUMNS)
-        body.append(f"<tr><td>{ratio}</td><td>{html.escape(mixture)}</td><td>{html.escape(method)}</td><td>{count}</td>{values}</tr>")
+    for point, runs in groups.items():
+        seeds = seed_counts(runs)
+        by_column = {metric: intervals(runs, metric) for metric, _ in COLUMNS}
+        where = f"<td>{html.escape(point_text(point))}</td>" if with_points else ""
+        for cell, count in seeds.items():
+            ratio, mixture, method = cell
+            values = "".join(f"<td>{interval_text(by_column[metric].get(cell))}</td>" for metric, _ in COLUMNS)
+            body.append(f"<tr>{where}<td>{ratio}</td><td>{html.escape(mixture)}</td><td>{html.escape(method)}</td><td>{count}</td>{values}</tr>")
+    point_head = "<th>point</th>" if with_points else ""
     return (
-        f'<table id="results-table"><thead><tr><th>r</th><th>mixture</th><th>method</th><th>seeds</th>{head}</tr></thead>'
+        f'<table id="results-table"><thead><tr>{point_head}<th>r</th><th>mixture</th><th>method</th><th>seeds</th>{head}</tr></thead>'
         f"<tbody>{''.join(body)}</tbody></table>"
     )
 
 
 def build_figures(records: list[RunRecord], saliency: bool = True) -> list[Figure]:
+    if any(r.point for r in records):
+        return _regime_figures(records)
     labels = group_labels(records[0].real_table) if records[0].real_table else None
     built = [
         Figure("wga-vs-bias-ratio", "Worst-group accuracy against bias ratio", figures.wga_vs_bias_ratio(records),
@@ -95,6 +103,16 @@ def build_figures(records: list[RunRecord], saliency: bool = True) -> list[Figur
                                 f"Grad-CAM of the true class on real test images, two per group, for {len(runs)} runs at r = {runs[0].bias_ratio} "
                                 "(lowest seed; post-hoc methods left out: their refit head is not a checkpoint)."))
     return built
+
+
+def _regime_figures(records: list[RunRecord]) -> list[Figure]:
+    """A sweep with axes: its regime map (the per-cell figures would pool the points' runs)."""
+    fig = regime.draw(records)
+    if fig is None:
+        return []
+    return [Figure("regime-map", "Regime map: where FFR wins", figures.to_png(fig),
+                   f"Difference of mean test WGA over seeds at every point of the sweep's axes; bold with {regime.MARK}: the two "
+                   "mixtures' 95 % intervals do not overlap; otherwise not separated. The results table lists every cell.")]
 
 
 def render(sweep: SweepRuns, built: list[Figure], tracking_uri: str) -> str:

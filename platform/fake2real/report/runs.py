@@ -9,12 +9,13 @@ the artifact is the complete list when it exists.
 from __future__ import annotations
 
 import csv
+import json
 import tempfile
 from dataclasses import dataclass, field
 
 from fake2real.errors import TrackingError
 from fake2real.report.cells import ratio_order
-from fake2real.track.names import CHECKPOINT_TAG, KEY_TAG, PARENT_TAG, SELECTED_TAG, TEST_WGA, TRIAL_TAG
+from fake2real.track.names import AXES_TAG, CHECKPOINT_TAG, KEY_TAG, PARENT_TAG, SELECTED_TAG, TEST_WGA, TRIAL_TAG
 
 
 @dataclass
@@ -29,6 +30,7 @@ class RunRecord:
     checkpoint_uri: str | None = None
     real_table: str | None = None
     synthetic_table: str | None = None
+    point: dict = field(default_factory=dict)  # its values of the sweep's axes (its fake2real.axes tag)
 
     @property
     def cell(self) -> tuple[float | None, str, str]:
@@ -61,6 +63,7 @@ def _record(run) -> RunRecord:
         checkpoint_uri=tags.get(CHECKPOINT_TAG),
         real_table=table("data.real_table"),
         synthetic_table=table("data.synthetic_table"),
+        point=json.loads(tags.get(AXES_TAG, "{}")),
     )
 
 

@@ -16,8 +16,8 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from fake2real.report import figures
-from fake2real.report.cells import Cell, cell_of, interval_text, intervals, seed_counts
+from fake2real.report import figures, regime
+from fake2real.report.cells import Cell, by_point, cell_of, interval_text, intervals, seed_counts
 from fake2real.track.names import TEST_WGA, VAL_WGA
 from fake2real.stats import Interval, finite, separated
 
@@ -49,10 +49,10 @@ def separation(wga: dict[Cell, Interval]) -> str:
     )
 
 
-def _ratio_section(ratio, seeds: dict[Cell, int], by_column: dict[str, dict[Cell, Interval]]) -> list[str]:
+def _ratio_section(ratio, seeds: dict[Cell, int], by_column: dict[str, dict[Cell, Interval]], point: str = "") -> list[str]:
     lines = [
         "",
-        f"### bias ratio {ratio}",
+        f"### {point + ', ' if point else ''}bias ratio {ratio}",
         "",
         "| mixture | method | seeds | " + " | ".join(HEADERS) + " |",
         "|---|---|---|" + "---|" * len(HEADERS),
@@ -72,11 +72,13 @@ def markdown(results, title: str) -> str:
         "WGA = worst-group accuracy; balanced = unweighted mean of group accuracies; mean ± 95 % CI half-width over seeds (Student t);",
         "G-leakage AUROC = linear probe real vs synthetic on the selected model's features (0.5: no trace of G).",
     ]
-    seeds = seed_counts(results)
-    by_column = {column: intervals(results, column) for column in COLUMNS}
-    for ratio in dict.fromkeys(ratio for ratio, _, _ in seeds):
-        lines += _ratio_section(ratio, seeds, by_column)
-    refit = sorted({method for _, _, method in seeds if _refits_on_validation(method)})
+    for point, runs in by_point(results).items():
+        seeds = seed_counts(runs)
+        by_column = {column: intervals(runs, column) for column in COLUMNS}
+        for ratio in dict.fromkeys(ratio for ratio, _, _ in seeds):
+            lines += _ratio_section(ratio, seeds, by_column, point_text(point))
+    lines += regime.markdown(results)
+    refit = sorted({r.method for r in results if _refits_on_validation(r.method)})
     if refit:
         lines += ["", f"{', '.join(refit)}: val WGA is measured on the validation data its head was refit on (optimistic); compare by test WGA."]
     return "\n".join(lines) + "\n"
@@ -88,12 +90,19 @@ def _refits_on_validation(method: str) -> bool:
     return method in METHODS and METHODS[method].base_method is not None
 
 
+def point_text(point) -> str:
+    """``semantic_gap=0.5, artifact_strength=0.08`` ('' without axes)."""
+    return ", ".join(f"{key.rsplit('.', 1)[-1]}={value}" for key, value in point)
+
+
 def write_csv(results, path: Path) -> None:
+    axes = list(dict.fromkeys(key for r in results for key in r.point))  # a column per axis, by its config key
     with open(path, "w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["bias_ratio", "mixture", "method", "seed", "run_id", *COLUMNS])
+        writer.writerow(["bias_ratio", *axes, "mixture", "method", "seed", "run_id", *COLUMNS])
         for r in results:
-            writer.writerow([r.bias_ratio, r.mixture, r.method, r.seed, r.run_id, *(r.metrics.get(c, "") for c in COLUMNS)])
+            writer.writerow([r.bias_ratio, *(r.point.get(a, "") for a in axes), r.mixture, r.method, r.seed, r.run_id,
+                             *(r.metrics.get(c, "") for c in COLUMNS)])
 
 
 def _bars(results, title: str):
@@ -124,10 +133,17 @@ def _bars(results, title: str):
 
 
 def chart(results, path: Path, title: str) -> None:
-    """Bars per cell for one bias ratio; WGA-vs-bias-ratio panels (the report's Figure 3) when
-    the sweep has several."""
-    if len({r.bias_ratio for r in results}) > 1:
-        fig = figures.draw_wga_vs_bias_ratio(intervals(results, TEST_WGA), title)
-    else:
-        fig = _bars(results, title)
+    """The regime map when the sweep has axes and the mixtures it compares; else, at the first
+    point of its axes (every point is in results.md), WGA-vs-bias-ratio panels (the report's
+    Figure 3) when the sweep has several ratios, bars per cell for one."""
+    fig = regime.draw(results, title)
+    if fig is None:
+        groups = by_point(results)
+        point, runs = next(iter(groups.items()))
+        if len(groups) > 1:
+            title += f" (at {point_text(point)}; results.md has every point)"
+        if len({r.bias_ratio for r in runs}) > 1:
+            fig = figures.draw_wga_vs_bias_ratio(intervals(runs, TEST_WGA), title)
+        else:
+            fig = _bars(runs, title)
     path.write_bytes(figures.to_png(fig))

@@ -24,6 +24,8 @@ CHECKPOINT_TAG = "checkpoint_uri"  # on experiment and stage runs: the selected 
 # On a stage run: the Ray node ids its workers reported from, in order of first report (a stage
 # restarted on another node after a node died lists both).
 NODES_TAG = "fake2real.node_ids"
+# On experiment and cell runs of a sweep with axes: the run's point, as JSON ({config key: value}).
+AXES_TAG = "fake2real.axes"
 # The report key (a string, not a metric) each worker's reports carry its node id in.
 NODE_ID_KEY = "node_id"
 
@@ -48,24 +50,25 @@ VAL_WGA = "val/worst_group_accuracy"
 SORT_METRIC = TEST_WGA
 
 
-def cell_label(bias_ratio: float | None, mixture: str, method: str) -> str:
-    return f"r{bias_ratio}-{mixture}-{method}"
+def cell_label(bias_ratio: float | None, mixture: str, method: str, point: str = "") -> str:
+    """``r0.99-ffr-erm``; at a point of the sweep's axes, ``[semantic_gap=0.5] r0.99-ffr-erm``."""
+    return (f"[{point}] " if point else "") + f"r{bias_ratio}-{mixture}-{method}"
 
 
 def sweep_run_name(sweep: str) -> str:
     return f"sweep-{sweep}"
 
 
-def cell_run_name(bias_ratio: float | None, mixture: str, method: str) -> str:
-    return f"cell-{cell_label(bias_ratio, mixture, method)}"
+def cell_run_name(bias_ratio: float | None, mixture: str, method: str, point: str = "") -> str:
+    return f"cell-{cell_label(bias_ratio, mixture, method, point)}"
 
 
-def experiment_run_name(bias_ratio: float | None, mixture: str, method: str, seed: int) -> str:
-    return f"{cell_label(bias_ratio, mixture, method)}-seed{seed}"
+def experiment_run_name(bias_ratio: float | None, mixture: str, method: str, seed: int, point: str = "") -> str:
+    return f"{cell_label(bias_ratio, mixture, method, point)}-seed{seed}"
 
 
-def trial_run_name(bias_ratio: float | None, mixture: str, method: str, trial_id: str) -> str:
-    return f"{cell_label(bias_ratio, mixture, method)}-trial{trial_id}"
+def trial_run_name(bias_ratio: float | None, mixture: str, method: str, trial_id: str, point: str = "") -> str:
+    return f"{cell_label(bias_ratio, mixture, method, point)}-trial{trial_id}"
 
 
 def stage_run_name(experiment_run_name: str, stage: str) -> str:

@@ -17,7 +17,7 @@ subsampling, through the same rule as the real datasets). Every image is a pure 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 import pyarrow as pa
@@ -61,6 +61,13 @@ class ShapesWorld(_Section):
     # synthetic images drawn on its majority background: the renderer's own prior, as a
     # text-to-image model has one.
     unprompted_bias_ratio: float = Field(0.9, ge=0.0, le=1.0)
+
+    # Knobs of the synthetic renderer alone: the real images do not depend on them.
+    SYNTHETIC_ONLY: ClassVar[tuple[str, ...]] = ("artifact_strength", "semantic_gap", "unprompted_bias_ratio")
+
+    def real_part(self) -> "ShapesWorld":
+        """This world with the synthetic renderer's knobs at their defaults: what the real table's identity reads."""
+        return self.model_copy(update={name: type(self).model_fields[name].default for name in self.SYNTHETIC_ONLY})
 
 
 def names(config) -> tuple[list[str], list[str]]:

@@ -1,0 +1,156 @@
+"""Sweep axes over any config key: validated as a whole, expanded into cells that carry their
+point, sharing by identity what does not depend on an axis, and run several at once."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+
+import pytest
+
+from fake2real import experiment
+from fake2real.config import build_config
+from fake2real.data.storage import Location
+from fake2real.entrypoints import sweep_dry_run
+from fake2real.errors import ConfigError
+from fake2real.sweep_plan import cells, real_cells
+from fake2real.workspace import Workspace, real_location
+
+GAP_AND_ARTIFACT = "sweep.axes={dataset.shapes.semantic_gap: [0.0, 0.5], dataset.shapes.artifact_strength: [0.0, 0.08, 0.3]}"
+
+
+def config(tmp_path, *overrides):
+    return build_config(overrides=[f"output_dir={tmp_path / 'out'}", *overrides])
+
+
+@pytest.mark.parametrize("axes, message", [
+    ("{dataset.shapes.nope: [1]}", "config: sweep.axes: unknown config key 'dataset.shapes.nope'"),
+    ("{seed: [1, 2]}", "config: sweep.axes.seed: not an axis (use sweep.seeds)"),
+    ("{dataset.bias_ratio: [0.9]}", "config: sweep.axes.dataset.bias_ratio: not an axis (use sweep.bias_ratios)"),
+    ("{train.method: [erm]}", "config: sweep.axes.train.method: not an axis (use sweep.methods)"),
+    ("{train.loader.mode: [memory]}", "config: sweep.axes.train.loader.mode: not an axis (it sets how a job runs, not what it computes)"),
+    ("{sweep.seeds: [[1]]}", "config: sweep.axes.sweep.seeds: not an axis (it shapes the sweep itself)"),
+    ("{dataset.shapes.semantic_gap: []}", "config: sweep.axes.dataset.shapes.semantic_gap: must list at least one value"),
+    ("{dataset.shapes.semantic_gap: [0.5, 0.5]}", "config: sweep.axes.dataset.shapes.semantic_gap: values repeat ([0.5, 0.5])"),
+    ("{dataset.shapes.semantic_gap: [0, 7]}",
+     "config: sweep.axes: at semantic_gap=7: dataset.shapes.semantic_gap: Input should be less than or equal to 1 (got 7)"),
+])
+def test_an_axis_is_checked_before_any_work_in_one_line(tmp_path, axes, message):
+    with pytest.raises(ConfigError) as caught:
+        config(tmp_path, f"sweep.axes={axes}")
+    assert str(caught.value) == message
+
+
+def test_points_are_checked_as_a_whole():
+    # Each value is valid alone; 3 workers do not divide a global batch of 128.
+    with pytest.raises(ConfigError, match=r"^config: sweep.axes: at num_workers=3, batch_size=128: train.real.batch_size \(128\) "
+                                          r"must be a multiple of train.num_workers \(3\)"):
+        build_config(overrides=["sweep.axes={train.num_workers: [1, 3], train.real.batch_size: [128]}"])
+
+
+def test_without_axes_the_sweep_keeps_its_identity_and_with_them_it_has_its_own(tmp_path):
+    plain = config(tmp_path)
+    assert plain.digest() == build_config(overrides=[f"output_dir={tmp_path / 'out'}", "sweep.axes={}"]).digest()
+    assert config(tmp_path, GAP_AND_ARTIFACT).digest() != plain.digest()
+    # How many run at once is how a sweep runs, not what it computes.
+    assert config(tmp_path, "sweep.max_concurrent_experiments=3").digest() == plain.digest()
+
+
+def test_cells_span_the_product_and_carry_their_point(tmp_path):
+    sweep = config(tmp_path, GAP_AND_ARTIFACT, "sweep.seeds=[0, 1]")
+    found = cells(sweep)
+    assert len(found) == 2 * 6 * 4  # seeds × points × (none, ffr) × (erm, groupdro)
+    first_seed = [c for c in found if c.seed == 0]
+    points = list(dict.fromkeys(tuple(c.point().values()) for c in first_seed))
+    assert points == [(0.0, 0.0), (0.0, 0.08), (0.0, 0.3), (0.5, 0.0), (0.5, 0.08), (0.5, 0.3)]  # the first axis slowest
+    for cell in found:
+        assert (cell.dataset.shapes.semantic_gap, cell.dataset.shapes.artifact_strength) == tuple(cell.point().values())
+    assert [c.seed for c in found] == [0] * 24 + [1] * 24  # seed-major
+    assert config(tmp_path).point() == {}
+
+
+def test_a_real_table_is_shared_by_points_that_only_change_the_synthetic_renderer(tmp_path):
+    workspace = Workspace(Location(str(tmp_path / "out")))
+    default = config(tmp_path)
+    # The default world's table keeps its name: tables stored before are found again.
+    assert real_location(default, workspace).name == "real-shapes-" + default.digest("dataset")
+    sweep = config(tmp_path, GAP_AND_ARTIFACT)
+    assert {str(real_location(c, workspace)) for c in cells(sweep)} == {str(real_location(default, workspace))}
+    assert len(real_cells(sweep)) == 1
+    harder = config(tmp_path, "sweep.axes={dataset.shapes.y_difficulty: [0.3, 0.6]}")
+    assert len(real_cells(harder)) == 2  # the real images change: a table per point
+
+
+def test_the_plan_shares_what_no_axis_changes(tmp_path):
+    text = sweep_dry_run(config(tmp_path, "sweep.axes={dataset.shapes.artifact_strength: [0.0, 0.3]}"))
+    assert "axis points: 2 (artifact_strength=0.0; artifact_strength=0.3)" in text
+    assert len(re.findall(r"^  r=0.99: ", text, re.M)) == 1  # one real table
+    assert len(re.findall(r"pool-shapes-\w+ \(procedural, train\)", text)) == 2  # a pool per artifact strength
+    # Real-only stages do not depend on the renderer: shared by both points; FFR's are per point.
+    assert "stages to train after sharing: 8 (2 real, 2 stage1_synthetic, 4 stage2_real)" in text
+
+
+def test_experiments_run_at_once_and_come_back_in_order(tmp_path, monkeypatch):
+    running, peak, lock = [0], [0], threading.Lock()
+
+    def fake_run(config, tracker, parent_run_id=None):
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        time.sleep(0.05 * (3 - config.seed % 3))  # later ones finish first
+        with lock:
+            running[0] -= 1
+        return experiment.ExperimentResult("none", "erm", config.seed, f"run-{config.seed}")
+
+    monkeypatch.setattr(experiment, "run_experiment", fake_run)
+    configs = [config(tmp_path, f"seed={seed}") for seed in range(6)]
+    seen = []
+    results = experiment.run_experiments(configs, None, None, 2, lambda done, latest: seen.append((len(done), latest.seed)))
+    assert [r.seed for r in results] == list(range(6))
+    assert peak[0] == 2
+    assert [n for n, _ in seen] == [1, 2, 3, 4, 5, 6] and sorted(s for _, s in seen) == list(range(6))
+
+
+def test_an_error_ends_the_sweep_and_nothing_new_starts(tmp_path, monkeypatch):
+    started = []
+
+    def fake_run(config, tracker, parent_run_id=None):
+        started.append(config.seed)
+        if config.seed == 0:
+            raise RuntimeError("stage failed")
+        time.sleep(0.2)
+        return experiment.ExperimentResult("none", "erm", config.seed, "r")
+
+    monkeypatch.setattr(experiment, "run_experiment", fake_run)
+    with pytest.raises(RuntimeError, match="stage failed"):
+        experiment.run_experiments([config(tmp_path, f"seed={s}") for s in range(5)], None, None, 2)
+    time.sleep(0.3)
+    assert sorted(started) == [0, 1, 2] or sorted(started) == [0, 1]  # the error stops what had not started
+
+
+def test_a_shared_stage_trains_once_while_the_other_experiment_waits(monkeypatch):
+    trained, inside = [], []
+
+    def once(self, tracker, run_id, name, spec, callbacks):
+        inside.append(name)
+        assert len(inside) == 1, "two threads trained the same stage at once"
+        time.sleep(0.1)
+        trained.append(name)
+        inside.pop()
+        return name
+
+    monkeypatch.setattr(experiment.Experiment, "_train_stage_once", once)
+
+    class Spec:
+        def key(self):
+            return "shared-stage"
+
+    one = object.__new__(experiment.Experiment)  # its tables play no part in the lock
+    threads = [threading.Thread(target=one._train_stage, args=(None, None, name, Spec(), []))
+               for name in ("ffr/erm", "ffr/groupdro")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(trained) == ["ffr/erm", "ffr/groupdro"]  # one after the other; the second finds it finished
