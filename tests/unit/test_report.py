@@ -130,3 +130,23 @@ def test_the_sweeps_chart_and_tables_show_what_the_report_shows(tmp_path, monkey
     as_html = sorted((m, k, n, "".join(f"<td>{v}</td>" for v in values.split(" | "))) for m, k, n, values in markdown_rows)
     assert len(markdown_rows) == 6 and as_html == sorted(html_rows)
     assert f"0.433 ± {4.302653 * 0.2081666 / 3 ** 0.5:.3f}" in markdown(results, "t")
+
+
+def test_each_mixture_is_judged_against_real_data_only_with_the_same_method():
+    from fake2real.report.table import against_real_only
+    from fake2real.stats import Interval
+
+    wga = {
+        (0.99, "none", "erm"): Interval(0.0, 0.0, 0.0, 3),
+        (0.99, "none", "groupdro"): Interval(0.15, -0.46, 0.76, 3),
+        (0.99, "ffr", "erm"): Interval(0.73, 0.22, 1.25, 3),  # overlaps none/groupdro, not none/erm
+        (0.99, "ffr", "groupdro"): Interval(0.94, 0.85, 1.03, 3),
+        (0.99, "usb", "groupdro"): Interval(0.10, 0.0, 0.2, 3),
+        (0.99, "asb", "dfr"): Interval(0.5, 0.5, 0.5, 1),  # no none/dfr: left out
+    }
+    assert against_real_only(wga) == (
+        "Against none (real data only), same method: ffr/erm separated above; ffr/groupdro separated above; usb/groupdro not separated."
+    )
+    one_seed = {(0.99, "none", "erm"): Interval(0.0, 0.0, 0.0, 1), (0.99, "ffr", "erm"): Interval(0.8, 0.8, 0.8, 1)}
+    assert against_real_only(one_seed) == "Against none (real data only), same method: ffr/erm one seed, no interval."
+    assert against_real_only({(0.99, "ffr", "erm"): Interval(0.8, 0.7, 0.9, 3)}) == ""

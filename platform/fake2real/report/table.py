@@ -61,8 +61,27 @@ def _ratio_section(ratio, seeds: dict[Cell, int], by_column: dict[str, dict[Cell
     for cell in at_ratio:
         texts = [interval_text(by_column[column].get(cell)) for column in COLUMNS]
         lines.append(f"| {cell[1]} | {cell[2]} | {seeds[cell]} | " + " | ".join(texts) + " |")
-    verdict = separation({cell: by_column[TEST_WGA][cell] for cell in at_ratio if cell in by_column[TEST_WGA]})
-    return lines + (["", verdict] if verdict else [])
+    wga = {cell: by_column[TEST_WGA][cell] for cell in at_ratio if cell in by_column[TEST_WGA]}
+    verdict = separation(wga)
+    against = against_real_only(wga)
+    return lines + (["", verdict] if verdict else []) + (["", against] if against else [])
+
+
+def against_real_only(wga: dict[Cell, Interval]) -> str:
+    """One line: each mixture's test WGA against ``none`` (real data only) with the same method,
+    above / below where the 95 % intervals do not overlap, else not separated."""
+    parts = []
+    for (ratio, mixture, method), found in wga.items():
+        baseline = wga.get((ratio, "none", method))
+        if mixture == "none" or baseline is None:
+            continue
+        verdict = separated(found, baseline)
+        if verdict is None:
+            word = "one seed, no interval"
+        else:
+            word = ("separated above" if found.mean > baseline.mean else "separated below") if verdict else "not separated"
+        parts.append(f"{mixture}/{method} {word}")
+    return f"Against none (real data only), same method: {'; '.join(parts)}." if parts else ""
 
 
 def markdown(results, title: str) -> str:
