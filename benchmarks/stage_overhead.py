@@ -13,6 +13,10 @@ Measured on one local Ray, each ``TorchTrainer.fit`` a fresh worker group as in 
 - in one process, without Ray: loading the stage's splits, building the model, and an MLflow stage
   run (create, log a metric per epoch, tag, finish) in a sqlite store.
 
+Each fit's wall seconds and the CPU-seconds the whole machine spent meanwhile (``/proc/stat``,
+Linux): a fit's own processes (Ray Train's controller, its helpers, the workers) all count, so
+"CPU-seconds / cores" is how much faster a stage could go with other stages beside it.
+
 Prints a Markdown block for benchmarks/RESULTS.md.
 """
 
@@ -26,6 +30,64 @@ import time
 from pathlib import Path
 
 from fake2real.train.stage import CONTROLLER_POLL_ENV
+
+
+def _machine_cpu_s() -> float:
+    """CPU-seconds (user + nice + system) the machine has spent since boot."""
+    with open("/proc/stat") as stat:
+        user, nice, system = (int(v) for v in stat.readline().split()[1:4])
+    return (user + nice + system) / os.sysconf("SC_CLK_TCK")
+
+
+def _timed(run) -> tuple[float, float]:
+    """(wall seconds, machine CPU-seconds) of ``run()``."""
+    wall, cpu = time.perf_counter(), _machine_cpu_s()
+    run()
+    return time.perf_counter() - wall, _machine_cpu_s() - cpu
+
+
+def _ray_processes() -> dict[int, tuple[str, float]]:
+    """pid → (Ray's process title, e.g. ``ray::TrainController``, CPU-seconds so far) of this machine's Ray workers."""
+    found = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/cmdline", "rb") as cmdline:
+                title = cmdline.read().split(b"\0")[0].decode(errors="replace")
+            with open(f"/proc/{entry.name}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:  # exited meanwhile
+            continue
+        if title.startswith("ray::"):
+            found[int(entry.name)] = (title.split(".")[0].split(" ")[0], (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"))
+    return found
+
+
+def _cpu_by_process(run, interval_s: float = 0.1) -> dict[str, float]:
+    """CPU-seconds of the Ray worker processes that ``run()`` starts, summed by process title
+    (sampled every ``interval_s``: a process's last interval before it exits is missed)."""
+    import threading
+
+    before, seen, stop = _ray_processes(), {}, threading.Event()
+
+    def sample():
+        while not stop.is_set():
+            for pid, (title, cpu) in _ray_processes().items():
+                seen[pid] = (title, cpu - before.get(pid, (title, 0.0))[1])
+            stop.wait(interval_s)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        run()
+    finally:
+        stop.set()
+        sampler.join()
+    totals: dict[str, float] = {}
+    for title, cpu in seen.values():
+        totals[title] = totals.get(title, 0.0) + cpu
+    return dict(sorted(totals.items(), key=lambda item: -item[1]))
 
 
 def _noop(config: dict) -> None:
@@ -47,27 +109,23 @@ def _reports(config: dict) -> None:
             ray.train.report({"index": index}, checkpoint=checkpoint)
 
 
-def _fit(function, config: dict, storage: str, name: str, workers: int, cpus: float) -> float:
+def _fit(function, config: dict, storage: str, name: str, workers: int, cpus: float) -> tuple[float, float]:
     from ray.train import RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
     trainer = TorchTrainer(function, train_loop_config=config, run_config=RunConfig(name=name, storage_path=storage),
                            scaling_config=ScalingConfig(num_workers=workers, resources_per_worker={"CPU": cpus}))
-    started = time.perf_counter()
-    trainer.fit()
-    return time.perf_counter() - started
+    return _timed(trainer.fit)
 
 
-def _stage(table: str, epochs: int, storage: str, workers: int, cpus: float, tag: str) -> float:
+def _stage(table: str, epochs: int, storage: str, workers: int, cpus: float, tag: str) -> tuple[float, float]:
     from fake2real.sections import TrainConfig
     from fake2real.train.spec import Resources, StageSpec
     from fake2real.train.stage import run_stage
 
     hparams = {**TrainConfig().real.model_dump(), "epochs": epochs}
     spec = StageSpec(f"overhead-{tag}-{epochs}", (table,), table, "erm", {}, "small_cnn", hparams, seed=0)
-    started = time.perf_counter()
-    run_stage(spec, Resources(workers, cpus, loader={"mode": "memory"}), storage)
-    return time.perf_counter() - started
+    return _timed(lambda: run_stage(spec, Resources(workers, cpus, loader={"mode": "memory"}), storage))
 
 
 def _in_process(table: str, root: Path) -> dict[str, float]:
@@ -126,21 +184,32 @@ def main() -> None:
         "our stage, 1 epoch": lambda i: _stage(table, 1, storage, *shape, tag=str(i)),
         "our stage, 3 epochs": lambda i: _stage(table, 3, storage, *shape, tag=str(i)),
     }
-    seconds = {name: [case(i) for i in range(args.repeats)] for name, case in cases.items()}
+    timed = {name: [case(i) for i in range(args.repeats)] for name, case in cases.items()}
+    seconds = {name: [wall for wall, _ in values] for name, values in timed.items()}
     median = {name: statistics.median(values) for name, values in seconds.items()}
+    cpu = {name: statistics.median(c for _, c in values) for name, values in timed.items()}
     per_report = (median["Ray Train, ten reports with checkpoints"] - median["Ray Train, one report with a checkpoint"]) / 9
     per_epoch = (median["our stage, 3 epochs"] - median["our stage, 1 epoch"]) / 2
 
     print(f"\n{args.workers} worker(s) × {args.cpus_per_worker:g} CPU, controller poll {args.controller_poll_s:g} s, "
           f"median of {args.repeats} fits each; Ray started in {ray_start:.1f} s\n")
-    print("| what | seconds |\n|---|---|")
+    print(f"| what | seconds | machine CPU-seconds ({os.cpu_count()} cores) |\n|---|---|---|")
     for name, values in seconds.items():
-        print(f"| {name} | {median[name]:.1f} ({', '.join(f'{v:.1f}' for v in values)}) |")
-    print(f"| per report with a checkpoint (ten − one, over 9) | {per_report:.2f} |")
-    print(f"| per epoch of our stage (3 − 1 epochs, over 2) | {per_epoch:.2f} |")
-    print(f"| **fixed cost of our stage** (1 epoch − one epoch's work) | **{median['our stage, 1 epoch'] - per_epoch:.1f}** |")
+        print(f"| {name} | {median[name]:.1f} ({', '.join(f'{v:.1f}' for v in values)}) | {cpu[name]:.1f} |")
+    per_epoch_cpu = (cpu["our stage, 3 epochs"] - cpu["our stage, 1 epoch"]) / 2
+    print(f"| per report with a checkpoint (ten − one, over 9) | {per_report:.2f} | |")
+    print(f"| per epoch of our stage (3 − 1 epochs, over 2) | {per_epoch:.2f} | {per_epoch_cpu:.1f} |")
+    print(f"| **fixed cost of our stage** (1 epoch − one epoch's work) | **{median['our stage, 1 epoch'] - per_epoch:.1f}** | "
+          f"**{cpu['our stage, 1 epoch'] - per_epoch_cpu:.1f}** |")
     for name, value in _in_process(table, root).items():
-        print(f"| in one process: {name} | {value:.2f} |")
+        print(f"| in one process: {name} | {value:.2f} | |")
+    # Where a fit's CPU goes: the Ray processes one more no-op fit starts, by title.
+    by_process = _cpu_by_process(lambda: _fit(_noop, {}, storage, "noop-by-process", *shape))
+    print("\nOne more no-op fit, CPU-seconds of the Ray processes it ran, by title (sampled every 0.1 s):\n")
+    print("| process | CPU-seconds |\n|---|---|")
+    for title, value in by_process.items():
+        if value >= 0.05:
+            print(f"| `{title}` | {value:.2f} |")
 
 
 if __name__ == "__main__":
