@@ -22,6 +22,17 @@ MEASURED: dict[tuple[str, str, str, int], float] = {
 }
 
 
+# (device, workers per stage) -> seconds a stage costs besides its epochs (Ray Train starting its
+# controller, helpers and workers, the table decoded, the start and final evaluations):
+# benchmarks/stage_overhead.py, 2026-11-29, 2-core CPU, "fixed cost of our stage".
+MEASURED_STAGE_START_S: dict[tuple[str, int], float] = {("cpu", 1): 10.1, ("cpu", 2): 12.7}
+
+
+def stage_start_s(config) -> float | None:
+    """The measured fixed cost of one of ``config``'s stages, None when not measured for its shape."""
+    return MEASURED_STAGE_START_S.get(("gpu" if config.train.use_gpu else "cpu", config.train.num_workers))
+
+
 @dataclass(frozen=True)
 class Rates:
     generation: float | None

@@ -19,7 +19,7 @@ import itertools
 from dataclasses import dataclass, field, replace
 
 from fake2real.config import ExperimentConfig, axis_points, merge, nested, point_label
-from fake2real.cost import Rates, rates
+from fake2real.cost import Rates, rates, stage_start_s
 from fake2real.data.storage import Location
 from fake2real.data.table import TableInfo, group_name, is_complete
 from fake2real.experiment import stage_spec
@@ -216,7 +216,18 @@ def dry_run(config: ExperimentConfig) -> str:
     generated = sum(need.to_add for need in needs if need.pool.prompt is not None)
     image_passes = sum(s.image_passes for s in [*work.values(), *trials])
     lines += _cost(config, rates(config), generated, image_passes)
+    lines.append(_start_ups(config, sum(not s.done for s in work.values()) + len(trials)))
     return "\n".join(lines)
+
+
+def _start_ups(config: ExperimentConfig, runs: int) -> str:
+    """What the image rates leave out: each stage's fixed cost, which small stages are mostly made of."""
+    shape = f"{config.train.num_workers} {'GPU' if config.train.use_gpu else 'CPU'} worker(s) per stage"
+    seconds = stage_start_s(config)
+    if seconds is None:
+        return f"stage start-ups: {runs} Ray Train runs; no measured fixed cost for {shape}"
+    return (f"stage start-ups: {runs} Ray Train runs × {seconds:g} s = {runs * seconds / 3600:.2f} h one after another "
+            f"(measured for {shape} on a 2-core CPU machine, benchmarks/RESULTS.md; not in the estimate above)")
 
 
 def _single(cell: ExperimentConfig) -> ExperimentConfig:

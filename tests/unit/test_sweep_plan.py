@@ -27,6 +27,16 @@ def test_the_quick_sweep_plan_without_any_work(tmp_path):
     # real × 2 methods, FFR's stage 1 once (shared), FFR's stage 2 × 2 methods
     assert "stages to train after sharing: 5 (2 real, 1 stage1_synthetic, 2 stage2_real)" in text
     assert "search trials" not in text
+    # Each of those 5 stages also pays the measured fixed cost of a 2-worker CPU stage.
+    assert "stage start-ups: 5 Ray Train runs × 12.7 s = 0.02 h one after another (measured for 2 CPU worker(s) per stage" in text
+
+
+def test_start_ups_count_search_trials_and_say_when_unmeasured(tmp_path):
+    text = sweep_dry_run(config(tmp_path, "sweep.search.num_samples=3", "train.num_workers=1"))
+    assert "search trials: 12 (3 per searched cell" in text
+    assert "stage start-ups: 17 Ray Train runs × 10.1 s = 0.05 h" in text  # the 5 stages and the 12 trials
+    gpu = sweep_dry_run(config(tmp_path, "train.use_gpu=true"))
+    assert "stage start-ups: 5 Ray Train runs; no measured fixed cost for 2 GPU worker(s) per stage" in gpu
 
 
 def test_budgets_share_one_pool_sized_to_the_largest_draw(tmp_path):
