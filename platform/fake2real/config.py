@@ -120,9 +120,14 @@ def axis_points(axes: dict[str, list]) -> list[dict[str, Any]]:
     return [dict(zip(axes, values)) for values in itertools.product(*axes.values())]
 
 
+def axis_name(key: str) -> str:
+    """How an axis is shown: its key's last part (``dataset.shapes.semantic_gap`` → ``semantic_gap``)."""
+    return key.rsplit(".", 1)[-1]
+
+
 def point_label(point: dict[str, Any]) -> str:
     """``semantic_gap=0.5, artifact_strength=0.08``: each key by its last part (its full key when two share it)."""
-    names = [key.rsplit(".", 1)[-1] for key in point]
+    names = [axis_name(key) for key in point]
     return ", ".join(f"{key if names.count(name) > 1 else name}={value}" for (key, value), name in zip(point.items(), names))
 
 

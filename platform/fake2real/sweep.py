@@ -16,7 +16,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from fake2real.config import ExperimentConfig, point_label
+from fake2real.config import ExperimentConfig, axis_name, point_label
 from fake2real.data.storage import Location, upload
 from fake2real.checks import check_cluster, check_experiments
 from fake2real.experiment import ExperimentResult, run_experiments
@@ -84,7 +84,7 @@ def run_sweep(config: ExperimentConfig) -> SweepResult:
     ratios = config.sweep.bias_ratios or [config.dataset.bias_ratio]
     title = f"{config.name}: {config.dataset.name}, bias ratio {', '.join(map(str, ratios))}"
     if config.sweep.axes:
-        title += f", over {' × '.join(key.rsplit('.', 1)[-1] for key in config.sweep.axes)}"
+        title += f", over {' × '.join(axis_name(key) for key in config.sweep.axes)}"
     searched = config.sweep.search.num_samples > 0
     # Without a search, a unit of work is one experiment; with one, a cell (search, then seeds).
     grid = search_cells(config) if searched else cells(config)

@@ -154,3 +154,42 @@ def test_a_shared_stage_trains_once_while_the_other_experiment_waits(monkeypatch
     for thread in threads:
         thread.join()
     assert sorted(trained) == ["ffr/erm", "ffr/groupdro"]  # one after the other; the second finds it finished
+
+
+def _regime_results():
+    """Two gaps × two strengths, 3 seeds: FFR far above ASB at gap 0, far below at gap 1 (tight
+    seeds), and level with USB everywhere (wide seeds)."""
+    from fake2real.train.stage import StageResult
+
+    base = {"asb": 0.6, "usb": 0.6}
+    out = []
+    for seed, jitter in enumerate((-0.05, 0.0, 0.05)):
+        for gap in (0.0, 1.0):
+            for strength in (0.0, 0.3):
+                for mixture in ("usb", "asb", "ffr"):
+                    wga = (0.9 - 0.6 * gap) + jitter / 5 if mixture == "ffr" else base[mixture] + (jitter * 4 if mixture == "usb" else jitter / 5)
+                    out.append(experiment.ExperimentResult(
+                        mixture, "erm", seed, f"r{len(out)}", 0.99, [StageResult("k", "c", {"test/worst_group_accuracy": wga})],
+                        point={"dataset.shapes.semantic_gap": gap, "dataset.shapes.artifact_strength": strength}))
+    return out
+
+
+def test_the_regime_map_marks_where_the_intervals_do_not_overlap(tmp_path):
+    from PIL import Image
+
+    from fake2real.report import regime
+    from fake2real.report.table import chart
+
+    text = "\n".join(regime.markdown(_regime_results()))
+    assert "#### ffr − asb, erm, r = 0.99" in text and "#### ffr − usb, erm, r = 0.99" in text
+    assert "| semantic_gap \\ artifact_strength | 0.0 | 0.3 |" in text
+    assert "| semantic_gap=0.0 | +0.300* | +0.300* |" in text  # separated above
+    assert "| semantic_gap=1.0 | -0.300* | -0.300* |" in text  # separated below
+    assert "ffr separated above asb at 2 of 4 points, below at 2." in text
+    # Against USB the seeds spread ±0.2: the same differences are not separated, so not marked.
+    usb = text.split("#### ffr − usb")[1]
+    assert "*" not in usb.split("\n\n", 2)[1] and "ffr separated above usb at 0 of 4 points, below at 0." in usb
+    assert regime.markdown([r for r in _regime_results() if r.mixture == "ffr"]) == []  # nothing to compare
+    chart(_regime_results(), tmp_path / "results.png", "regime")
+    with Image.open(tmp_path / "results.png") as image:
+        assert image.width > 2 * image.height  # two heatmap panels side by side, not the bar chart

@@ -20,7 +20,8 @@ from fake2real.data.images import decode_rgb
 from fake2real.data.table import group_name, read_info, read_table
 from fake2real.report import figures, regime
 from fake2real.report.cells import by_point, interval_text, intervals, ratio_order, seed_counts
-from fake2real.report.table import COLUMNS as TABLE_COLUMNS, HEADERS, point_text
+from fake2real.config import point_label
+from fake2real.report.table import COLUMNS as TABLE_COLUMNS, HEADERS
 from fake2real.report.runs import RunRecord, SweepRuns, read_sweep
 from fake2real.report.saliency import saliency_figure
 from fake2real.errors import TrackingError
@@ -63,7 +64,7 @@ def results_table(records: list[RunRecord]) -> str:
     for point, runs in groups.items():
         seeds = seed_counts(runs)
         by_column = {metric: intervals(runs, metric) for metric, _ in COLUMNS}
-        where = f"<td>{html.escape(point_text(point))}</td>" if with_points else ""
+        where = f"<td>{html.escape(point_label(dict(point)))}</td>" if with_points else ""
         for cell, count in seeds.items():
             ratio, mixture, method = cell
             values = "".join(f"<td>{interval_text(by_column[metric].get(cell))}</td>" for metric, _ in COLUMNS)

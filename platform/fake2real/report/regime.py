@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fake2real.config import axis_name, point_label
 from fake2real.report.cells import by_point, intervals, ratio_order
 from fake2real.stats import separated
 from fake2real.track.names import TEST_WGA
@@ -86,8 +87,8 @@ def _text(difference: Difference | None) -> str:
     return f"{difference.value:+.3f}{MARK if difference.separated else ''}"
 
 
-def _row_label(row: dict) -> str:
-    return ", ".join(f"{key.rsplit('.', 1)[-1]}={value}" for key, value in row.items()) or "—"
+def _axes_of(row: dict) -> str:
+    return ", ".join(axis_name(key) for key in row)
 
 
 def markdown(runs) -> list[str]:
@@ -99,13 +100,13 @@ def markdown(runs) -> list[str]:
              f"Difference of mean test WGA over seeds; {MARK}: the two mixtures' 95 % intervals do not overlap "
              "(separated); no mark: not separated."]
     for panel in found:
-        rows_name = ", ".join(key.rsplit(".", 1)[-1] for key in panel.rows[0]) or ""
-        head = f"{rows_name} \\ {panel.last_axis.rsplit('.', 1)[-1]}" if rows_name else panel.last_axis.rsplit(".", 1)[-1]
+        rows_name = _axes_of(panel.rows[0])
+        head = f"{rows_name} \\ {axis_name(panel.last_axis)}" if rows_name else axis_name(panel.last_axis)
         lines += ["", f"#### {panel.title}", "", f"| {head} | " + " | ".join(map(str, panel.columns)) + " |",
                   "|---|" + "---|" * len(panel.columns)]
         for index, row in enumerate(panel.rows):
             texts = [_text(panel.cells.get((index, column))) for column in range(len(panel.columns))]
-            lines.append(f"| {_row_label(row)} | " + " | ".join(texts) + " |")
+            lines.append(f"| {point_label(row) or '—'} | " + " | ".join(texts) + " |")
         wins = sum(1 for d in panel.cells.values() if d.separated and d.value > 0)
         losses = sum(1 for d in panel.cells.values() if d.separated and d.value < 0)
         lines += ["", f"{panel.first} separated above {panel.second} at {wins} of {len(panel.cells)} points, below at {losses}."]
@@ -137,8 +138,8 @@ def draw(runs, title: str | None = None):
                     fontweight="bold" if difference.separated else "normal")
         ax.set_xticks(range(len(panel.columns)), [str(c) for c in panel.columns], fontsize=8)
         ax.set_yticks(range(len(panel.rows)), [", ".join(map(str, r.values())) for r in panel.rows], fontsize=8)
-        ax.set_ylabel(", ".join(key.rsplit(".", 1)[-1] for key in panel.rows[0]), fontsize=8)
-        ax.set_xlabel(panel.last_axis.rsplit(".", 1)[-1], fontsize=8)
+        ax.set_ylabel(_axes_of(panel.rows[0]), fontsize=8)
+        ax.set_xlabel(axis_name(panel.last_axis), fontsize=8)
         ax.set_title(panel.title, fontsize=9)
     fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.8, label=f"test WGA difference ({MARK}: separated)")
     if title:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from fake2real.config import point_label
 from fake2real.report import figures, regime
 from fake2real.report.cells import Cell, by_point, cell_of, interval_text, intervals, seed_counts
 from fake2real.track.names import TEST_WGA, VAL_WGA
@@ -95,7 +96,7 @@ def markdown(results, title: str) -> str:
         seeds = seed_counts(runs)
         by_column = {column: intervals(runs, column) for column in COLUMNS}
         for ratio in dict.fromkeys(ratio for ratio, _, _ in seeds):
-            lines += _ratio_section(ratio, seeds, by_column, point_text(point))
+            lines += _ratio_section(ratio, seeds, by_column, point_label(dict(point)))
     lines += regime.markdown(results)
     refit = sorted({r.method for r in results if _refits_on_validation(r.method)})
     if refit:
@@ -107,11 +108,6 @@ def _refits_on_validation(method: str) -> bool:
     from fake2real.train.methods import METHODS
 
     return method in METHODS and METHODS[method].base_method is not None
-
-
-def point_text(point) -> str:
-    """``semantic_gap=0.5, artifact_strength=0.08`` ('' without axes)."""
-    return ", ".join(f"{key.rsplit('.', 1)[-1]}={value}" for key, value in point)
 
 
 def write_csv(results, path: Path) -> None:
@@ -160,7 +156,7 @@ def chart(results, path: Path, title: str) -> None:
         groups = by_point(results)
         point, runs = next(iter(groups.items()))
         if len(groups) > 1:
-            title += f" (at {point_text(point)}; results.md has every point)"
+            title += f" (at {point_label(dict(point))}; results.md has every point)"
         if len({r.bias_ratio for r in runs}) > 1:
             fig = figures.draw_wga_vs_bias_ratio(intervals(runs, TEST_WGA), title)
         else:
