@@ -11,7 +11,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError, model_validator
+from pydantic import ValidationError, ValidationInfo, model_validator
 
 from fake2real.errors import ConfigError
 from fake2real.yaml_file import load_override_value, load_yaml_file
@@ -32,6 +32,7 @@ ADDED_LATER = {
     "dataset.metadata": None, "dataset.class_names": None, "dataset.bias_names": None, "dataset.table": None,
     "sweep.axes": {},
 }
+_GRID_CHECKED = "sweep.axes checked"  # validation context of ExperimentConfig.cell
 # What a sweep varies by its own fields, or what names the job rather than its computation: no axis.
 NOT_AXES = {"seed": "use sweep.seeds", "dataset.bias_ratio": "use sweep.bias_ratios", "train.mixture": "use sweep.mixtures",
             "train.method": "use sweep.methods", "name": "it names the job", "output_dir": "it says where results go",
@@ -79,9 +80,9 @@ class ExperimentConfig(_Section):
         return self
 
     @model_validator(mode="after")
-    def _axes(self) -> "ExperimentConfig":
+    def _axes(self, info: ValidationInfo) -> "ExperimentConfig":
         axes = self.sweep.axes
-        if not axes:
+        if not axes or (info.context or {}).get(_GRID_CHECKED):
             return self
         dumped = self.model_dump()
         for key, values in axes.items():
@@ -93,6 +94,12 @@ class ExperimentConfig(_Section):
             except ValidationError as exc:
                 raise ValueError(f"sweep.axes: at {point_label(point)}: {_error_line(exc).removeprefix('config: ')}") from None
         return self
+
+    @classmethod
+    def cell(cls, data: dict) -> "ExperimentConfig":
+        """A cell of a sweep whose grid was checked (``data`` is one of its points): validated
+        without checking every point of the grid again, which each of its cells would repeat."""
+        return cls.model_validate(data, context={_GRID_CHECKED: True})
 
     def point(self) -> dict[str, Any]:
         """This config's values of the sweep's axes ({} without axes): a sweep cell's point."""

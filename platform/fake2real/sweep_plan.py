@@ -44,7 +44,7 @@ def cells(config: ExperimentConfig) -> list[ExperimentConfig]:
     base = config.model_dump()
     at_point = [merge(base, nested(point)) for point in axis_points(sweep.axes)]
     return [
-        ExperimentConfig.model_validate(
+        ExperimentConfig.cell(
             merge(point, {"seed": seed, "dataset": {"bias_ratio": ratio}, "train": {"mixture": mixture, "method": method}})
         )
         for seed in sweep.seeds
