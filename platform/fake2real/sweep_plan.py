@@ -203,13 +203,16 @@ def dry_run(config: ExperimentConfig) -> str:
         searched = list({search_key(c): c for c in search_cells(config)}.values())
         searched += list({search_key(s): s for s in (stage1_cell(c) for c in searched if searches_stage1(c))}.values())
         for cell in searched:
-            last = list(stage_work(_single(cell), workspace, real_info).values())[-1]
+            key, last = list(stage_work(_single(cell), workspace, real_info).items())[-1]
             trials += [replace(last, done=False)] * search.num_samples  # a trial's hyperparameters are new
+            if not last.done:  # the cell's first seed reuses its selected trial's stage: not trained twice
+                work.pop(key, None)
     names: dict[str, int] = {}
     for stage in work.values():
         names[stage.name] = names.get(stage.name, 0) + 1
     done = sum(stage.done for stage in work.values())
-    lines.append(f"stages to train after sharing: {len(work)} ({', '.join(f'{n} {name}' for name, n in sorted(names.items()))}); "
+    besides = " besides the searches' (a searched cell's first seed is its selected trial)" if search.num_samples else ""
+    lines.append(f"stages to train after sharing: {len(work)} ({', '.join(f'{n} {name}' for name, n in sorted(names.items()))}){besides}; "
                  f"already trained: {done}")
     if search.num_samples:
         lines.append(f"search trials: {len(trials)} ({search.num_samples} per searched cell; each trains its cell's last stage)")
@@ -232,9 +235,10 @@ def _start_ups(config: ExperimentConfig, runs: int) -> str:
 
 def _single(cell: ExperimentConfig) -> ExperimentConfig:
     """A search cell as a one-experiment sweep (its own mixture, method, ratio and first seed)."""
-    sweep = {"mixtures": [cell.train.mixture], "methods": [cell.train.method], "seeds": [cell.seed],
-             "bias_ratios": None, "ablation_mixtures": [], "axes": {}}  # the cell is at its point already
-    return ExperimentConfig.model_validate(merge(cell.model_dump(), {"sweep": sweep}))
+    data = merge(cell.model_dump(), {"sweep": {"mixtures": [cell.train.mixture], "methods": [cell.train.method], "seeds": [cell.seed],
+                                               "bias_ratios": None, "ablation_mixtures": []}})
+    data["sweep"]["axes"] = {}  # the cell is at its point already (set, not merged: merging {} keeps the axes)
+    return ExperimentConfig.model_validate(data)
 
 
 def _cost(config: ExperimentConfig, rate: Rates, generated: int, image_passes: int) -> list[str]:

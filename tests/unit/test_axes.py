@@ -91,6 +91,17 @@ def test_the_plan_shares_what_no_axis_changes(tmp_path):
     assert "stages to train after sharing: 8 (2 real, 2 stage1_synthetic, 4 stage2_real)" in text
 
 
+def test_a_searched_plan_counts_each_points_search_and_its_selected_trial_once(tmp_path):
+    text = sweep_dry_run(config(tmp_path, "sweep.axes={dataset.shapes.artifact_strength: [0.0, 0.3]}", "sweep.seeds=[0,1]",
+                                "sweep.search.num_samples=2", "train.num_workers=1"))
+    # Searched cells: none × 2 methods (shared by both points) + ffr × 2 methods × 2 points = 6, so 12 trials.
+    assert "search trials: 12 (2 per searched cell" in text
+    # Of the 16 stages of two seeds, each searched cell's seed-0 last stage is its selected trial:
+    # real 4 − 2, FFR's stage 1 per point and seed 4, stage 2 8 − 4.
+    assert "stages to train after sharing: 10 (2 real, 4 stage1_synthetic, 4 stage2_real) besides the searches'" in text
+    assert "stage start-ups: 22 Ray Train runs" in text
+
+
 def test_experiments_run_at_once_and_come_back_in_order(tmp_path, monkeypatch):
     running, peak, lock = [0], [0], threading.Lock()
 

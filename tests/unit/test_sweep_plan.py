@@ -34,7 +34,9 @@ def test_the_quick_sweep_plan_without_any_work(tmp_path):
 def test_start_ups_count_search_trials_and_say_when_unmeasured(tmp_path):
     text = sweep_dry_run(config(tmp_path, "sweep.search.num_samples=3", "train.num_workers=1"))
     assert "search trials: 12 (3 per searched cell" in text
-    assert "stage start-ups: 17 Ray Train runs × 10.1 s = 0.05 h" in text  # the 5 stages and the 12 trials
+    # The 12 trials and FFR's stage 1: each searched cell's first seed is its selected trial, not a 13th stage.
+    assert "stages to train after sharing: 1 (1 stage1_synthetic) besides the searches'" in text
+    assert "stage start-ups: 13 Ray Train runs × 10.1 s = 0.04 h" in text
     gpu = sweep_dry_run(config(tmp_path, "train.use_gpu=true"))
     assert "stage start-ups: 5 Ray Train runs; no measured fixed cost for 2 GPU worker(s) per stage" in gpu
 
