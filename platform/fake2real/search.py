@@ -201,13 +201,21 @@ def _trial(params: dict, cell: dict, tracking: dict, parent_run_id: str) -> None
         tune.report({k: v for k, v in result.stages[-1].metrics.items() if k.startswith(("val/", "epoch", "final", SELECTION_STEP))})
 
 
-def _close_stopped_trials(tracker, cell_run_id: str) -> None:
-    """Runs of trials Tune stopped (ASHA) never finished themselves: mark them KILLED."""
+def close_stopped_trials(tracker, cell_run_id: str, stopped: set[str]) -> None:
+    """Runs of trials Tune stopped (ASHA) never finished themselves: mark them KILLED. Such a run
+    is still RUNNING, or FAILED when the stop reached its training as an error first; ``stopped``
+    holds the ids of the trials Tune reports without an error, so a trial that failed stays FAILED."""
     client = tracker.client
-    for run in client.search_runs([tracker.experiment_id], filter_string=f"tags.`{PARENT_TAG}` = '{cell_run_id}' and attributes.status = 'RUNNING'"):
+
+    def unfinished(parent: str) -> list:
+        runs = client.search_runs([tracker.experiment_id], filter_string=f"tags.`{PARENT_TAG}` = '{parent}'")
+        return [r for r in runs if r.info.status == "RUNNING" or (r.info.status == "FAILED" and r.data.tags.get(TRIAL_TAG, "") in stopped)]
+
+    for run in unfinished(cell_run_id):
         if TRIAL_TAG in run.data.tags:
-            for stage in client.search_runs([tracker.experiment_id], filter_string=f"tags.`{PARENT_TAG}` = '{run.info.run_id}' and attributes.status = 'RUNNING'"):
-                tracker.finish(stage.info.run_id, "KILLED")
+            for stage in client.search_runs([tracker.experiment_id], filter_string=f"tags.`{PARENT_TAG}` = '{run.info.run_id}'"):
+                if stage.info.status in ("RUNNING", "FAILED"):
+                    tracker.finish(stage.info.run_id, "KILLED")
             tracker.finish(run.info.run_id, "KILLED")
 
 
@@ -270,7 +278,7 @@ def search_cell(config: ExperimentConfig, tracker, cell_run_id: str, runs: str |
     if not finished:
         first = next((r.error for r in grid if r.error is not None), None)
         raise Fake2RealError(f"search: every trial of cell {key} failed: {str(first).strip().splitlines()[-1] if first else 'no result'}")
-    _close_stopped_trials(tracker, cell_run_id)
+    close_stopped_trials(tracker, cell_run_id, {r.metrics["trial_id"] for r in grid if r.error is None and "trial_id" in (r.metrics or {})})
     best = max(finished, key=lambda r: selection_key(r.metrics))  # equal keys: the earliest trial
     epochs = sum(int(r.metrics.get(SELECTION_STEP, 0)) - (1 if r.metrics.get("final") else 0) for r in finished)
     outcome = CellSearch(key, dict(best.config), float(best.metrics[SELECTION_METRIC]), len(grid), epochs)

@@ -8,7 +8,9 @@ from ray.tune.search.optuna import OptunaSearch
 
 from fake2real.config import build_config
 from fake2real.errors import ConfigError
-from fake2real.search import apply, cell_key, search_space, searches_stage1, stage1_cell, with_seed
+from fake2real.search import apply, cell_key, close_stopped_trials, search_space, searches_stage1, stage1_cell, with_seed
+from fake2real.track.mlflow_runs import Tracker
+from fake2real.track.names import CELL, LEVEL_TAG, STAGE, trial_run_tags
 from fake2real.train.methods import METHODS, get_method
 from fake2real.train.mixtures import get_mixture
 
@@ -108,3 +110,22 @@ def test_stage1_search_counts_as_a_synthetic_plan_of_the_sweep(tmp_path):
         run_sweep(build_config(overrides=overrides))
     assert "synthetic_only" in str(error.value)
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("table.json"))
+
+
+def test_trials_tune_stopped_are_killed_and_a_trial_that_failed_stays_failed(tmp_path):
+    tracker = Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}", "search", tmp_path / "artifacts")
+    cell = tracker.run_for("cell", "cell", tags={LEVEL_TAG: CELL})
+    runs = {}
+    # a finished; b stopped before it reported (still RUNNING); c stopped by ASHA while its
+    # training turned the stop into an error (FAILED); d failed on its own (Tune saw its error).
+    for trial, status in [("a", "FINISHED"), ("b", "RUNNING"), ("c", "FAILED"), ("d", "FAILED")]:
+        run = tracker.run_for(f"trial-{trial}", f"trial-{trial}", cell, tags=trial_run_tags(trial))
+        stage = tracker.run_for(f"stage-{trial}", f"trial-{trial}/stage", run, tags={LEVEL_TAG: STAGE})
+        if status != "RUNNING":
+            tracker.finish(stage, status)
+            tracker.finish(run, status)
+        runs[trial] = (run, stage)
+    close_stopped_trials(tracker, cell, stopped={"a", "c"})  # the trials Tune reports without an error
+    status = {t: [tracker.client.get_run(r).info.status for r in pair] for t, pair in runs.items()}
+    assert status == {"a": ["FINISHED"] * 2, "b": ["KILLED"] * 2, "c": ["KILLED"] * 2, "d": ["FAILED"] * 2}
+    assert tracker.client.get_run(cell).info.status == "RUNNING"  # the cell goes on to its seeds
