@@ -79,3 +79,11 @@ def test_render_embeds_every_figure_with_its_id():
     page = render(SweepRuns("abc123", "sweep-x", "FINISHED", records), [Figure("wga-vs-bias-ratio", "WGA", png, "c")], "sqlite:///x.db")
     assert '<figure id="wga-vs-bias-ratio">' in page and 'class="figure"' in page
     assert page.count("data:image/png;base64,") == 1 and "sweep-x" in page and 'id="results-table"' in page
+
+
+def test_a_figure_marked_first_comes_before_the_results_table_and_the_others_after():
+    records = [record(0.9, "ffr", "erm", 0, 0.5)]
+    png = figures.wga_vs_bias_ratio(records)
+    built = [Figure("later", "Later", png, "c"), Figure("regime-map", "Map", png, "c", first=True)]
+    page = render(SweepRuns("abc123", "sweep-x", "FINISHED", records), built, "sqlite:///x.db")
+    assert page.index('<figure id="regime-map">') < page.index('id="results-table"') < page.index('<figure id="later">')

@@ -36,6 +36,9 @@ class Figure:
     title: str
     png: bytes
     caption: str
+    # Shown above the results table: a figure a person reads before the rows (a sweep with axes
+    # has a row per point, mixture and method, so its map would sit below dozens of them).
+    first: bool = False
 
 
 def group_labels(table: str) -> dict[str, str]:
@@ -113,15 +116,19 @@ def _regime_figures(records: list[RunRecord]) -> list[Figure]:
         return []
     return [Figure("regime-map", "Regime map: where FFR wins", figures.to_png(fig),
                    f"Difference of mean test WGA over seeds at every point of the sweep's axes; bold with {regime.MARK}: the two "
-                   "mixtures' 95 % intervals do not overlap; otherwise not separated. The results table lists every cell.")]
+                   "mixtures' 95 % intervals do not overlap; otherwise not separated. The results table below lists every cell.", first=True)]
 
 
-def render(sweep: SweepRuns, built: list[Figure], tracking_uri: str) -> str:
-    sections = "".join(
+def _sections(built: list[Figure]) -> str:
+    return "".join(
         f'<section><h2>{html.escape(f.title)}</h2><figure id="{f.id}"><img class="figure" alt="{html.escape(f.title)}" '
         f'src="data:image/png;base64,{base64.b64encode(f.png).decode()}"><figcaption>{f.caption}</figcaption></figure></section>'
         for f in built
     )
+
+
+def render(sweep: SweepRuns, built: list[Figure], tracking_uri: str) -> str:
+    leading, sections = _sections([f for f in built if f.first]), _sections([f for f in built if not f.first])
     ratios = sorted({r.bias_ratio for r in sweep.records}, key=ratio_order)
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>fake2real report: {html.escape(sweep.name)}</title>
@@ -135,6 +142,7 @@ img.figure {{ max-width: 100%; }} figcaption {{ color: #555; font-size: 0.85rem;
 <h1>{html.escape(sweep.name)}</h1>
 <p id="provenance">MLflow run <code>{sweep.run_id}</code> ({html.escape(sweep.status)}) at <code>{html.escape(tracking_uri)}</code>;
 {len(sweep.records)} experiment runs; bias ratios {", ".join(map(str, ratios))}; built {time.strftime("%Y-%m-%d %H:%M:%S")}.</p>
+{leading}
 <section><h2>Results</h2>
 <p>Mean ± half-width of the 95 % confidence interval over seeds (Student t); one seed: its value. The model of each
 run is the one selected by validation WGA only.</p>
