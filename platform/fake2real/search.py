@@ -207,14 +207,16 @@ def close_stopped_trials(tracker, cell_run_id: str, stopped: set[str]) -> None:
     holds the ids of the trials Tune reports without an error, so a trial that failed stays FAILED."""
     client = tracker.client
 
-    def unfinished(parent: str) -> list:
-        runs = client.search_runs([tracker.experiment_id], filter_string=f"tags.`{PARENT_TAG}` = '{parent}'")
-        return [r for r in runs if r.info.status == "RUNNING" or (r.info.status == "FAILED" and r.data.tags.get(TRIAL_TAG, "") in stopped)]
+    def children(parent: str) -> list:
+        return client.search_runs([tracker.experiment_id], filter_string=f"tags.`{PARENT_TAG}` = '{parent}'")
 
-    for run in unfinished(cell_run_id):
-        if TRIAL_TAG in run.data.tags:
-            for stage in client.search_runs([tracker.experiment_id], filter_string=f"tags.`{PARENT_TAG}` = '{run.info.run_id}'"):
-                if stage.info.status in ("RUNNING", "FAILED"):
+    for run in children(cell_run_id):
+        if TRIAL_TAG not in run.data.tags:
+            continue
+        to_kill = ("RUNNING", "FAILED") if run.data.tags[TRIAL_TAG] in stopped else ("RUNNING",)
+        if run.info.status in to_kill:
+            for stage in children(run.info.run_id):
+                if stage.info.status in to_kill:
                     tracker.finish(stage.info.run_id, "KILLED")
             tracker.finish(run.info.run_id, "KILLED")
 
