@@ -20,7 +20,6 @@ import json
 import threading
 from collections import defaultdict
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -162,7 +161,7 @@ class Experiment:
         stage_run = tracker.run_for(spec.key(), stage_run_name(name, spec.name), run_id, params={"stage": spec.name, **spec.__dict__},
                                     tags={LEVEL_TAG: STAGE})
         print(f"[train] {name} / {spec.name} (MLflow run {stage_run})", flush=True)
-        with failed_on_error(tracker, stage_run):
+        with tracker.failed_on_error(stage_run):
             callbacks = [MLflowStageCallback(tracker.uri, stage_run, spec.name), *callbacks]
             result = run_stage(spec, Resources.of(self.config.train), self.workspace.runs, callbacks)
         if result.reused:
@@ -195,17 +194,6 @@ class Experiment:
                                 point=config.point())
 
 
-@contextmanager
-def failed_on_error(tracker: Tracker, run_id: str | None):
-    """A run left by an exception (or an interrupt) is marked FAILED, then the error goes on."""
-    try:
-        yield
-    except BaseException:
-        if run_id:
-            tracker.finish(run_id, "FAILED")
-        raise
-
-
 def _name(config: ExperimentConfig) -> str:
     return experiment_run_name(config.dataset.bias_ratio, config.train.mixture, config.train.method, config.seed,
                                point_label(config.point()))
@@ -226,7 +214,7 @@ def run_experiment(config: ExperimentConfig, tracker: Tracker, parent_run_id: st
     experiment = _prepare(config)
     name = _name(config)
     run_id = experiment.open_run(tracker, name, parent_run_id, tags={})
-    with failed_on_error(tracker, run_id):
+    with tracker.failed_on_error(run_id):
         result = experiment.result(run_id, experiment.train_stages(tracker, run_id, name, experiment.mixture.stages))
         result.posthoc = experiment.posthoc(result.stages[-1])
     return experiment.close_run(tracker, result)
@@ -245,7 +233,7 @@ def run_trial(config: ExperimentConfig, tracker: Tracker, cell_run_id: str, tria
     train = config.train
     name = trial_run_name(config.dataset.bias_ratio, train.mixture, train.method, trial_id, point_label(config.point()))
     run_id = experiment.open_run(tracker, name, cell_run_id, tags=trial_run_tags(trial_id))
-    with failed_on_error(tracker, run_id):
+    with tracker.failed_on_error(run_id):
         stages = experiment.train_stages(tracker, run_id, name, experiment.mixture.stages, tune_callbacks)
     return experiment.close_run(tracker, experiment.result(run_id, stages))
 

@@ -327,7 +327,7 @@ def run_searched_cell(cell: ExperimentConfig, seeds: list[int], tracker, sweep_r
                 **{f"axis.{key}": value for key, value in point.items()}},
         tags={LEVEL_TAG: CELL, **({AXES_TAG: json.dumps(point)} if point else {})},
     )
-    try:
+    with tracker.failed_on_error(cell_run):
         if searches_stage1(cell):
             cell = with_searched_stage1(cell, tracker, cell_run, runs)
         found = search_cell(cell, tracker, cell_run, runs)
@@ -339,9 +339,6 @@ def run_searched_cell(cell: ExperimentConfig, seeds: list[int], tracker, sweep_r
         results = run_experiments([with_seed(selected, seed) for seed in seeds], tracker, cell_run, experiments_at_once(cell))
         for result in results:  # seed 0's run may be the selected trial's: name and tag it for what it is now
             mark_selected(tracker.client, result.run_id, experiment_run_name(ratio, mixture, method, result.seed, point_label(point)))
-    except BaseException:
-        tracker.finish(cell_run, "FAILED")
-        raise
     summary = {"search/trials": found.trials, "search/trial_epochs": found.trial_epochs, "search/best_trial_val_wga": found.best_val_wga}
     for metric in (TEST_WGA, "test/balanced_accuracy", VAL_WGA):
         spread = interval([r.metrics.get(metric) for r in results])

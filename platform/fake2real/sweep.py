@@ -101,7 +101,7 @@ def run_sweep(config: ExperimentConfig) -> SweepResult:
         # The table so far, after every unit: a long sweep can be read while it runs.
         _write_results(done, directory, title, tracker if number == len(grid) else None, sweep_run)
 
-    try:
+    with tracker.failed_on_error(sweep_run):
         if searched:
             for number, cell in enumerate(grid, 1):
                 print(f"[sweep] cell {number}/{len(grid)}: {_cell_text(cell)} {config.sweep.search.num_samples} trials, "
@@ -118,9 +118,6 @@ def run_sweep(config: ExperimentConfig) -> SweepResult:
                 progress(done, len(done))
 
             run_experiments(grid, tracker, sweep_run, at_once, finished_one)
-    except BaseException:
-        tracker.finish(sweep_run, "FAILED")
-        raise
     tracker.finish(sweep_run)
     return SweepResult(results, markdown(results, title), directory, sweep_run, uri, tracker.experiment_id)
 

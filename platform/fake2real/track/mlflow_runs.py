@@ -144,6 +144,16 @@ class Tracker:
     def finish(self, run_id: str, status: str = "FINISHED") -> None:
         self.client.set_terminated(run_id, status=status)
 
+    @contextmanager
+    def failed_on_error(self, run_id: str | None):
+        """A run left by an exception (or an interrupt) is marked FAILED, then the error goes on."""
+        try:
+            yield
+        except BaseException:
+            if run_id:
+                self.finish(run_id, "FAILED")
+            raise
+
 
 def log_metrics(client, run_id: str, metrics: dict, step: int | None) -> None:
     from mlflow.entities import Metric
