@@ -31,6 +31,7 @@ ADDED_LATER = {
     "train.real.lr_schedule": "constant", "train.synthetic.lr_schedule": "constant",
     "dataset.metadata": None, "dataset.class_names": None, "dataset.bias_names": None, "dataset.table": None,
     "sweep.axes": {},
+    "train.input_size": None,
 }
 _GRID_CHECKED = "sweep.axes checked"  # validation context of ExperimentConfig.cell
 # What a sweep varies by its own fields, or what names the job rather than its computation: no axis.
@@ -63,9 +64,11 @@ class ExperimentConfig(_Section):
 
     @model_validator(mode="after")
     def _pretrained_on_real_data(self) -> "ExperimentConfig":
-        if self.dataset.name != "shapes" and self.train.model.startswith("resnet") and self.train.pretrained is None:
+        if self.dataset.name != "shapes" and self.train.model != "small_cnn" and self.train.pretrained is None:
+            weights = "imagenet (its packaged weights)" if self.train.model == "efficientnet_lite0" else \
+                "a local torchvision weights file (e.g. resnet50-11ad3fa6.pth)"
             raise ValueError(f"train.pretrained: a {self.train.model} on '{self.dataset.name}' starts from ImageNet weights, as in the paper: "
-                             "set it to a local torchvision weights file (e.g. resnet50-11ad3fa6.pth), or to none for random weights")
+                             f"set it to {weights}, or to none for random weights")
         if self.dataset.table is not None and self.sweep.bias_ratios is not None:
             raise ValueError("sweep.bias_ratios: a finished table (dataset.table) has the bias ratio it was made with; unset sweep.bias_ratios")
         return self

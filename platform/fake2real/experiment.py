@@ -81,6 +81,7 @@ def stage_spec(config: ExperimentConfig, plan: StagePlan, tables: dict[str, tupl
         init_checkpoint=previous_checkpoint if starts_from_previous else None,
         pretrained=train.pretrained_file if not starts_from_previous else None,
         keep_start=train.keep_start,
+        input_size=train.input_size,
     )
 
 
@@ -178,7 +179,7 @@ class Experiment:
         if not (self.synthetic_test or get_method(train.method).base_method):
             return {}
         test = str(self.synthetic_test) if self.synthetic_test else None
-        step = PosthocSpec(last.checkpoint_uri, train.model, str(self.real), test, train.method, self.config.seed)
+        step = PosthocSpec(last.checkpoint_uri, train.model, str(self.real), test, train.method, self.config.seed, train.input_size)
         return run_posthoc_task(step, self.workspace.runs, train.use_gpu)
 
     def close_run(self, tracker: Tracker, result: ExperimentResult) -> ExperimentResult:

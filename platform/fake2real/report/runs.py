@@ -27,6 +27,7 @@ class RunRecord:
     seed: int
     metrics: dict[str, float] = field(default_factory=dict)
     model: str = ""
+    input_size: int | None = None  # train.input_size: the model resizes its input to it
     checkpoint_uri: str | None = None
     real_table: str | None = None
     synthetic_table: str | None = None
@@ -60,6 +61,7 @@ def _record(run) -> RunRecord:
         seed=int(params["seed"]),
         metrics=dict(run.data.metrics),
         model=params.get("train.model", ""),
+        input_size=None if params.get("train.input_size", "None") == "None" else int(params["train.input_size"]),
         checkpoint_uri=tags.get(CHECKPOINT_TAG),
         real_table=table("data.real_table"),
         synthetic_table=table("data.synthetic_table"),

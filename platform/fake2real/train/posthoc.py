@@ -40,14 +40,15 @@ class PosthocSpec:
     synthetic_test_table: str | None
     method: str
     seed: int
+    input_size: int | None = None  # train.input_size of the model
 
 
-def load_selected_model(checkpoint_uri: str, model_name: str, num_classes: int, owner: str) -> torch.nn.Module:
+def load_selected_model(checkpoint_uri: str, model_name: str, num_classes: int, owner: str, input_size: int | None = None) -> torch.nn.Module:
     """The model a stage selected (``best_model.pt`` of its checkpoint, local or a URI), in eval
     mode; ``owner`` names who needs it in the error when it is missing."""
     import ray.train
 
-    model = build_model(model_name, num_classes)
+    model = build_model(model_name, num_classes, input_size=input_size)
     with ray.train.Checkpoint(checkpoint_uri).as_directory() as directory:
         path = Path(directory) / BEST_MODEL
         if not path.is_file():
@@ -88,7 +89,7 @@ def run_posthoc(spec: PosthocSpec, cache: str, use_gpu: bool = False) -> dict:
     info = read_info(spec.eval_table)
     names = [group_name(y, b) for y in range(info.num_classes) for b in range(info.num_biases)]
     device = torch.device("cuda" if use_gpu and torch.cuda.is_available() else "cpu")
-    model = load_selected_model(spec.checkpoint_uri, spec.model, info.num_classes, spec.method).to(device)
+    model = load_selected_model(spec.checkpoint_uri, spec.model, info.num_classes, spec.method, spec.input_size).to(device)
     splits = {"val": spec.eval_table, "test": spec.eval_table}
     if spec.synthetic_test_table:
         splits["synthetic_test"] = spec.synthetic_test_table

