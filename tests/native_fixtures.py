@@ -187,3 +187,25 @@ def synthetic_folder(root: Path, per_group: int = 3, metadata: str = "metadata.c
                          "seed": 100 + index, "model": "sdxl-turbo"})
     write_metadata(root / metadata, rows)
     return root
+
+
+def _idx(path: Path, data: np.ndarray, magic: int) -> None:
+    import gzip
+
+    header = magic.to_bytes(4, "big") + b"".join(int(n).to_bytes(4, "big") for n in data.shape)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with gzip.open(path, "wb") as out:
+        out.write(header + data.astype(np.uint8).tobytes())
+
+
+def fashion_mnist(root: Path, train_per_class: int = 80, test_per_class: int = 60) -> Path:
+    """Fashion-MNIST's four IDX files (as Debian installs them): 10 classes, labels cycling, 28×28
+    grey "garments" (a bright rectangle on black with noise)."""
+    rng = np.random.default_rng(0)
+    for file, per_class in (("train", train_per_class), ("t10k", test_per_class)):
+        labels = np.tile(np.arange(10), per_class)
+        images = np.zeros((len(labels), 28, 28), dtype=np.uint8)
+        images[:, 6:22, 8:20] = rng.integers(120, 255, (len(labels), 16, 12))
+        _idx(root / f"{file}-images-idx3-ubyte.gz", images, 2051)
+        _idx(root / f"{file}-labels-idx1-ubyte.gz", labels, 2049)
+    return root

@@ -17,6 +17,7 @@ from fake2real.errors import ConfigError
 from fake2real.yaml_file import load_override_value, load_yaml_file
 from fake2real.identity import drop, without_unset
 from fake2real import identity
+from fake2real.data.datasets.fashion_mnist import FashionWorld
 from fake2real.generate.backends import BACKENDS
 from fake2real.generate.diffusers_backend import FIRST_SETTINGS
 from fake2real.section_base import _Section
@@ -32,6 +33,7 @@ ADDED_LATER = {
     "dataset.metadata": None, "dataset.class_names": None, "dataset.bias_names": None, "dataset.table": None,
     "sweep.axes": {},
     "train.input_size": None,
+    "dataset.fashion_mnist": FashionWorld().model_dump(mode="json"),
 }
 _GRID_CHECKED = "sweep.axes checked"  # validation context of ExperimentConfig.cell
 # What a sweep varies by its own fields, or what names the job rather than its computation: no axis.

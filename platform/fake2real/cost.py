@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from fake2real.data.datasets import stored_image_size
 from fake2real.generate.backends import backend_of
 
 # (what, generator backend or model, device, image size) -> images per second per device (one CPU worker or
@@ -52,7 +53,7 @@ def _rate(given: float | None, key: tuple[str, str, str, int], setting: str) -> 
 
 def rates(config) -> Rates:
     cost, gen, train, dataset = config.sweep.cost, config.generation, config.train, config.dataset
-    real_size = dataset.shapes.image_size if dataset.name == "shapes" else dataset.image_size
+    real_size = stored_image_size(dataset)
     generation_key = ("generation", gen.backend, *backend_of(config).rate_key(config, real_size))
     training_key = ("training", train.model, "gpu" if train.use_gpu else "cpu", real_size)
     return Rates(*_rate(cost.generation_images_per_second, generation_key, "generation_images_per_second"),

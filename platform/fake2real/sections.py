@@ -10,6 +10,7 @@ from typing import Any, Literal, Optional
 
 from pydantic import Field, create_model, field_validator, model_validator
 
+from fake2real.data.datasets.fashion_mnist import FashionWorld
 from fake2real.data.datasets.shapes import ShapesWorld
 from fake2real.generate.backends import BACKENDS, unknown_backend
 from fake2real.data.datasets import DATASETS
@@ -35,7 +36,10 @@ class DatasetConfig(_Section):
     # Class → its majority bias, by name or index; None: the dataset's (the reference's) map.
     majority_bias: Optional[dict[str | int, str | int]] = None
     shapes: ShapesWorld = ShapesWorld()
-    # Real datasets: the native layout's folder (local path or URI such as s3://bucket/celeba).
+    # fashion_mnist: its classes and how the native images are shared out (data/datasets/fashion_mnist.py).
+    fashion_mnist: FashionWorld = FashionWorld()
+    # Real datasets: the native layout's folder (local path or URI such as s3://bucket/celeba);
+    # None for a dataset with a default place (fashion_mnist: Debian's package).
     root: Optional[str] = None
     # folder: one metadata file under root (CSV or Parquet: path, class, bias, optional split);
     # None: metadata.csv, else metadata.parquet.
@@ -75,7 +79,7 @@ class DatasetConfig(_Section):
             return self
         if self.name == "shapes" and self.bias_ratio is None:
             raise ValueError("dataset.bias_ratio is required for the built-in shapes world")
-        if self.name != "shapes" and not self.root:
+        if self.name != "shapes" and not self.root and not hasattr(DATASETS[self.name], "DEFAULT_ROOT"):
             raise ValueError(f"dataset.root is required for dataset '{self.name}' (the folder of its native layout)")
         return self
 

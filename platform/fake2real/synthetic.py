@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from fake2real.config import ExperimentConfig
-from fake2real.data.datasets import get_dataset
+from fake2real.data.datasets import get_dataset, stored_image_size
 from fake2real.data.storage import Location
 from fake2real.data.table import TableInfo, group_name, read_info
 from fake2real.errors import ConfigError
@@ -158,7 +158,7 @@ def _imported_pool(config: ExperimentConfig, workspace: Workspace, split: str, n
     gen = config.generation
     class_names, bias_names = names
     # Stored at the real images' size unless generation.output_size says otherwise: they mix.
-    size = gen.output_size or (config.dataset.shapes.image_size if config.dataset.name == "shapes" else config.dataset.image_size)
+    size = gen.output_size or stored_image_size(config.dataset)
     identity = {"backend": gen.backend, **backend_of(config).identity(config), "classes": class_names, "biases": bias_names,
                 "size": size, "quality": gen.jpeg_quality}
     pid = pool_id(identity, split)

@@ -105,6 +105,6 @@ def planned_real_info(config: ExperimentConfig) -> TableInfo:
     if is_complete(location):
         return read_info(location)
     reader = get_dataset(dataset.name)
-    rows = reader.listing(dataset) if dataset.name == "shapes" else listing(dataset, reader)
+    rows = reader.listing(dataset) if hasattr(reader, "build_real_table") else listing(dataset, reader)  # it lists itself
     class_names, bias_names = reader.names(dataset)
     return TableInfo(dataset.name, list(class_names), list(bias_names), "real", rows.num_rows, count_groups(rows))

@@ -161,7 +161,7 @@ def test_builtin_templates_still_load():
     ("train.method_params={grupdro: {eta: 0.1}}", "config: train.method_params: unknown method 'grupdro' (known: dfr, "),
     ("sweep.ablation_mixtures=[ffr_reversal]", "config: sweep.ablation_mixtures: unknown mixture 'ffr_reversal' (known: "),
     ("sweep.ablation_methods=[dfrr]", "config: sweep.ablation_methods: unknown method 'dfrr' (known: "),
-    ("dataset.name=mnist", "config: dataset.name: unknown dataset 'mnist' (known: celeba, celebahq, folder, shapes, spuco_animals, utkface, waterbirds)"),
+    ("dataset.name=mnist", "config: dataset.name: unknown dataset 'mnist' (known: celeba, celebahq, fashion_mnist, folder, shapes, spuco_animals, utkface, waterbirds)"),
     ("generation.counts_from=usbb", "config: generation.counts_from: unknown count rule 'usbb' (known: usb, asb, ffr, biased)"),
 ])
 def test_names_are_checked_where_they_are_declared(override, message):

@@ -6,13 +6,15 @@ from __future__ import annotations
 REAL_DATASET_FIELDS = ("root", "table", "image_size", "jpeg_quality")
 ATTRIBUTE_FIELDS = ("class_attribute", "bias_attribute")  # CelebA and CelebA-HQ
 FOLDER_FIELDS = ("metadata", "class_names", "bias_names")
-SOME_DATASETS_ONLY = ("shapes", *REAL_DATASET_FIELDS, *ATTRIBUTE_FIELDS, *FOLDER_FIELDS)
+SOME_DATASETS_ONLY = ("shapes", "fashion_mnist", *REAL_DATASET_FIELDS, *ATTRIBUTE_FIELDS, *FOLDER_FIELDS)
 
 
 def fields_read_by(dataset_name: str) -> set[str]:
     """Of ``SOME_DATASETS_ONLY``, the fields dataset ``dataset_name`` reads."""
     if dataset_name == "shapes":
         return {"shapes"}
+    if dataset_name == "fashion_mnist":  # its images are tinted and stored at 32² by its own rule
+        return {"fashion_mnist", "root"}
     fields = set(REAL_DATASET_FIELDS)
     if dataset_name in ("celeba", "celebahq"):
         fields.update(ATTRIBUTE_FIELDS)
