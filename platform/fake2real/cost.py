@@ -23,6 +23,11 @@ MEASURED: dict[tuple[str, str, str, int], float] = {
 }
 
 
+# (device, the generator UNet's channels) -> images/s of a trained generator's training (generation.group_diffusion):
+# benchmarks/fashion_generator.py, "Fashion-MNIST generator".
+MEASURED_GENERATOR_TRAINING: dict[tuple[str, tuple[int, ...]], float] = {}
+
+
 # (device, workers per stage) -> seconds a stage costs besides its epochs (Ray Train starting its
 # controller, helpers and workers, the table decoded, the start and final evaluations):
 # benchmarks/stage_overhead.py, 2026-11-29, 2-core CPU, "fixed cost of our stage".
@@ -55,6 +60,7 @@ def rates(config) -> Rates:
     cost, gen, train, dataset = config.sweep.cost, config.generation, config.train, config.dataset
     real_size = stored_image_size(dataset)
     generation_key = ("generation", gen.backend, *backend_of(config).rate_key(config, real_size))
-    training_key = ("training", train.model, "gpu" if train.use_gpu else "cpu", real_size)
+    # A model that resizes its input (train.input_size) costs what that size costs.
+    training_key = ("training", train.model, "gpu" if train.use_gpu else "cpu", train.input_size or real_size)
     return Rates(*_rate(cost.generation_images_per_second, generation_key, "generation_images_per_second"),
                  *_rate(cost.training_images_per_second, training_key, "training_images_per_second"))

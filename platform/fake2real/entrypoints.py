@@ -15,9 +15,11 @@ from fake2real.config import ExperimentConfig
 from fake2real.data.ingest import count_table
 from fake2real.data.storage import Location
 from fake2real.data.table import check_writable, read_info
+from fake2real.errors import ConfigError
 from fake2real.experiment import run_experiment
 from fake2real.generate.backends import backend_of
 from fake2real.generate.plan import describe
+from fake2real.generators import ensure_generator, generator_job
 from fake2real.pools import ensure_pool
 from fake2real.runtime import init_ray
 from fake2real.sweep import SweepResult, check_sweep, run_sweep
@@ -60,6 +62,25 @@ def generate_dry_run(config: ExperimentConfig) -> str:
         return f"pool {draw.pool.id}: imported from {backend_of(config).source(config)}; draws {sum(draw.counts.values())} images"
     plan = draw.pool.plan(draw.counts)
     return f"pool {draw.pool.id}: {plan.num_rows} images\n{describe(plan)}"
+
+
+def train_generator_job(config: ExperimentConfig) -> str:
+    """``jobs/train_generator.py``: the generator the config's backend trains (once, then reused),
+    with its measured quality per group."""
+    if generator_job(config) is None:
+        raise ConfigError(f"config: generation.backend={config.generation.backend} trains no generator here "
+                          "(generation.backend=group_diffusion without generation.group_diffusion.model does)")
+    check_generation(config)
+    result = ensure_generator(config, Workspace.create(config))
+    quality = result["quality"]
+    groups = sorted({key.rsplit("/", 1)[-1] for key in quality if "/group/" in key})
+    lines = [f"generator: {result['pipeline_uri']} (final training loss {result['metrics'].get('train/loss', float('nan')):.4f})",
+             "| group | Y read as its class | B read as its bias |", "|---|---|---|"]
+    lines += [f"| {g} | {quality[f'quality/generated/y_accuracy/group/{g}']:.3f} | {quality[f'quality/generated/b_accuracy/group/{g}']:.3f} |"
+              for g in groups]
+    lines.append(f"real held-apart images: Y {quality['quality/real/y_accuracy']:.3f}, B {quality['quality/real/b_accuracy']:.3f}; "
+                 f"G-leakage AUROC (real vs generated) {quality['quality/g_leakage_auroc']:.3f}")
+    return "\n".join(lines)
 
 
 def train_job(config: ExperimentConfig) -> str:

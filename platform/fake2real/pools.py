@@ -4,6 +4,8 @@ each experiment trains on. What a pool is and how many images a draw takes: ``sy
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import ray
 
 from fake2real.config import ExperimentConfig
@@ -14,6 +16,7 @@ from fake2real.generate.backends import backend_of
 from fake2real.generate.job import held_counts, run_generation
 from fake2real.generate.plan import describe, drawn_ids
 from fake2real.generate.spec import ActorPool
+from fake2real.generators import ensure_generator, generator_job
 from fake2real.runtime import init_ray, require_resources
 from fake2real.synthetic import Draw, Group, Pool, draw_location, synthetic_draw
 from fake2real.train.mixtures import Mixture
@@ -87,9 +90,13 @@ def ensure_pool(config: ExperimentConfig, pool: Pool, counts: dict[Group, int]) 
         require_resources({"CPU": actors.cpus_per_actor, "GPU": actors.gpus_per_actor}, 1, "generation (generation.gpus_per_actor)",
                           config.train.resource_wait_s)
     plan = pool.plan(counts)
+    spec = pool.spec
+    if generator_job(config) is not None:  # a generator the platform trains first (once; then found by its key)
+        trained = ensure_generator(config, Workspace.create(config))
+        spec = replace(spec, inputs={"model_uri": trained["pipeline_uri"]})
     print(f"[generate] pool {pool.id} at {pool.location} ({actors.num_actors} actor(s), {actors.gpus_per_actor} GPU each)\n{describe(plan)}",
           flush=True)
-    run_generation(plan, pool.location, pool.info, pool.spec, actors)
+    run_generation(plan, pool.location, pool.info, spec, actors)
 
 
 def _import_pool(config: ExperimentConfig, pool: Pool, counts: dict[Group, int]) -> None:

@@ -19,11 +19,13 @@ import itertools
 from dataclasses import dataclass, field, replace
 
 from fake2real.config import ExperimentConfig, axis_points, merge, nested, point_label
-from fake2real.cost import Rates, rates, stage_start_s
+from fake2real.cost import MEASURED_GENERATOR_TRAINING, Rates, rates, stage_start_s
 from fake2real.data.storage import Location
 from fake2real.data.table import TableInfo, group_name, is_complete
 from fake2real.experiment import stage_spec
 from fake2real.generate.backends import backend_of
+from fake2real.generate.generator_training import finished_generator
+from fake2real.generators import generator_job
 from fake2real.search import search_key, searches_stage1, stage1_cell
 from fake2real.pools import check_shortfall, ensure_pool, pool_counts
 from fake2real.synthetic import Draw, Pool, draw_location, synthetic_draw
@@ -194,6 +196,7 @@ def dry_run(config: ExperimentConfig) -> str:
         for group, n in sorted(need.needed.items()):
             held = need.held.get(group, 0)
             lines.append(f"    {group_name(*group)}: holds {held}, needs {n}, adds {max(0, n - held)}")
+    lines += _generators(config, workspace)
     work = stage_work(config, workspace, real_info)
     search = config.sweep.search
     trials: list[StageWork] = []
@@ -221,6 +224,23 @@ def dry_run(config: ExperimentConfig) -> str:
     lines += _cost(config, rates(config), generated, image_passes)
     lines.append(_start_ups(config, sum(not s.done for s in work.values()) + len(trials)))
     return "\n".join(lines)
+
+
+def _generators(config: ExperimentConfig, workspace: Workspace) -> list[str]:
+    """The generators the platform trains before its pools (once each, found again by key), and what each costs."""
+    jobs = {job.spec.key(): job for job in (generator_job(cell) for cell in real_cells(config)) if job is not None}
+    lines = []
+    for job in jobs.values():
+        training = job.spec.training
+        if finished_generator(job.spec, workspace.runs) is not None:
+            lines.append(f"generator: {workspace.runs}/{job.spec.run_name} (there)")
+            continue
+        images = training["steps"] * training["batch_size"]
+        rate = MEASURED_GENERATOR_TRAINING.get(("gpu" if job.resources.use_gpu else "cpu", tuple(training["channels"])))
+        cost = f"; {images / rate / 3600:.2f} h at {rate:g} images/s (benchmarks/RESULTS.md)" if rate else "; no measured training rate"
+        lines.append(f"generator: {workspace.runs}/{job.spec.run_name} (to train: {training['steps']} steps × {training['batch_size']} "
+                     f"images on held-apart {config.dataset.name} images{cost})")
+    return lines
 
 
 def _start_ups(config: ExperimentConfig, runs: int) -> str:

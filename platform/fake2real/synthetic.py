@@ -115,11 +115,15 @@ def _variant(config: ExperimentConfig, mixture: Mixture, test: bool = False) -> 
     gen = config.generation
     bias_words = True if test else gen.bias_words and mixture.bias_words
     degradation = gen.ablation_degradation.model_dump() if mixture.degrade and not test else None
-    if backend_of(config).imports and (not bias_words or degradation):
+    backend = backend_of(config)
+    if backend.imports and (not bias_words or degradation):
         raise ConfigError(
             f"config: mixture '{mixture.name}' needs images made {'without bias words' if not bias_words else 'degraded'}; "
             f"generation.backend={gen.backend} imports images as they are (import such a set as its own folder)"
         )
+    if backend.conditioned_on_groups and not bias_words:
+        raise ConfigError(f"config: mixture '{mixture.name}' needs images made without bias words; generation.backend={gen.backend} "
+                          "makes every image for a (class, bias) group")
     return bias_words, None if degradation is None else tuple(sorted(degradation.items()))
 
 

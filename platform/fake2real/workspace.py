@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from fake2real import identity
 from fake2real.config import ExperimentConfig
 from fake2real.data.datasets import build_real_table, get_dataset
 from fake2real.data.groups import check_splits
@@ -91,6 +92,22 @@ def prepare_real(config: ExperimentConfig, workspace: Workspace) -> Location:
     if not is_complete(path):
         print(f"[data] writing the real {config.dataset.name} table to {path}", flush=True)
         info = build_real_table(config.dataset, path)
+        print(count_table(info), flush=True)
+    return path
+
+
+def held_apart_location(config: ExperimentConfig, workspace: Workspace) -> Location:
+    """Where the images ``config.dataset`` sets apart for training a generator are (or will be)."""
+    reader = get_dataset(config.dataset.name)
+    return workspace.data / f"held-apart-{config.dataset.name}-{identity.key(reader.held_apart_key(config.dataset))}"
+
+
+def prepare_held_apart(config: ExperimentConfig, workspace: Workspace) -> Location:
+    """The held-apart table (written once): a generator's training images, never the benchmark's."""
+    path = held_apart_location(config, workspace)
+    if not is_complete(path):
+        print(f"[data] writing the generator's held-apart {config.dataset.name} images to {path}", flush=True)
+        info = get_dataset(config.dataset.name).held_apart_table(config.dataset, path)
         print(count_table(info), flush=True)
     return path
 

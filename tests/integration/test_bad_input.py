@@ -192,3 +192,16 @@ def test_bad_prompt_template_file(tmp_path, content, problem):
     separator = " " if problem.startswith("is ") else ": "
     assert_config_error(completed, f"config: generation.prompts: {path}{separator}{problem}")
     assert not any((tmp_path / "out").rglob("table.json"))
+
+
+def test_train_generator_without_a_generator_to_train(tmp_path):
+    completed = run_job("train_generator.py", f"output_dir={tmp_path / 'out'}", timeout=120)
+    assert_one_line_error(completed, "config: generation.backend=procedural trains no generator here")
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_fashion_dataset_missing_names_the_package(tmp_path):
+    completed = run_job("ingest.py", "dataset.name=fashion_mnist", f"dataset.root={tmp_path / 'fashion'}", f"output_dir={tmp_path / 'out'}",
+                        timeout=120)
+    assert_one_line_error(completed, "install it with: apt-get install dataset-fashion-mnist")
+    assert not any((tmp_path / "out").rglob("table.json"))

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import pyarrow as pa
@@ -199,3 +201,16 @@ def path_in(location: str | os.PathLike, name: str) -> str:
     """The filesystem path of ``name`` inside ``location`` (for pyarrow calls taking a filesystem)."""
     _, root = Location(location).filesystem()
     return _join(root, name)
+
+
+@contextmanager
+def local_folder(location: str | os.PathLike):
+    """A local path of the folder at ``location``: itself when local, else a temporary copy (removed after)."""
+    location = Location(location)
+    if location.is_local:
+        yield Path(location)
+        return
+    fs, path = location.filesystem()
+    with tempfile.TemporaryDirectory(prefix="fake2real-copy-") as directory:
+        pafs.copy_files(path, directory, source_filesystem=fs)
+        yield Path(directory)

@@ -10,9 +10,12 @@ from fake2real.errors import ConfigError
 from fake2real.generate.base import Backend, GeneratorBackend
 from fake2real.generate.diffusers_backend import DiffusersBackend
 from fake2real.generate.folder import FolderImport
+from fake2real.generate.group_diffusion import GroupDiffusionBackend
 from fake2real.generate.procedural import ProceduralBackend
 
-BACKENDS: dict[str, type[Backend]] = {backend.name: backend for backend in (ProceduralBackend, DiffusersBackend, FolderImport)}
+BACKENDS: dict[str, type[Backend]] = {
+    backend.name: backend for backend in (ProceduralBackend, DiffusersBackend, GroupDiffusionBackend, FolderImport)
+}
 
 
 def unknown_backend(name: str) -> str:

@@ -29,6 +29,8 @@ class Backend(ABC):
     image_format: ClassVar[str] = "jpeg"  # what its pools store when generation.image_format is None
     uses_gpu: ClassVar[bool] = False  # its actors take one GPU by default when the cluster has GPUs
     imports: ClassVar[bool] = False  # a pool imported once, as it is; else generated and grown by top-up
+    # Its images are made for a (y, b) group, not from a prompt: it cannot leave the bias out.
+    conditioned_on_groups: ClassVar[bool] = False
 
     @classmethod
     def check_settings(cls, settings: _Section) -> None:
@@ -42,6 +44,11 @@ class Backend(ABC):
     @abstractmethod
     def identity(cls, config: ExperimentConfig) -> dict:
         """What makes its images, in the pool's identity; a generator's actors build from it."""
+
+    @classmethod
+    def trained_generator(cls, config: ExperimentConfig):
+        """The ``GeneratorJob`` the platform runs before this backend generates; None: nothing to train."""
+        return None
 
     @classmethod
     def rate_key(cls, config: ExperimentConfig, real_size: int) -> tuple[str, int]:

@@ -76,7 +76,7 @@ class GeneratorActor:
         from fake2real.track.ray_metrics import GENERATED_IMAGES, GENERATION_IMAGES_PER_SECOND, actor_tag
 
         self.spec = spec
-        self.backend = make_generator(spec.backend, spec.settings)
+        self.backend = make_generator(spec.backend, {**spec.settings, **spec.inputs})
         self.filters = make_filters(spec.filters)
         # For the Grafana board: images made and the rate of this actor.
         self.images_total = GENERATED_IMAGES.create()

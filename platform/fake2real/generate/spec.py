@@ -17,6 +17,9 @@ class ImageSpec:
     filters: list[dict] = field(default_factory=list)  # reject filters (filters.py)
     max_attempts: int = 3
     degradation: dict | None = None  # the ffr_degraded ablation's {kind, severity}
+    # Where what the backend loads is (e.g. a trained generator's folder): found at run time, not
+    # part of the pool's identity (``settings`` is).
+    inputs: dict = field(default_factory=dict)
 
     @property
     def stored(self) -> list:

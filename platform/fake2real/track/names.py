@@ -31,6 +31,8 @@ NODE_ID_KEY = "node_id"
 
 SWEEP, CELL, EXPERIMENT, TRIAL, STAGE = "sweep", "cell", "experiment", "trial", "stage"
 LEVELS = (SWEEP, CELL, EXPERIMENT, TRIAL, STAGE)
+# A generator the platform trained (generation.group_diffusion): a run of its own, outside any sweep.
+GENERATOR = "generator"
 
 # Set on the MLflow experiment when the Tracker creates it. MLflow 3.17's UI still opens an
 # experiment on its GenAI overview; ``RUNS_PAGE`` is the URL that shows the runs table.

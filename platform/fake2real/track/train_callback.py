@@ -46,6 +46,35 @@ class MLflowStageCallback(ray.train.UserCallback):
         print(f"[{self.label}] {what}: val WGA {rank0['val/worst_group_accuracy']:.3f}{extra}", flush=True)
 
 
+class MLflowGeneratorCallback(ray.train.UserCallback):
+    """Each report of a generator's training to its MLflow run: the loss at its optimizer step,
+    and the checkpoint's grid of samples as ``samples/step_<step>.png``; a progress line."""
+
+    def __init__(self, tracking_uri: str, run_id: str, total_steps: int, samples_file: str):
+        self.tracking_uri, self.run_id, self.total_steps, self.samples_file = tracking_uri, run_id, total_steps, samples_file
+        self._client = None
+
+    def after_report(self, run_context, metrics, checkpoint):
+        import os
+        import tempfile
+
+        from mlflow.tracking import MlflowClient
+
+        self._client = self._client or MlflowClient(tracking_uri=self.tracking_uri)
+        rank0, step = metrics[0], int(metrics[0]["step"])
+        log_metrics(self._client, self.run_id, {k: v for k, v in rank0.items() if k != "step"}, step=step)
+        if checkpoint is not None:
+            with checkpoint.as_directory() as directory, tempfile.TemporaryDirectory() as out:
+                grid = os.path.join(directory, self.samples_file)
+                if os.path.isfile(grid):
+                    named = os.path.join(out, f"step_{step:06d}.png")
+                    with open(grid, "rb") as source, open(named, "wb") as target:
+                        target.write(source.read())
+                    self._client.log_artifact(self.run_id, named, artifact_path="samples")
+        print(f"[generator] step {step}/{self.total_steps}: loss {rank0['train/loss']:.4f} "
+              f"({rank0['train/images_per_second_per_worker']:.0f} images/s per worker)", flush=True)
+
+
 class ReportLog(ray.train.UserCallback):
     """Appends rank 0's metrics of every report to ``path`` as one JSON line."""
 

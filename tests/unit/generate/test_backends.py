@@ -69,7 +69,7 @@ def test_every_backend_has_its_section_and_the_name_is_checked():
     config = build_config()
     for name, backend in BACKENDS.items():
         assert getattr(config.generation, name) == backend.Settings()
-    with pytest.raises(ConfigError, match=r"^config: generation.backend: unknown backend 'sd' \(known: diffusers, folder, procedural\)$"):
+    with pytest.raises(ConfigError, match=r"^config: generation.backend: unknown backend 'sd' \(known: diffusers, folder, group_diffusion, procedural\)$"):
         build_config(overrides=["generation.backend=sd"])
     with pytest.raises(ConfigError, match=r"^config: generation.diffusers.model is required for the diffusers backend$"):
         build_config(overrides=["generation.backend=diffusers"])
@@ -99,7 +99,7 @@ def test_a_backend_lives_in_its_own_file():
     from pathlib import Path
 
     package = Path(__file__).resolve().parents[3] / "platform" / "fake2real"
-    own = {package / "generate" / "backends.py"} | {package / "generate" / f"{module}.py" for module in ("procedural", "diffusers_backend", "folder")}
+    own = {package / "generate" / "backends.py"} | {package / "generate" / f"{module}.py" for module in ("procedural", "diffusers_backend", "folder", "group_diffusion")}
     classes = "|".join(backend.__name__ for backend in BACKENDS.values())
     pattern = re.compile(rf"\b({classes})\b|backend\s*[!=]=|[!=]=\s*['\"]({'|'.join(BACKENDS)})['\"]\s*$")
     found = [f"{path.relative_to(package)}:{number}: {line.strip()}" for path in sorted(package.rglob("*.py")) if path not in own

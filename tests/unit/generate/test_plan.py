@@ -108,7 +108,7 @@ def test_make_generator():
     backend = make_generator("procedural", {"world": ShapesWorld(artifact_strength=0.1).model_dump()})
     assert isinstance(backend, ProceduralBackend)
     assert backend.generator == "procedural:shapes/v1 artifact_strength=0.1 semantic_gap=0.0"
-    with pytest.raises(ConfigError, match=r"^config: generation.backend: unknown backend 'nope' \(known: diffusers, folder, procedural\)$"):
+    with pytest.raises(ConfigError, match=r"^config: generation.backend: unknown backend 'nope' \(known: diffusers, folder, group_diffusion, procedural\)$"):
         make_generator("nope", {})
     with pytest.raises(ConfigError, match=r"^config: generation.backend: 'folder' imports images; it makes none$"):
         make_generator("folder", {})
