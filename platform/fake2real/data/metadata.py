@@ -52,12 +52,42 @@ def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
 
 
+def _stays_inside(root: str) -> Callable[[str], bool]:
+    """A test of a listed path: does ``root/path`` stay under ``root``? On a local disk after
+    resolving symlinks (a link may point anywhere); on an object store, which has none, by the
+    path's normalised form. Nothing is opened: this runs before any image is read."""
+    fs, base = filesystem(root)
+    if not isinstance(fs, pafs.LocalFileSystem):
+        def by_name(path: str) -> bool:
+            norm = posixpath.normpath(path)
+            return not (norm == ".." or norm.startswith(("../", "/")))
+        return by_name
+    real_root = Path(os.path.realpath(base))
+    parents: dict[str, str] = {}  # folder -> its real path: a folder of many images is resolved once
+
+    def resolved(path: str) -> bool:
+        parent, leaf = os.path.split(os.path.join(base, path))
+        if leaf in ("", ".", ".."):
+            real = os.path.realpath(os.path.join(parent, leaf))
+        else:
+            if parent not in parents:
+                parents[parent] = os.path.realpath(parent)
+            real = os.path.join(parents[parent], leaf)
+            if os.path.islink(real):
+                real = os.path.realpath(real)
+        return Path(real).is_relative_to(real_root)  # by path components, not a string prefix
+    return resolved
+
+
 def _locate(root: str, metadata: str | None) -> tuple[pafs.FileSystem, str, str]:
     """(filesystem, path, name for errors) of the metadata file; None: metadata.csv, else metadata.parquet."""
     fs, base = filesystem(root)
     shown = str(root).rstrip("/")
     candidates = [metadata] if metadata else list(DEFAULT_FILES)
+    inside = _stays_inside(root)
     for candidate in candidates:
+        if not inside(candidate.lstrip("/")):  # under the root, as the images it lists (also not by a symlink)
+            raise DataError(f"metadata file '{candidate}' leaves the images' root folder {shown}")
         path = f"{base}/{candidate.lstrip('/')}"
         if fs.get_file_info(path).type == pafs.FileType.File:
             return fs, path, f"{shown}/{candidate.lstrip('/')}"
@@ -141,33 +171,6 @@ def resolve_labels(meta: Metadata, column: str, names: list[str] | None) -> tupl
                 raise DataError(f"{meta.name}: {meta.where(row)}: unknown {column} '{value}' (known: {', '.join(names)})")
             indices[row] = int(value)
     return pa.array(indices, pa.int64()), names
-
-
-def _stays_inside(root: str) -> Callable[[str], bool]:
-    """A test of a listed path: does ``root/path`` stay under ``root``? On a local disk after
-    resolving symlinks (a link may point anywhere); on an object store, which has none, by the
-    path's normalised form. Nothing is opened: this runs before any image is read."""
-    fs, base = filesystem(root)
-    if not isinstance(fs, pafs.LocalFileSystem):
-        def by_name(path: str) -> bool:
-            norm = posixpath.normpath(path)
-            return not (norm == ".." or norm.startswith(("../", "/")))
-        return by_name
-    real_root = Path(os.path.realpath(base))
-    parents: dict[str, str] = {}  # folder -> its real path: a folder of many images is resolved once
-
-    def resolved(path: str) -> bool:
-        parent, leaf = os.path.split(os.path.join(base, path))
-        if leaf in ("", ".", ".."):
-            real = os.path.realpath(os.path.join(parent, leaf))
-        else:
-            if parent not in parents:
-                parents[parent] = os.path.realpath(parent)
-            real = os.path.join(parents[parent], leaf)
-            if os.path.islink(real):
-                real = os.path.realpath(real)
-        return Path(real).is_relative_to(real_root)  # by path components, not a string prefix
-    return resolved
 
 
 def relative_paths(meta: Metadata) -> list[str]:

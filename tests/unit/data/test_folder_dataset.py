@@ -282,3 +282,14 @@ def test_paths_that_stay_under_the_root_are_accepted(tmp_path, root):
     assert f"{root}/images/dog/../cat/003.jpg" in rows["path"].to_pylist()
     (tmp_path / "via").symlink_to(root, target_is_directory=True)  # a root reached through a link
     assert count_groups(listing(config(tmp_path / "via"), folder)) == AS_DISTRIBUTED
+
+
+def test_a_metadata_file_outside_the_root_is_refused(tmp_path, root):
+    fixtures.write_metadata(tmp_path / "labels.csv", fixtures.folder_rows(root))
+    with pytest.raises(DataError) as info:
+        listing(config(root, metadata="../labels.csv"), folder)
+    assert str(info.value) == f"metadata file '../labels.csv' leaves the images' root folder {root}"
+    (root / "metadata.csv").unlink()
+    (root / "metadata.csv").symlink_to(tmp_path / "labels.csv")
+    with pytest.raises(DataError, match=rf"^metadata file 'metadata\.csv' leaves the images' root folder {root}$"):
+        listing(config(root), folder)
