@@ -9,7 +9,7 @@ import ray
 from fake2real.config import ExperimentConfig
 from fake2real.data.storage import Location
 from fake2real.data.table import TableInfo, group_name, is_complete, is_current_view, read_info, write_view
-from fake2real.errors import ConfigError
+from fake2real.errors import ConfigError, redact
 from fake2real.generate.backends import backend_of
 from fake2real.generate.job import held_counts, run_generation
 from fake2real.generate.plan import describe, drawn_ids
@@ -87,7 +87,7 @@ def ensure_pool(config: ExperimentConfig, pool: Pool, counts: dict[Group, int]) 
         require_resources({"CPU": actors.cpus_per_actor, "GPU": actors.gpus_per_actor}, 1, "generation (generation.gpus_per_actor)",
                           config.train.resource_wait_s)
     plan = pool.plan(counts)
-    print(f"[generate] pool {pool.id} at {pool.location} ({actors.num_actors} actor(s), {actors.gpus_per_actor} GPU each)\n{describe(plan)}",
+    print(f"[generate] pool {pool.id} at {redact(str(pool.location))} ({actors.num_actors} actor(s), {actors.gpus_per_actor} GPU each)\n{describe(plan)}",
           flush=True)
     run_generation(plan, pool.location, pool.info, pool.spec, actors)
 

@@ -19,7 +19,7 @@ from fake2real.data.ingest import count_table, listing
 from fake2real.data.metadata import metadata_digest
 from fake2real.data.storage import Location
 from fake2real.data.table import TableInfo, check_writable, count_groups, is_complete, read_info
-from fake2real.errors import DataError
+from fake2real.errors import DataError, redact
 
 
 @dataclass
@@ -89,7 +89,7 @@ def prepare_real(config: ExperimentConfig, workspace: Workspace) -> Location:
         return finished_real_table(config.dataset.table, config.dataset.name)
     path = real_location(config, workspace)
     if not is_complete(path):
-        print(f"[data] writing the real {config.dataset.name} table to {path}", flush=True)
+        print(f"[data] writing the real {config.dataset.name} table to {redact(str(path))}", flush=True)
         info = build_real_table(config.dataset, path)
         print(count_table(info), flush=True)
     return path
