@@ -9,7 +9,7 @@ import sys
 from typing import Callable
 
 from fake2real.config import ExperimentConfig, build_config
-from fake2real.errors import Fake2RealError
+from fake2real.errors import Fake2RealError, redact
 from fake2real.presets import PRESETS, preset
 
 
@@ -37,14 +37,14 @@ def main(fn: Callable[[], object]) -> None:
     except Exception as exc:
         known = _known_cause(exc)
         if known is not None:
-            print(f"error: {known}", file=sys.stderr)
+            print(f"error: {redact(known)}", file=sys.stderr)  # a URI in it may carry a password or a secret key
             sys.exit(2)
         from ray.train import TrainingFailedError
 
         if not isinstance(exc, TrainingFailedError):
             raise
         cause = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-        print(f"error: training failed: {cause[:500]}", file=sys.stderr)
+        print(f"error: training failed: {redact(cause)[:500]}", file=sys.stderr)
         sys.exit(1)
 
 

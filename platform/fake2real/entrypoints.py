@@ -1,7 +1,8 @@
 """What each ``jobs/*.py`` runs, and the summary it prints: the job level, in one place.
 
 Each function takes a validated config, checks it once, calls the library and returns the text
-the job prints. ``jobs/*.py`` only parse arguments and call one of these.
+the job prints, its URIs without credentials (``errors.redact``). ``jobs/*.py`` only parse
+arguments and call one of these.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from fake2real.config import ExperimentConfig
 from fake2real.data.ingest import count_table
 from fake2real.data.storage import Location
 from fake2real.data.table import check_writable, read_info
-from fake2real.errors import ConfigError
+from fake2real.errors import ConfigError, redact
 from fake2real.experiment import run_experiment
 from fake2real.generate.backends import backend_of
 from fake2real.generate.plan import describe
@@ -36,7 +37,7 @@ def ingest_job(config: ExperimentConfig) -> str:
     # prepare_real checks the listing (files, groups) before it starts any Ray work.
     path = prepare_real(config, Workspace.create(config))
     info = read_info(path)
-    return f"real table: {path} ({info.num_rows} images)\n{count_table(info)}"
+    return redact(f"real table: {path} ({info.num_rows} images)\n{count_table(info)}")
 
 
 def generate_job(config: ExperimentConfig) -> str:
@@ -50,7 +51,7 @@ def generate_job(config: ExperimentConfig) -> str:
     ensure_pool(config, draw.pool, draw.counts)
     info = read_info(draw.pool.location)
     lines = [f"synthetic pool: {draw.pool.location} ({info.num_rows} rows, {info.extra.get('rejections', 0)} rejections)"]
-    return "\n".join(lines + [f"  {k}: {v}" for k, v in info.group_counts["train"].items()])
+    return redact("\n".join(lines + [f"  {k}: {v}" for k, v in info.group_counts["train"].items()]))
 
 
 def generate_dry_run(config: ExperimentConfig) -> str:
@@ -59,9 +60,9 @@ def generate_dry_run(config: ExperimentConfig) -> str:
     check_generation(config)
     draw = synthetic_draw(config, Workspace(Location(config.output_dir)), real_info=planned_real_info)
     if backend_of(config).imports:
-        return f"pool {draw.pool.id}: imported from {backend_of(config).source(config)}; draws {sum(draw.counts.values())} images"
+        return redact(f"pool {draw.pool.id}: imported from {backend_of(config).source(config)}; draws {sum(draw.counts.values())} images")
     plan = draw.pool.plan(draw.counts)
-    return f"pool {draw.pool.id}: {plan.num_rows} images\n{describe(plan)}"
+    return redact(f"pool {draw.pool.id}: {plan.num_rows} images\n{describe(plan)}")
 
 
 def train_generator_job(config: ExperimentConfig) -> str:
@@ -74,7 +75,7 @@ def train_generator_job(config: ExperimentConfig) -> str:
     result = ensure_generator(config, Workspace.create(config))
     quality = result["quality"]
     groups = sorted({key.rsplit("/", 1)[-1] for key in quality if "/group/" in key})
-    lines = [f"generator: {result['pipeline_uri']} (final training loss {result['metrics'].get('train/loss', float('nan')):.4f})",
+    lines = [f"generator: {redact(result['pipeline_uri'])} (final training loss {result['metrics'].get('train/loss', float('nan')):.4f})",
              "| group | Y read as its class | B read as its bias |", "|---|---|---|"]
     lines += [f"| {g} | {quality[f'quality/generated/y_accuracy/group/{g}']:.3f} | {quality[f'quality/generated/b_accuracy/group/{g}']:.3f} |"
               for g in groups]
@@ -97,31 +98,32 @@ def train_job(config: ExperimentConfig) -> str:
     shown = ("test/", "synthetic_test/", "probe/", f"{result.method}/C")
     lines += [f"  {k}: {metrics[k]:.4f}" for k in sorted(metrics) if k.startswith(shown) and "/group/" not in k]
     lines += [f"  checkpoint: {result.stages[-1].checkpoint_uri}"]
-    return "\n".join(lines)
+    return redact("\n".join(lines))
 
 
 def report_job(tracking_uri: str | None, experiment: str, output: Path | None, sweep_run: str | None, saliency: bool) -> str:
     """``jobs/report.py``: the HTML report of a sweep, from its MLflow runs."""
     uri = existing_store(resolve_uri(tracking_uri))  # a mistyped sqlite path: refused, not created empty
     path = build_report(uri, experiment, output, sweep_run, saliency=saliency)
-    return f"report: {path.absolute()}"
+    return redact(f"report: {path.absolute()}")
 
 
 def sweep_job(config: ExperimentConfig) -> str:
     """``jobs/sweep.py``: the sweep's results table, and where to look at it."""
     result = run_sweep(config)
-    return f"\n{result.table}\n{where_to_look(result)}"
+    return redact(f"\n{result.table}\n{where_to_look(result)}")
 
 
 def sweep_dry_run(config: ExperimentConfig) -> str:
     """``jobs/sweep.py --dry-run``: what the sweep would ingest, generate and train, and its cost
     (no Ray, nothing written)."""
     check_sweep(config)
-    return dry_run(config)
+    return redact(dry_run(config))
 
 
 def where_to_look(result: SweepResult) -> str:
-    """Where the sweep's results are, as commands that work as printed (this Python's own MLflow)."""
+    """Where the sweep's results are, as commands that work as printed (this Python's own MLflow),
+    with a tracking URI's credentials left out: the user fills them in again."""
     python, uri = shlex.quote(sys.executable), shlex.quote(result.tracking_uri)
     lines = [f"results table and chart: {result.directory}/results.md, results.png"]
     if result.tracking_uri.startswith(("http://", "https://")):
@@ -131,4 +133,4 @@ def where_to_look(result: SweepResult) -> str:
         lines.append(f"  then open {runs_page('http://127.0.0.1:5000', result.experiment_id)}")
     lines.append(f"  experiments, best first: filter {FILTERS['experiments']} and sort by {SORT_METRIC}")
     lines.append(f"figures (HTML report): {python} jobs/report.py --tracking-uri {uri} --sweep-run {result.run_id}")
-    return "\n".join(lines)
+    return redact("\n".join(lines))

@@ -167,9 +167,9 @@ class Experiment:
             result = run_stage(spec, Resources.of(self.config.train), self.workspace.runs, callbacks)
         if result.reused:
             print(f"[train] {name} / {spec.name}: finished earlier, reused", flush=True)
-        tracker.client.set_tag(stage_run, CHECKPOINT_TAG, result.checkpoint_uri)
+        tracker.set_tag(stage_run, CHECKPOINT_TAG, result.checkpoint_uri)
         if run_id:
-            tracker.client.set_tag(run_id, stage_run_id_tag(spec.name), stage_run)
+            tracker.set_tag(run_id, stage_run_id_tag(spec.name), stage_run)
         tracker.finish(stage_run)
         return result
 
@@ -185,7 +185,7 @@ class Experiment:
     def close_run(self, tracker: Tracker, result: ExperimentResult) -> ExperimentResult:
         logged = LOGGED + (f"{self.config.train.method}/",)
         tracker.log_metrics(result.run_id, {k: v for k, v in result.metrics.items() if k.startswith(logged)})
-        tracker.client.set_tag(result.run_id, CHECKPOINT_TAG, result.stages[-1].checkpoint_uri)
+        tracker.set_tag(result.run_id, CHECKPOINT_TAG, result.stages[-1].checkpoint_uri)
         tracker.finish(result.run_id)
         return result
 

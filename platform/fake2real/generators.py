@@ -14,6 +14,7 @@ import threading
 from dataclasses import replace
 
 from fake2real.config import ExperimentConfig
+from fake2real.errors import redact
 from fake2real.generate.backends import backend_of
 from fake2real.generate.generator_training import (
     SAMPLES_FILE, GeneratorJob, finished_generator, mark_generator, result_payload, train_generator,
@@ -55,14 +56,14 @@ def _train_and_judge(config: ExperimentConfig, workspace: Workspace, job: Genera
     params = {"training": spec.training, "data": spec.data, "class_names": list(spec.class_names),
               "bias_names": list(spec.bias_names), "table": spec.table}
     run = tracker.run_for(spec.key(), spec.run_name, params=params, tags={LEVEL_TAG: GENERATOR})
-    print(f"[generator] {spec.run_name}: {spec.training['steps']} steps on {spec.table} (MLflow run {run})", flush=True)
+    print(f"[generator] {spec.run_name}: {spec.training['steps']} steps on {redact(spec.table)} (MLflow run {run})", flush=True)
     with tracker.failed_on_error(run):
         callback = MLflowGeneratorCallback(tracker.uri, run, spec.training["steps"], SAMPLES_FILE)
         trained = train_generator(spec, job.resources, workspace.runs, [callback])
         print(f"[generator] judging it: {job.quality_images_per_group} images per group", flush=True)
         quality = _quality_task(trained["pipeline_uri"], job)
         tracker.log_metrics(run, quality)
-        tracker.client.set_tag(run, CHECKPOINT_TAG, trained["pipeline_uri"])
+        tracker.set_tag(run, CHECKPOINT_TAG, trained["pipeline_uri"])
         payload = result_payload(spec, trained, quality)
         mark_generator(spec, workspace.runs, payload)
     tracker.finish(run)

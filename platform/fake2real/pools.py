@@ -11,7 +11,7 @@ import ray
 from fake2real.config import ExperimentConfig
 from fake2real.data.storage import Location
 from fake2real.data.table import TableInfo, group_name, is_complete, is_current_view, read_info, write_view
-from fake2real.errors import ConfigError
+from fake2real.errors import ConfigError, redact
 from fake2real.generate.backends import backend_of
 from fake2real.generate.job import held_counts, run_generation
 from fake2real.generate.plan import describe, drawn_ids
@@ -94,7 +94,7 @@ def ensure_pool(config: ExperimentConfig, pool: Pool, counts: dict[Group, int]) 
     if generator_job(config) is not None:  # a generator the platform trains first (once; then found by its key)
         trained = ensure_generator(config, Workspace.create(config))
         spec = replace(spec, inputs={"model_uri": trained["pipeline_uri"]})
-    print(f"[generate] pool {pool.id} at {pool.location} ({actors.num_actors} actor(s), {actors.gpus_per_actor} GPU each)\n{describe(plan)}",
+    print(f"[generate] pool {pool.id} at {redact(str(pool.location))} ({actors.num_actors} actor(s), {actors.gpus_per_actor} GPU each)\n{describe(plan)}",
           flush=True)
     run_generation(plan, pool.location, pool.info, spec, actors)
 

@@ -20,7 +20,7 @@ from fake2real.data.ingest import count_table, listing
 from fake2real.data.metadata import metadata_digest
 from fake2real.data.storage import Location
 from fake2real.data.table import TableInfo, check_writable, count_groups, is_complete, read_info
-from fake2real.errors import DataError
+from fake2real.errors import DataError, redact
 
 
 @dataclass
@@ -90,7 +90,7 @@ def prepare_real(config: ExperimentConfig, workspace: Workspace) -> Location:
         return finished_real_table(config.dataset.table, config.dataset.name)
     path = real_location(config, workspace)
     if not is_complete(path):
-        print(f"[data] writing the real {config.dataset.name} table to {path}", flush=True)
+        print(f"[data] writing the real {config.dataset.name} table to {redact(str(path))}", flush=True)
         info = build_real_table(config.dataset, path)
         print(count_table(info), flush=True)
     return path
@@ -106,7 +106,7 @@ def prepare_held_apart(config: ExperimentConfig, workspace: Workspace) -> Locati
     """The held-apart table (written once): a generator's training images, never the benchmark's."""
     path = held_apart_location(config, workspace)
     if not is_complete(path):
-        print(f"[data] writing the generator's held-apart {config.dataset.name} images to {path}", flush=True)
+        print(f"[data] writing the generator's held-apart {config.dataset.name} images to {redact(str(path))}", flush=True)
         info = get_dataset(config.dataset.name).held_apart_table(config.dataset, path)
         print(count_table(info), flush=True)
     return path

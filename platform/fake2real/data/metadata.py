@@ -2,15 +2,21 @@
 
 Shared by the ``folder`` dataset (``data/datasets/folder.py``) and the import of synthetic images
 made elsewhere (``data/imported.py``). The file lies under the images' root (local or a URI),
-one row per image; ``path`` is relative to that root. Labels are value names or, when the names
-are given, integer indices into them. Every problem is one line naming the file (and the row).
+one row per image; ``path`` is relative to that root and must stay under it (no ``../`` or
+symlink out: on a shared cluster a metadata file must not read the nodes' files). Labels are value
+names or, when the names are given, integer indices into them. Every problem is one line naming
+the file (and the row).
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import os
+import posixpath
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -32,6 +38,7 @@ class Metadata:
     table: pa.Table  # the text columns above as strings; others as the file holds them
     digest: str  # sha256 of the file's bytes (16 hex)
     is_csv: bool
+    root: str  # the images' root as given (local folder or URI): listed paths must stay under it
 
     def where(self, index: int) -> str:
         """Row ``index`` (0-based) as the user finds it: a CSV's line, a Parquet file's row."""
@@ -45,12 +52,42 @@ def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
 
 
+def _stays_inside(root: str) -> Callable[[str], bool]:
+    """A test of a listed path: does ``root/path`` stay under ``root``? On a local disk after
+    resolving symlinks (a link may point anywhere); on an object store, which has none, by the
+    path's normalised form. Nothing is opened: this runs before any image is read."""
+    fs, base = filesystem(root)
+    if not isinstance(fs, pafs.LocalFileSystem):
+        def by_name(path: str) -> bool:
+            norm = posixpath.normpath(path)
+            return not (norm == ".." or norm.startswith(("../", "/")))
+        return by_name
+    real_root = Path(os.path.realpath(base))
+    parents: dict[str, str] = {}  # folder -> its real path: a folder of many images is resolved once
+
+    def resolved(path: str) -> bool:
+        parent, leaf = os.path.split(os.path.join(base, path))
+        if leaf in ("", ".", ".."):
+            real = os.path.realpath(os.path.join(parent, leaf))
+        else:
+            if parent not in parents:
+                parents[parent] = os.path.realpath(parent)
+            real = os.path.join(parents[parent], leaf)
+            if os.path.islink(real):
+                real = os.path.realpath(real)
+        return Path(real).is_relative_to(real_root)  # by path components, not a string prefix
+    return resolved
+
+
 def _locate(root: str, metadata: str | None) -> tuple[pafs.FileSystem, str, str]:
     """(filesystem, path, name for errors) of the metadata file; None: metadata.csv, else metadata.parquet."""
     fs, base = filesystem(root)
     shown = str(root).rstrip("/")
     candidates = [metadata] if metadata else list(DEFAULT_FILES)
+    inside = _stays_inside(root)
     for candidate in candidates:
+        if not inside(candidate.lstrip("/")):  # under the root, as the images it lists (also not by a symlink)
+            raise DataError(f"metadata file '{candidate}' leaves the images' root folder {shown}")
         path = f"{base}/{candidate.lstrip('/')}"
         if fs.get_file_info(path).type == pafs.FileType.File:
             return fs, path, f"{shown}/{candidate.lstrip('/')}"
@@ -107,7 +144,7 @@ def read_metadata(root: str, metadata: str | None, required: tuple[str, ...], wh
                 table = table.set_column(table.column_names.index(column), column, pc.cast(table[column], pa.string()))
             except pa.ArrowException:
                 raise DataError(f"{name}: column '{column}' must hold text or integers, not {kind}") from None
-    return Metadata(name, table, hashlib.sha256(data).hexdigest()[:16], is_csv)
+    return Metadata(name, table, hashlib.sha256(data).hexdigest()[:16], is_csv, str(root))
 
 
 def label_names(values: list) -> list[str]:
@@ -137,14 +174,17 @@ def resolve_labels(meta: Metadata, column: str, names: list[str] | None) -> tupl
 
 
 def relative_paths(meta: Metadata) -> list[str]:
-    """The ``path`` column: each relative to the root, each listed once."""
+    """The ``path`` column: each relative to the root and staying under it, each listed once."""
     first: dict[str, int] = {}
     paths = meta.column("path")
+    inside = _stays_inside(meta.root)
     for row, path in enumerate(paths):
         if not path:
             raise DataError(f"{meta.name}: {meta.where(row)}: empty path")
         if path.startswith("/") or "://" in path:
             raise DataError(f"{meta.name}: {meta.where(row)}: path '{path}' must be relative to the images' root folder")
+        if not inside(path):
+            raise DataError(f"{meta.name}: {meta.where(row)}: path '{path}' leaves the images' root folder {meta.root.rstrip('/')}")
         if path in first:
             raise DataError(f"{meta.name}: {meta.where(row)}: path '{path}' is listed twice (first at {meta.where(first[path])})")
         first[path] = row

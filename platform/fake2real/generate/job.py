@@ -27,7 +27,7 @@ from fake2real.data.table import (
     SCHEMA, SYNTHETIC, TableInfo, check_writable, count_groups, finalize, group_name, is_complete, part_names, read_info,
     pool_row_group, read_parts, read_table, reopen, serialize, write_part,
 )
-from fake2real.errors import DataError
+from fake2real.errors import DataError, redact
 from fake2real.generate.spec import ActorPool, ImageSpec
 
 PLAN_FILE = "plan/plan.parquet"
@@ -197,7 +197,7 @@ def run_generation(plan: pa.Table, output: str | os.PathLike, info: TableInfo, s
     done = read_parts(output, names, columns=["id"]) if names else None
     todo = plan if done is None else plan.filter(pc.invert(pc.is_in(plan["id"], done["id"])))
     total, made = plan.num_rows, plan.num_rows - todo.num_rows
-    print(f"[generate] {output}: {made} images held, {todo.num_rows} to make ({_group_line(plan, todo)})", flush=True)
+    print(f"[generate] {redact(str(output))}: {made} images held, {todo.num_rows} to make ({_group_line(plan, todo)})", flush=True)
     if todo.num_rows:
         # Enough blocks that every actor stays busy; one block → one atomic part.
         # Blocks cut here, not by a repartition task: a pool holding every CPU would starve it.

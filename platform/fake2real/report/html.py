@@ -24,7 +24,7 @@ from fake2real.config import point_label
 from fake2real.report.table import COLUMNS as TABLE_COLUMNS, HEADERS
 from fake2real.report.runs import RunRecord, SweepRuns, read_sweep
 from fake2real.report.saliency import saliency_figure
-from fake2real.errors import TrackingError
+from fake2real.errors import TrackingError, redact
 from fake2real.track.mlflow_runs import fail_fast
 
 COLUMNS = tuple(zip(TABLE_COLUMNS, HEADERS))  # metric, heading: the same as results.md
@@ -140,7 +140,7 @@ img.figure {{ max-width: 100%; }} figcaption {{ color: #555; font-size: 0.85rem;
 </style></head>
 <body>
 <h1>{html.escape(sweep.name)}</h1>
-<p id="provenance">MLflow run <code>{sweep.run_id}</code> ({html.escape(sweep.status)}) at <code>{html.escape(tracking_uri)}</code>;
+<p id="provenance">MLflow run <code>{sweep.run_id}</code> ({html.escape(sweep.status)}) at <code>{html.escape(redact(tracking_uri))}</code>;
 {len(sweep.records)} experiment runs; bias ratios {", ".join(map(str, ratios))}; built {time.strftime("%Y-%m-%d %H:%M:%S")}.</p>
 {leading}
 <section><h2>Results</h2>
@@ -172,7 +172,7 @@ def build_report(tracking_uri: str, experiment: str, output: Path | None = None,
         raise
     except Exception as exc:  # MLflow raises many types; all mean "cannot read this store"
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise TrackingError(f"report: cannot read MLflow at {tracking_uri}: {first[:300]}") from None
+        raise TrackingError(redact(f"report: cannot read MLflow at {tracking_uri}: {first[:300]}")) from None
     print(f"[report] sweep {sweep.name} ({sweep.run_id}): {len(sweep.records)} experiment runs", flush=True)
     built = build_figures(sweep.records, saliency)
     output = output or Path("outputs") / "reports" / f"{sweep.name}-{sweep.run_id[:8]}.html"

@@ -22,7 +22,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from fake2real.errors import TrackingError
+from fake2real.errors import TrackingError, redact
 from fake2real.track.names import EXPERIMENT_KIND, EXPERIMENT_KIND_TAG, KEY_TAG, LEVEL_TAG, PARENT_TAG, RUN_NAME_TAG, RUNS_PAGE
 
 
@@ -102,7 +102,8 @@ class Tracker:
                     time.sleep(2)
                     continue
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                raise TrackingError(f"tracking: cannot use MLflow at {uri}: {first[:300]}") from None
+                # MLflow's own message may repeat the URI: the whole line is redacted.
+                raise TrackingError(redact(f"tracking: cannot use MLflow at {uri}: {first[:300]}")) from None
 
     def _experiment_id(self) -> str:
         found = self.client.get_experiment_by_name(self.experiment_name)
@@ -122,7 +123,7 @@ class Tracker:
             if tags and LEVEL_TAG in tags and LEVEL_TAG not in existing[0].data.tags:  # logged before levels existed
                 self.client.set_tag(run_id, LEVEL_TAG, tags[LEVEL_TAG])
             return run_id
-        all_tags = {KEY_TAG: key, RUN_NAME_TAG: name, **(tags or {})}
+        all_tags = {KEY_TAG: key, RUN_NAME_TAG: name, **{k: redact(str(v)) for k, v in (tags or {}).items()}}
         if parent_id:
             all_tags[PARENT_TAG] = parent_id
         run = self.client.create_run(self.experiment_id, tags=all_tags, run_name=name)
@@ -133,10 +134,15 @@ class Tracker:
     def log_params(self, run_id: str, params: dict) -> None:
         from mlflow.entities import Param
 
-        flat = {k: str(v)[:6000] for k, v in _flatten(params).items()}
+        # Params name locations (output_dir, dataset.root, tables, tracking.uri): never their credentials.
+        flat = {k: redact(str(v))[:6000] for k, v in _flatten(params).items()}
         items = [Param(k, v) for k, v in sorted(flat.items())]
         for start in range(0, len(items), 100):
             self.client.log_batch(run_id, params=items[start : start + 100])
+
+    def set_tag(self, run_id: str, key: str, value: str) -> None:
+        """A tag, its URIs without credentials (a checkpoint's URI is under output_dir)."""
+        self.client.set_tag(run_id, key, redact(str(value)))
 
     def log_metrics(self, run_id: str, metrics: dict, step: int | None = None) -> None:
         log_metrics(self.client, run_id, metrics, step)

@@ -20,6 +20,7 @@ from fake2real.data.ingest import listing, majority_map
 from fake2real.data.table import count_groups, read_info, read_table
 from fake2real.errors import ConfigError, DataError
 from fake2real.sections import DatasetConfig
+from fake2real.workspace import planned_real_info
 
 GROUPS = ("y0_b0", "y0_b1", "y1_b0", "y1_b1")
 AS_DISTRIBUTED = {
@@ -219,3 +220,76 @@ def test_native_table_of_a_folder_without_ray(tmp_path, root, monkeypatch):
     small = Image.open(io.BytesIO(stored["folder-images/cat/002.png"]))  # 8² in the fixture
     assert (small.format, small.size) == ("JPEG", (16, 16))
     assert set(table["g"].to_pylist()) == {0} and np.all(table["prompt"].is_null())
+
+
+def outside(tmp_path):
+    """A folder beside the dataset's root, holding an image the metadata must not reach."""
+    folder = tmp_path / "outside"
+    folder.mkdir(exist_ok=True)
+    (folder / "secret.png").write_bytes(noise(16, "PNG"))
+    return folder
+
+
+def link_file(root, tmp_path) -> str:
+    (root / "images/cat/000.png").unlink()
+    (root / "images/cat/000.png").symlink_to(outside(tmp_path) / "secret.png")
+    return "images/cat/000.png"
+
+
+def link_folder(root, tmp_path) -> str:
+    (root / "images/etc").symlink_to(outside(tmp_path), target_is_directory=True)
+    rewrite(root, lambda t: t.replace("images/cat/000.png", "images/etc/secret.png"))
+    return "images/etc/secret.png"
+
+
+def listed(path: str):
+    def damage(root, tmp_path) -> str:
+        outside(tmp_path)
+        rewrite(root, lambda t: t.replace("images/cat/000.png", path))
+        return path
+    return damage
+
+
+ESCAPES = [
+    listed("../outside/secret.png"),
+    listed("images/cat/../../../outside/secret.png"),
+    listed("../../../../../etc/passwd"),
+    link_file,  # a listed file that is a symlink out of the root
+    link_folder,  # a folder under the root that is a symlink out of it
+]
+
+
+@pytest.mark.parametrize("escape", ESCAPES, ids=["dotdot", "dotdot-deeper", "etc-passwd", "symlinked-file", "symlinked-folder"])
+def test_a_path_that_leaves_the_root_is_refused_before_any_image_is_read(tmp_path, root, escape):
+    path = escape(root, tmp_path)
+    with pytest.raises(DataError) as info:
+        listing(config(root), folder)
+    assert str(info.value) == f"{root}/metadata.csv: line 2: path '{path}' leaves the images' root folder {root}"
+    # The dry run lists the same way: it refuses too, with nothing written.
+    built = build_config(overrides={"output_dir": str(tmp_path / "out"), "dataset": {"name": "folder", "root": str(root), "bias_ratio": None}})
+    with pytest.raises(DataError, match="leaves the images' root folder"):
+        planned_real_info(built)
+    assert not (tmp_path / "out").exists()
+
+
+def test_paths_that_stay_under_the_root_are_accepted(tmp_path, root):
+    (root / "images/kitty").symlink_to(root / "images/cat", target_is_directory=True)  # a folder linked inside
+    (root / "images/cat/000.png").rename(root / "images/cat/original.png")
+    (root / "images/cat/000.png").symlink_to(root / "images/cat/original.png")  # a file linked inside
+    rewrite(root, lambda t: t.replace("images/cat/001.jpg", "images/kitty/001.jpg").replace("images/cat/003.jpg", "images/dog/../cat/003.jpg"))
+    rows = listing(config(root), folder)
+    assert count_groups(rows) == AS_DISTRIBUTED
+    assert f"{root}/images/dog/../cat/003.jpg" in rows["path"].to_pylist()
+    (tmp_path / "via").symlink_to(root, target_is_directory=True)  # a root reached through a link
+    assert count_groups(listing(config(tmp_path / "via"), folder)) == AS_DISTRIBUTED
+
+
+def test_a_metadata_file_outside_the_root_is_refused(tmp_path, root):
+    fixtures.write_metadata(tmp_path / "labels.csv", fixtures.folder_rows(root))
+    with pytest.raises(DataError) as info:
+        listing(config(root, metadata="../labels.csv"), folder)
+    assert str(info.value) == f"metadata file '../labels.csv' leaves the images' root folder {root}"
+    (root / "metadata.csv").unlink()
+    (root / "metadata.csv").symlink_to(tmp_path / "labels.csv")
+    with pytest.raises(DataError, match=rf"^metadata file 'metadata\.csv' leaves the images' root folder {root}$"):
+        listing(config(root), folder)

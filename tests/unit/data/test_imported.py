@@ -154,3 +154,59 @@ def test_a_split_column_separates_the_held_out_test_images(root):
     (root / "metadata.csv").write_text("\n".join(marked[:1] + [marked[1].rsplit(",", 1)[0] + ",val"]) + "\n")
     with pytest.raises(DataError, match=r"metadata.csv: line 2: split must be train or test, got 'val'$"):
         list_imported(str(root), None, CLASSES, BIASES)
+
+
+def _escape(root, tmp_path, how: str) -> str:
+    """Makes the metadata's first row (gen/dog_outdoor_0.png) reach a file outside ``root``."""
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside/secret.png").write_bytes(fixtures.image(7, 16, "PNG"))
+    if how == "symlinked-file":
+        (root / "gen/dog_outdoor_0.png").unlink()
+        (root / "gen/dog_outdoor_0.png").symlink_to(tmp_path / "outside/secret.png")
+        return "gen/dog_outdoor_0.png"
+    if how == "symlinked-folder":
+        (root / "etc").symlink_to(tmp_path / "outside", target_is_directory=True)
+        path = "etc/secret.png"
+    else:
+        path = {"dotdot": "../outside/secret.png", "etc-passwd": "../../../../../etc/passwd"}[how]
+    edit(root, "gen/dog_outdoor_0.png", path)
+    return path
+
+
+@pytest.mark.parametrize("how", ["dotdot", "etc-passwd", "symlinked-file", "symlinked-folder"])
+def test_a_path_that_leaves_the_folder_is_refused(tmp_path, root, how):
+    path = _escape(root, tmp_path, how)
+    with pytest.raises(DataError) as info:
+        list_imported(str(root), None, CLASSES, BIASES)
+    assert str(info.value) == f"{root}/metadata.csv: line 2: path '{path}' leaves the images' root folder {root}"
+
+
+def test_links_and_dotdot_inside_the_folder_are_accepted(root):
+    (root / "gen/dog_outdoor_0.png").rename(root / "gen/original.png")
+    (root / "gen/dog_outdoor_0.png").symlink_to(root / "gen/original.png")
+    (root / "alias").symlink_to(root / "gen", target_is_directory=True)
+    edit(root, "gen/dog_outdoor_1.png", "alias/dog_outdoor_1.png")
+    edit(root, "gen/dog_outdoor_2.png", "alias/../gen/dog_outdoor_2.png")
+    rows = list_imported(str(root), None, CLASSES, BIASES)
+    assert rows["path"].to_pylist()[-3:] == [f"{root}/{p}" for p in ("gen/dog_outdoor_0.png", "alias/dog_outdoor_1.png", "alias/../gen/dog_outdoor_2.png")]
+
+
+def test_in_an_object_store_a_path_that_leaves_the_folder_is_refused_by_its_name(tmp_path):
+    import pyarrow.fs as pafs
+
+    from fake2real.data import storage
+
+    storage.register_filesystem("mem", pafs._MockFileSystem())
+    try:
+        local = fixtures.synthetic_folder(tmp_path / "gen", per_group=1)
+        for file in local.rglob("*.*"):
+            storage.put_bytes(storage.Location(f"mem://bucket/gen/{file.relative_to(local)}"), file.read_bytes())
+        storage.put_bytes(storage.Location("mem://bucket/secret.png"), fixtures.image(7, 16, "PNG"))
+        meta = storage.Location("mem://bucket/gen/metadata.csv")
+        text = storage.get_bytes(meta).decode()
+        storage.put_bytes(meta, text.replace("gen/dog_outdoor_0.png", "gen/../../secret.png").encode())
+        with pytest.raises(DataError) as info:
+            list_imported("mem://bucket/gen", None, CLASSES, BIASES)
+        assert str(info.value) == "mem://bucket/gen/metadata.csv: line 2: path 'gen/../../secret.png' leaves the images' root folder mem://bucket/gen"
+    finally:
+        storage.register_filesystem("mem", None)
