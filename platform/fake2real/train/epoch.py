@@ -4,7 +4,7 @@ The method decides each epoch's sample order (``epoch_indices``, seeded by seed 
 sharded over workers the way ``DistributedSampler`` does) and the loss of each step from a
 ``methods.Batch``. The learning-rate schedule runs per step over each phase (a warm-up model's
 epochs, then the stage's): the order and the rate are functions of (seed, epoch, step), so a
-resumed epoch repeats them. On GPUs: bf16 autocast, channels_last, fused Adam, optionally
+resumed epoch repeats them. NHWC (channels_last) models and batches; on GPUs: bf16 autocast, fused Adam, optionally
 ``torch.compile``.
 """
 
@@ -104,8 +104,6 @@ class Trainer:
         # A method with a warm-up model (JTT) starts over from these weights; others need no copy.
         self.initial_state = {k: v.detach().clone() for k, v in model.state_dict().items()} if method.warmup_epochs else None
         method.freeze(model)
-        if worker.on_gpu:  # NHWC convolutions are the fast path of tensor cores
-            model = model.to(memory_format=torch.channels_last)
         # DDP-wrapped with several workers; ``model`` (unwrapped) is what checkpoints and evaluation see.
         self.forward = ray.train.torch.prepare_model(FeaturesAndLogits(model))
         self.model = model.to(worker.device)

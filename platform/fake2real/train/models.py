@@ -38,7 +38,10 @@ class Classifier(nn.Module):
         x = (images.float() / 255.0 - self.mean) / self.std
         if self.input_size is not None and x.shape[-2:] != (self.input_size, self.input_size):
             x = nn.functional.interpolate(x, size=(self.input_size, self.input_size), mode="bilinear", align_corners=False)
-        return self.backbone(x)
+        # NHWC everywhere (build_model makes the weights NHWC too): the fast path of tensor cores,
+        # and of oneDNN on CPUs (a stage's training 1.6× faster for the small CNN and for
+        # EfficientNet-Lite0 here, benchmarks/RESULTS.md); every path that runs the model computes the same way.
+        return self.backbone(x.contiguous(memory_format=torch.channels_last))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.fc(self.features(images))
@@ -145,4 +148,4 @@ def build_model(name: str, num_classes: int, pretrained: str | None = None, inpu
         if name == "small_cnn":
             raise ConfigError("config: train.pretrained: the small CNN has no pretrained weights (use resnet18, resnet50 or efficientnet_lite0)")
         load_pretrained(backbone, weights_path(name, pretrained), kind.head)
-    return Classifier(backbone, dim, num_classes, kind.normalisation, input_size)
+    return Classifier(backbone, dim, num_classes, kind.normalisation, input_size).to(memory_format=torch.channels_last)

@@ -104,10 +104,15 @@ def _broadcast_worker(rank: int, world: int, port: int, results) -> None:
 def test_every_worker_evaluates_rank_zeros_batch_norm_statistics():
     """Logged metrics are the checkpoint's (rank 0's model), exactly, whatever the other ranks'
     batch-norm statistics were before evaluation."""
-    rank0, rank1 = _rank_model(0), _rank_model(1)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the workers compute: an NHWC batch norm's sums depend on the thread count
+    try:
+        rank0, rank1 = _rank_model(0), _rank_model(1)
+        split = _split()
+        saved = evaluate(rank0, BatchLoader({"val": split}, torch.device("cpu"), 0, 0), "val", NAMES, "val", torch.device("cpu"), 0, 1)
+    finally:
+        torch.set_num_threads(threads)
     assert not torch.equal(rank0.backbone[0][1].running_mean, rank1.backbone[0][1].running_mean)
-    split = _split()
-    saved = evaluate(rank0, BatchLoader({"val": split}, torch.device("cpu"), 0, 0), "val", NAMES, "val", torch.device("cpu"), 0, 1)
 
     sharded = run_ranks(_broadcast_worker, 2)
     for rank in range(2):
