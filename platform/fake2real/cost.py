@@ -18,14 +18,21 @@ MEASURED: dict[tuple[str, str, str, int], float] = {
     # benchmarks/training.py, 2026-11-23, 2-core CPU: in-memory images/s per worker.
     ("training", "small_cnn", "cpu", 32): 851.5,
     ("training", "resnet50", "cpu", 224): 3.0,
+    # benchmarks/training.py --models efficientnet_lite0:64, 2026-12-06, 2-core CPU, 2 CPUs per worker, NHWC.
+    ("training", "efficientnet_lite0", "cpu", 64): 240.8,
     # benchmarks/pools.py, 2026-11-29, 2-core CPU: 3,200 images at once, Ray start-up included.
     ("generation", "procedural", "cpu", 32): 767.0,
+    # benchmarks/fashion_generator.py, 2026-12-06, 2-core CPU: the Ray Data job, 1 actor × 2 CPUs, DDIM 25 steps, 1,600 images.
+    ("generation", "group_diffusion", "cpu", 32): 24.9,
 }
 
 
 # (device, the generator UNet's channels) -> images/s of a trained generator's training (generation.group_diffusion):
 # benchmarks/fashion_generator.py, "Fashion-MNIST generator".
-MEASURED_GENERATOR_TRAINING: dict[tuple[str, tuple[int, ...]], float] = {}
+MEASURED_GENERATOR_TRAINING: dict[tuple[str, tuple[int, ...]], float] = {
+    # 2026-12-06, 2-core CPU: 3,000 steps × 128 images in 1,302.1 s, 1 worker × 2 CPUs.
+    ("cpu", (16, 32, 64)): 294.9,
+}
 
 
 # (device, workers per stage) -> seconds a stage costs besides its epochs (Ray Train starting its
