@@ -20,7 +20,7 @@ from fake2real import identity
 from fake2real.data.datasets.fashion_mnist import FashionWorld
 from fake2real.generate.backends import BACKENDS
 from fake2real.generate.diffusers_backend import FIRST_SETTINGS
-from fake2real.section_base import _Section
+from fake2real.section_base import Seed, _Section
 from fake2real.sections import DatasetConfig, GenerationConfig, SweepConfig, TrackingConfig, TrainConfig
 
 
@@ -47,7 +47,7 @@ MOVED = {f"generation.{key}": f"generation.diffusers.{key}" for key in FIRST_SET
 
 class ExperimentConfig(_Section):
     name: str = "shapes"
-    seed: int = 0
+    seed: Seed = 0
     output_dir: str = "outputs"
     dataset: DatasetConfig = DatasetConfig()
     generation: GenerationConfig = GenerationConfig()

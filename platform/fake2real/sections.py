@@ -17,7 +17,7 @@ from fake2real.data.datasets import DATASETS
 from fake2real.train.methods import METHODS
 from fake2real.train.spec import LoaderConfig, StageHparams
 from fake2real.train.mixtures import COUNT_RULES, MIXTURES
-from fake2real.section_base import _Section
+from fake2real.section_base import Seed, _Section
 
 
 def _known(field: str, names: list[str], registry: dict, what: str) -> None:
@@ -231,7 +231,7 @@ class SearchConfig(_Section):
     cell trains with the configured hyperparameters (the evidence tables use that)."""
 
     num_samples: int = Field(0, ge=0)  # Optuna (TPE) trials per cell
-    seed: int = 0  # TPE's sampler seed
+    seed: Seed = 0  # TPE's sampler seed
     # Searched for the cell's last stage, besides the method's own declared space. Epochs are
     # searched as an integer in [min_epochs, the stage's configured epochs].
     lr: tuple[Literal["loguniform", "uniform"], float, float] = ("loguniform", 1e-4, 1e-2)
@@ -269,7 +269,7 @@ class CostRates(_Section):
 class SweepConfig(_Section):
     mixtures: list[str] = ["none", "ffr"]
     methods: list[str] = ["erm", "groupdro"]
-    seeds: list[int] = [0]
+    seeds: list[Seed] = [0]
     # Bias ratios to sweep (each its own real table); None: dataset.bias_ratio alone.
     bias_ratios: Optional[list[float]] = None
     # Extra cells: these mixtures (e.g. the reviewers' ablations) with ablation_methods only.

@@ -169,3 +169,24 @@ def test_names_are_checked_where_they_are_declared(override, message):
     with pytest.raises(ConfigError) as caught:
         build_config(overrides=[override])
     assert str(caught.value).startswith(message) and "\n" not in str(caught.value)
+
+
+# --- seeds: numpy refuses a negative one and Optuna one of 2³² or more, after training ---------
+
+
+@pytest.mark.parametrize("override, message", [
+    ("seed=-1", "config: seed: Input should be greater than or equal to 0 (got -1)"),
+    ("sweep.seeds=[0, -1]", "config: sweep.seeds.1: Input should be greater than or equal to 0 (got -1)"),
+    ("sweep.search.seed=-3", "config: sweep.search.seed: Input should be greater than or equal to 0 (got -3)"),
+    ("sweep.search.seed=4294967296", "config: sweep.search.seed: Input should be less than 4294967296 (got 4294967296)"),
+    ("generation.group_diffusion.training.seed=-1",
+     "config: generation.group_diffusion.training.seed: Input should be greater than or equal to 0 (got -1)"),
+])
+def test_a_seed_numpy_or_optuna_would_refuse_is_refused_as_the_config_is_read(override, message):
+    refused(lambda: build_config(overrides=[override]), message)
+
+
+def test_a_seed_that_is_only_hashed_may_be_negative():
+    # dataset.split_seed only ever goes through seeding.stable_seed (a hash): any integer works.
+    assert build_config(overrides=["dataset.split_seed=-1"]).dataset.split_seed == -1
+    assert build_config(overrides=["seed=4294967295", "sweep.seeds=[0, 4294967295]"]).seed == 4294967295
