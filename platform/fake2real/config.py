@@ -22,6 +22,7 @@ from fake2real.generate.backends import BACKENDS
 from fake2real.generate.diffusers_backend import FIRST_SETTINGS
 from fake2real.section_base import Seed, _Section
 from fake2real.sections import DatasetConfig, GenerationConfig, SweepConfig, TrackingConfig, TrainConfig
+from fake2real.train.methods import METHODS, resolve_params
 
 
 # How a job runs, not what it computes: left out of the config's digest (a job's identity).
@@ -82,6 +83,17 @@ class ExperimentConfig(_Section):
         found = _non_finite(self.model_dump(), ())
         if found:
             raise ValueError(f"{'.'.join(found[0])}: Input should be a finite number (got {found[1]!r})")
+        return self
+
+    @model_validator(mode="after")
+    def _method_params(self) -> "ExperimentConfig":
+        # Every entry, not only the methods a job runs (after _finite: a nan is named as such): a
+        # mistyped name or a value out of range would otherwise wait unseen for the sweep that runs it.
+        for name, params in self.train.method_params.items():
+            try:
+                resolve_params(METHODS[name], params)
+            except ConfigError as exc:
+                raise ValueError(str(exc).removeprefix("config: ")) from None
         return self
 
     @model_validator(mode="after")

@@ -190,3 +190,19 @@ def test_a_seed_that_is_only_hashed_may_be_negative():
     # dataset.split_seed only ever goes through seeding.stable_seed (a hash): any integer works.
     assert build_config(overrides=["dataset.split_seed=-1"]).dataset.split_seed == -1
     assert build_config(overrides=["seed=4294967295", "sweep.seeds=[0, 4294967295]"]).seed == 4294967295
+
+
+# --- method parameters: every entry of train.method_params, used by the job or not -------------
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["train.method=erm", "train.method_params={groupdro: {etaa: 1}}"],
+     "config: train.method_params.groupdro.etaa: unknown parameter (known: eta, group_adjustment)"),
+    (["train.method=erm", "train.method_params={groupdro: {eta: -1}}"], "config: train.method_params.groupdro.eta: -1 is outside [0.0001, 1.0]"),
+    (["sweep.methods=[erm]", "train.method_params={erm: {}, jtt: {upweigth: 5}}"],
+     "config: train.method_params.jtt.upweigth: unknown parameter (known: identification_epochs, upweight)"),
+    (["train.method_params={groupdro: {eta: 0.01}}", "sweep.axes={train.method_params.groupdro.eta: [0.01, 2]}"],
+     "config: sweep.axes: at eta=2: train.method_params.groupdro.eta: 2 is outside [0.0001, 1.0]"),
+])
+def test_every_method_parameter_is_checked_as_the_config_is_read(overrides, message):
+    refused(lambda: build_config(overrides=overrides), message)
