@@ -114,7 +114,7 @@ class GenerationBase(_Section):
     # Stored images: None = the backend's format (PNG for the procedural backend: lossless; JPEG otherwise).
     image_format: Optional[Literal["jpeg", "png"]] = None
     jpeg_quality: int = Field(95, ge=1, le=100)
-    output_size: Optional[int] = Field(None, ge=8)
+    output_size: Optional[int] = Field(None, ge=8, le=1024)  # as dataset.image_size: the images a table stores
     # Held-out synthetic test set per (y, b) group, for synthetic-test metrics and the G-leakage
     # probe of every run (0: neither).
     test_images_per_group: int = Field(100, ge=0)

@@ -206,3 +206,15 @@ def test_a_seed_that_is_only_hashed_may_be_negative():
 ])
 def test_every_method_parameter_is_checked_as_the_config_is_read(overrides, message):
     refused(lambda: build_config(overrides=overrides), message)
+
+
+# --- limits -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("override, message", [
+    ("generation.output_size=4096", "config: generation.output_size: Input should be less than or equal to 1024 (got 4096)"),
+    ("dataset.image_size=4096", "config: dataset.image_size: Input should be less than or equal to 1024 (got 4096)"),
+])
+def test_stored_image_sizes_are_capped_alike(override, message):
+    refused(lambda: build_config(overrides=[override]), message)
+    assert build_config(overrides=[f"{override.split('=')[0]}=1024"])
