@@ -27,7 +27,7 @@ from fake2real.train.methods import METHODS, resolve_params
 
 # How a job runs, not what it computes: left out of the config's digest (a job's identity).
 HOW_IT_RUNS = ("train.loader", "train.compile", "train.max_failures", "train.checkpoints_to_keep", "train.resource_wait_s", "sweep.cost",
-               "sweep.max_concurrent_experiments")
+               "sweep.max_concurrent_experiments", "sweep.max_experiments")
 # Fields added after results were stored join the digest only when set: stored jobs keep their keys.
 ADDED_LATER = {
     "train.real.lr_schedule": "constant", "train.synthetic.lr_schedule": "constant",

@@ -282,6 +282,9 @@ class SweepConfig(_Section):
     # Experiments of the sweep trained at once (each its own stages); None: as many as the
     # cluster's CPUs (GPUs with train.use_gpu) hold. A search's trials are sized by search.max_concurrent_trials.
     max_concurrent_experiments: Optional[int] = Field(None, ge=1)
+    # A sweep of more experiments (seeds × bias ratios × axis points × mixture/method pairs) is
+    # refused by the run, not by --dry-run, which prints its plan: a grid is easily larger than meant.
+    max_experiments: int = Field(1000, ge=1)
     search: SearchConfig = SearchConfig()
     cost: CostRates = CostRates()
 

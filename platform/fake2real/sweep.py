@@ -24,7 +24,7 @@ from fake2real.generate.backends import backend_of
 from fake2real.report.table import chart, markdown, write_csv
 from fake2real.runtime import init_ray
 from fake2real.search import check_local_cluster, experiments_at_once, run_searched_cell, search_space, searches_stage1, stage1_cell
-from fake2real.sweep_plan import cells, pool_needs, prepare_pools, real_cells, search_cells
+from fake2real.sweep_plan import cells, check_size, pool_needs, prepare_pools, real_cells, search_cells
 from fake2real.synthetic import check_sweep_generation
 from fake2real.track.mlflow_runs import Tracker, resolve_uri
 from fake2real.track.names import LEVEL_TAG, SWEEP, sweep_run_name
@@ -69,6 +69,7 @@ def check_sweep(config: ExperimentConfig) -> None:
 
 
 def run_sweep(config: ExperimentConfig) -> SweepResult:
+    check_size(config)  # first: the other checks go cell by cell
     check_sweep(config)
     workspace = Workspace.create(config)
     uri = resolve_uri(config.tracking.uri)

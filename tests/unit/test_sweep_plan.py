@@ -129,3 +129,31 @@ def test_a_trainer_the_local_cluster_cannot_hold_is_refused_before_ray_and_any_r
     assert not (tmp_path / "out").exists()
     monkeypatch.setattr(search, "local_cluster_cpus", lambda: None)  # RAY_ADDRESS: that cluster is sized once Ray is up
     assert "stages to train after sharing" in sweep_dry_run(built)
+
+
+def test_a_sweep_over_its_experiment_limit_is_refused_by_the_run_not_by_its_dry_run(tmp_path, monkeypatch):
+    from fake2real import sweep
+    from fake2real.errors import ConfigError
+    from fake2real.sweep_plan import cells
+
+    def started(*_, **__):
+        raise AssertionError("the run went on to its cells, MLflow or Ray")
+
+    for name in ("check_sweep", "Tracker", "init_ray"):  # refused first, without making a cell
+        monkeypatch.setattr(sweep, name, started)
+    gaps = ", ".join(str(i / 1000) for i in range(1001))
+    grid = config(tmp_path, "sweep.mixtures=[none]", "sweep.methods=[erm]", f"sweep.axes={{dataset.shapes.semantic_gap: [{gaps}]}}")
+    with pytest.raises(ConfigError) as info:
+        sweep.run_sweep(grid)
+    assert str(info.value) == ("config: sweep.max_experiments: this sweep is 1001 experiments (1 seed × 1 bias ratio × 1001 axis points "
+                               "× 1 mixture/method pair), more than 1000: check its plan with --dry-run, then raise sweep.max_experiments")
+    # The dry run prints the plan and says so (here a smaller limit: 2 seeds × 2 ratios × 4 pairs = 16 experiments).
+    small = config(tmp_path, "sweep.seeds=[0, 1]", "sweep.bias_ratios=[0.9, 0.99]", "sweep.max_experiments=10")
+    text = sweep_dry_run(small)
+    assert ("experiments: 16 (2 seeds × 2 bias ratios × 1 axis point × 4 mixture/method pairs); "
+            "more than sweep.max_experiments=10: the run refuses it") in text
+    assert len(cells(small)) == 16 and "stages to train after sharing" in text
+    with pytest.raises(ConfigError, match=r"^config: sweep.max_experiments: this sweep is 16 experiments"):
+        sweep.run_sweep(small)
+    # How a job runs, not what it computes: the limit is no part of the sweep's identity.
+    assert small.digest() == config(tmp_path, "sweep.seeds=[0, 1]", "sweep.bias_ratios=[0.9, 0.99]").digest()
