@@ -157,3 +157,20 @@ def test_a_sweep_over_its_experiment_limit_is_refused_by_the_run_not_by_its_dry_
         sweep.run_sweep(small)
     # How a job runs, not what it computes: the limit is no part of the sweep's identity.
     assert small.digest() == config(tmp_path, "sweep.seeds=[0, 1]", "sweep.bias_ratios=[0.9, 0.99]").digest()
+
+
+def test_the_generate_dry_run_refuses_an_imported_shortfall_as_its_run_does(tmp_path):
+    import native_fixtures as fixtures
+    from fake2real.entrypoints import generate_dry_run
+    from fake2real.errors import ConfigError
+
+    real = fixtures.folder(tmp_path / "pets")
+    synthetic = fixtures.synthetic_folder(tmp_path / "generated", per_group=1)
+    overrides = ["dataset.name=folder", f"dataset.root={real}", "dataset.bias_ratio=null", "generation.backend=folder",
+                 f"generation.folder.root={synthetic}", "generation.images_per_group=3"]
+    with pytest.raises(ConfigError) as error:
+        generate_dry_run(config(tmp_path, *overrides))
+    assert str(error.value) == (f"config: generation.folder: {synthetic} holds 1 train images of group y0_b0 (cat, indoor); "
+                                "3 are needed (short by 2)")
+    assert not (tmp_path / "out").exists()
+    assert generate_dry_run(config(tmp_path, *overrides[:-1], "generation.images_per_group=1")).endswith("draws 4 images")
