@@ -261,6 +261,8 @@ def build_config(
     data: dict = dict(base or {})
     if path is not None:
         path = Path(path)
+        if path.is_dir():
+            raise ConfigError(f"config: {path} is a directory, not a config file")
         if not path.is_file():
             raise ConfigError(f"config: file not found: {path}")
         loaded = load_yaml_file(path, str(path)) or {}

@@ -218,3 +218,8 @@ def test_every_method_parameter_is_checked_as_the_config_is_read(overrides, mess
 def test_stored_image_sizes_are_capped_alike(override, message):
     refused(lambda: build_config(overrides=[override]), message)
     assert build_config(overrides=[f"{override.split('=')[0]}=1024"])
+
+
+def test_a_config_path_that_is_a_directory_says_so(tmp_path):
+    refused(lambda: build_config(tmp_path), f"config: {tmp_path} is a directory, not a config file")
+    refused(lambda: build_config(tmp_path / "absent.yaml"), f"config: file not found: {tmp_path / 'absent.yaml'}")

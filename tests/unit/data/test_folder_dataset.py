@@ -119,7 +119,11 @@ BAD_LAYOUTS = [
      r"^{root}/metadata\.csv: missing column 'bias' \(columns: path, class, place, split; needs path, class, bias\)$"),
     (lambda r: rewrite(r, lambda t: t.replace('"train"', '"training"', 1)),
      r"^{root}/metadata\.csv: line 2: split must be train, val or test, got 'training'$"),
-    (lambda r: (r / "images/cat/003.jpg").unlink(), r"^listed image {root}/images/cat/003\.jpg is missing \(1 missing in all\)$"),
+    (lambda r: (r / "images/cat/003.jpg").unlink(), r"^listed image '{root}/images/cat/003\.jpg' is missing \(1 missing in all\)$"),
+    (lambda r: rewrite(r, lambda t: t.replace("images/cat/003.jpg", "images/cat/003.jpg ")),  # a trailing space shows
+     r"^listed image '{root}/images/cat/003\.jpg ' is missing \(1 missing in all\)$"),
+    (lambda r: rewrite(r, lambda t: t.replace("images/cat/003.jpg", "images/cat")),
+     r"^listed image '{root}/images/cat' is a directory, not an image file \(1 in all\)$"),
     (lambda r: rewrite(r, lambda t: t.replace("images/cat/001.jpg", "images/cat/000.png")),
      r"^{root}/metadata\.csv: line 3: path 'images/cat/000\.png' is listed twice \(first at line 2\)$"),
     (lambda r: rewrite(r, lambda t: t.replace('"cat","outdoor"', '"cat","indoor"')),
