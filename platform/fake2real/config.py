@@ -20,13 +20,14 @@ from fake2real import identity
 from fake2real.data.datasets.fashion_mnist import FashionWorld
 from fake2real.generate.backends import BACKENDS
 from fake2real.generate.diffusers_backend import FIRST_SETTINGS
-from fake2real.section_base import _Section
+from fake2real.section_base import Seed, _Section
 from fake2real.sections import DatasetConfig, GenerationConfig, SweepConfig, TrackingConfig, TrainConfig
+from fake2real.train.methods import METHODS, resolve_params
 
 
 # How a job runs, not what it computes: left out of the config's digest (a job's identity).
 HOW_IT_RUNS = ("train.loader", "train.compile", "train.max_failures", "train.checkpoints_to_keep", "train.resource_wait_s", "sweep.cost",
-               "sweep.max_concurrent_experiments")
+               "sweep.max_concurrent_experiments", "sweep.max_experiments")
 # Fields added after results were stored join the digest only when set: stored jobs keep their keys.
 ADDED_LATER = {
     "train.real.lr_schedule": "constant", "train.synthetic.lr_schedule": "constant",
@@ -47,7 +48,7 @@ MOVED = {f"generation.{key}": f"generation.diffusers.{key}" for key in FIRST_SET
 
 class ExperimentConfig(_Section):
     name: str = "shapes"
-    seed: int = 0
+    seed: Seed = 0
     output_dir: str = "outputs"
     dataset: DatasetConfig = DatasetConfig()
     generation: GenerationConfig = GenerationConfig()
@@ -82,6 +83,17 @@ class ExperimentConfig(_Section):
         found = _non_finite(self.model_dump(), ())
         if found:
             raise ValueError(f"{'.'.join(found[0])}: Input should be a finite number (got {found[1]!r})")
+        return self
+
+    @model_validator(mode="after")
+    def _method_params(self) -> "ExperimentConfig":
+        # Every entry, not only the methods a job runs (after _finite: a nan is named as such): a
+        # mistyped name or a value out of range would otherwise wait unseen for the sweep that runs it.
+        for name, params in self.train.method_params.items():
+            try:
+                resolve_params(METHODS[name], params)
+            except ConfigError as exc:
+                raise ValueError(str(exc).removeprefix("config: ")) from None
         return self
 
     @model_validator(mode="after")
@@ -249,6 +261,8 @@ def build_config(
     data: dict = dict(base or {})
     if path is not None:
         path = Path(path)
+        if path.is_dir():
+            raise ConfigError(f"config: {path} is a directory, not a config file")
         if not path.is_file():
             raise ConfigError(f"config: file not found: {path}")
         loaded = load_yaml_file(path, str(path)) or {}

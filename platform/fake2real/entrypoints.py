@@ -21,7 +21,7 @@ from fake2real.experiment import run_experiment
 from fake2real.generate.backends import backend_of
 from fake2real.generate.plan import describe
 from fake2real.generators import ensure_generator, generator_job
-from fake2real.pools import ensure_pool
+from fake2real.pools import check_shortfall, ensure_pool, pool_counts
 from fake2real.runtime import init_ray
 from fake2real.sweep import SweepResult, check_sweep, run_sweep
 from fake2real.sweep_plan import dry_run
@@ -59,7 +59,8 @@ def generate_dry_run(config: ExperimentConfig) -> str:
     come from its listing)."""
     check_generation(config)
     draw = synthetic_draw(config, Workspace(Location(config.output_dir)), real_info=planned_real_info)
-    if backend_of(config).imports:
+    if backend_of(config).imports:  # it cannot grow: a shortfall the run refuses is refused here too
+        check_shortfall(config, draw.pool, draw.counts, pool_counts(config, draw.pool))
         return redact(f"pool {draw.pool.id}: imported from {backend_of(config).source(config)}; draws {sum(draw.counts.values())} images")
     plan = draw.pool.plan(draw.counts)
     return redact(f"pool {draw.pool.id}: {plan.num_rows} images\n{describe(plan)}")

@@ -14,6 +14,24 @@ def init_ray() -> None:
     ray.init(address=os.environ.get("RAY_ADDRESS") or None, log_to_driver=True)
 
 
+def local_cluster_cpus() -> float | None:
+    """The CPUs of the local cluster ``init_ray`` will start, counted as Ray counts them (a
+    container's CPU limit included), when it will start one: no $RAY_ADDRESS, no cluster a ``ray
+    start`` recorded on this machine (``ray.init()`` would join it) and Ray not up. None when the
+    job joins a cluster: that one is sized once Ray is up (``check_cluster``)."""
+    if ray.is_initialized() or os.environ.get("RAY_ADDRESS"):
+        return None
+    try:
+        from ray._private.services import find_bootstrap_address
+        from ray._private.utils import get_num_cpus
+
+        if find_bootstrap_address(None) is not None:
+            return None
+        return float(get_num_cpus(override_docker_cpu_warning=True))
+    except Exception:  # Ray's private helpers moved: unknown here, checked once Ray is up
+        return None
+
+
 def autoscaler_max() -> dict | None:
     """The most of each resource the cluster's autoscaler can provide (its node types × their
     max counts); ``{}`` when it provides an unknown amount; None without an autoscaler.

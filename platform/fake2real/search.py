@@ -34,7 +34,7 @@ from fake2real.config import ExperimentConfig, merge, point_label
 from fake2real.data.markers import read_marker, write_marker
 from fake2real.data.storage import Location
 from fake2real.errors import ConfigError, Fake2RealError
-from fake2real.runtime import cluster_capacity
+from fake2real.runtime import cluster_capacity, local_cluster_cpus
 from fake2real import identity
 from fake2real.experiment import run_experiments, run_trial, train_shared_stages
 from fake2real.stats import interval
@@ -152,8 +152,7 @@ def concurrent_trials(config: ExperimentConfig) -> int:
     """Trials at once: as many trainers as the cluster's GPUs (or CPUs) hold, at least one; on an
     autoscaling cluster, as many as its largest size holds (the demand is what makes it grow)."""
     search = config.sweep.search
-    extra = f" + {TRIAL_DRIVER_CPUS} for its driver"
-    return search.max_concurrent_trials or trainers_at_once(config, TRIAL_DRIVER_CPUS, "a search trial", extra)
+    return search.max_concurrent_trials or trainers_at_once(config, TRIAL_DRIVER_CPUS, "a search trial", TRIAL_DRIVER_TEXT)
 
 
 def experiments_at_once(config: ExperimentConfig) -> int:
@@ -162,10 +161,12 @@ def experiments_at_once(config: ExperimentConfig) -> int:
     return config.sweep.max_concurrent_experiments or trainers_at_once(config, 0.0, "an experiment's stage", "")
 
 
-def trainers_at_once(config: ExperimentConfig, extra_cpus: float, what: str, extra_text: str) -> int:
-    """How many trainers of ``config.train`` (each with ``extra_cpus`` beside it) the cluster holds."""
+def trainers_at_once(config: ExperimentConfig, extra_cpus: float, what: str, extra_text: str,
+                     capacity: tuple[dict[str, float], bool] | None = None, cluster: str = "the cluster") -> int:
+    """How many trainers of ``config.train`` (each with ``extra_cpus`` beside it) the cluster
+    holds (``capacity``: its resources and whether it may grow; default: the running cluster's)."""
     train = config.train
-    resources, may_grow = cluster_capacity()
+    resources, may_grow = capacity or cluster_capacity()
     per_trainer = train.num_workers * train.cpus_per_worker + extra_cpus
     by_cpu = int(resources.get("CPU", 0) // per_trainer)
     if train.use_gpu:  # an autoscaling cluster may have no GPU node yet: at least one
@@ -175,13 +176,27 @@ def trainers_at_once(config: ExperimentConfig, extra_cpus: float, what: str, ext
     if by_cpu < 1:
         raise ConfigError(
             f"config: {what} needs {per_trainer:g} CPUs (train.num_workers × train.cpus_per_worker{extra_text}) "
-            f"but the cluster has {resources.get('CPU', 0):g}: lower train.cpus_per_worker"
+            f"but {cluster} has {resources.get('CPU', 0):g}: lower train.cpus_per_worker"
         )
     return by_cpu
 
 
+def check_local_cluster(config: ExperimentConfig) -> None:
+    """Before Ray starts (and before any MLflow run): when the job will start a local cluster, a
+    trainer — a search trial's with its driver — that needs more CPUs than this machine has is
+    refused now, with the message the running cluster's check gives (``trainers_at_once``)."""
+    cpus = local_cluster_cpus()
+    if cpus is None:
+        return
+    local = ({"CPU": cpus}, False), "the local Ray cluster the job starts without RAY_ADDRESS"
+    if config.sweep.search.num_samples:
+        trainers_at_once(config, TRIAL_DRIVER_CPUS, "a search trial", TRIAL_DRIVER_TEXT, *local)
+    trainers_at_once(config, 0.0, "an experiment's stage", "", *local)
+
+
 # The trial's own process only waits on its TorchTrainer: a sliver of a CPU (Tune refuses 0).
 TRIAL_DRIVER_CPUS = 0.1
+TRIAL_DRIVER_TEXT = f" + {TRIAL_DRIVER_CPUS} for its driver"
 # A trial (re)started while the tracking server restarts waits this long for it, then fails in one
 # line; calls during the trial rely on MLflow's own retries (MLFLOW_HTTP_REQUEST_MAX_RETRIES).
 TRIAL_TRACKING_WAIT_S = 120.0

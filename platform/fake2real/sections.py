@@ -17,7 +17,7 @@ from fake2real.data.datasets import DATASETS
 from fake2real.train.methods import METHODS
 from fake2real.train.spec import LoaderConfig, StageHparams
 from fake2real.train.mixtures import COUNT_RULES, MIXTURES
-from fake2real.section_base import _Section
+from fake2real.section_base import Seed, _Section
 
 
 def _known(field: str, names: list[str], registry: dict, what: str) -> None:
@@ -114,7 +114,7 @@ class GenerationBase(_Section):
     # Stored images: None = the backend's format (PNG for the procedural backend: lossless; JPEG otherwise).
     image_format: Optional[Literal["jpeg", "png"]] = None
     jpeg_quality: int = Field(95, ge=1, le=100)
-    output_size: Optional[int] = Field(None, ge=8)
+    output_size: Optional[int] = Field(None, ge=8, le=1024)  # as dataset.image_size: the images a table stores
     # Held-out synthetic test set per (y, b) group, for synthetic-test metrics and the G-leakage
     # probe of every run (0: neither).
     test_images_per_group: int = Field(100, ge=0)
@@ -231,7 +231,7 @@ class SearchConfig(_Section):
     cell trains with the configured hyperparameters (the evidence tables use that)."""
 
     num_samples: int = Field(0, ge=0)  # Optuna (TPE) trials per cell
-    seed: int = 0  # TPE's sampler seed
+    seed: Seed = 0  # TPE's sampler seed
     # Searched for the cell's last stage, besides the method's own declared space. Epochs are
     # searched as an integer in [min_epochs, the stage's configured epochs].
     lr: tuple[Literal["loguniform", "uniform"], float, float] = ("loguniform", 1e-4, 1e-2)
@@ -269,7 +269,7 @@ class CostRates(_Section):
 class SweepConfig(_Section):
     mixtures: list[str] = ["none", "ffr"]
     methods: list[str] = ["erm", "groupdro"]
-    seeds: list[int] = [0]
+    seeds: list[Seed] = [0]
     # Bias ratios to sweep (each its own real table); None: dataset.bias_ratio alone.
     bias_ratios: Optional[list[float]] = None
     # Extra cells: these mixtures (e.g. the reviewers' ablations) with ablation_methods only.
@@ -282,6 +282,9 @@ class SweepConfig(_Section):
     # Experiments of the sweep trained at once (each its own stages); None: as many as the
     # cluster's CPUs (GPUs with train.use_gpu) hold. A search's trials are sized by search.max_concurrent_trials.
     max_concurrent_experiments: Optional[int] = Field(None, ge=1)
+    # A sweep of more experiments (seeds × bias ratios × axis points × mixture/method pairs) is
+    # refused by the run, not by --dry-run, which prints its plan: a grid is easily larger than meant.
+    max_experiments: int = Field(1000, ge=1)
     search: SearchConfig = SearchConfig()
     cost: CostRates = CostRates()
 

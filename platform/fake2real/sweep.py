@@ -23,8 +23,8 @@ from fake2real.experiment import ExperimentResult, run_experiments
 from fake2real.generate.backends import backend_of
 from fake2real.report.table import chart, markdown, write_csv
 from fake2real.runtime import init_ray
-from fake2real.search import experiments_at_once, run_searched_cell, search_space, searches_stage1, stage1_cell
-from fake2real.sweep_plan import cells, pool_needs, prepare_pools, real_cells, search_cells
+from fake2real.search import check_local_cluster, experiments_at_once, run_searched_cell, search_space, searches_stage1, stage1_cell
+from fake2real.sweep_plan import cells, check_size, pool_needs, prepare_pools, real_cells, search_cells
 from fake2real.synthetic import check_sweep_generation
 from fake2real.track.mlflow_runs import Tracker, resolve_uri
 from fake2real.track.names import LEVEL_TAG, SWEEP, sweep_run_name
@@ -60,11 +60,16 @@ def check_sweep(config: ExperimentConfig) -> None:
             search_space(cell)
             if searches_stage1(cell):
                 search_space(stage1_cell(cell))
+    # A local cluster's CPUs are known before Ray starts: a trainer it can never hold fails here,
+    # not once the sweep's MLflow runs exist (each distinct train section: an axis may change it).
+    for cell in {cell.train.model_dump_json(): cell for cell in search_cells(config)}.values():
+        check_local_cluster(cell)
     if backend_of(config).imports:  # imported pools cannot grow: a shortfall fails here
         pool_needs(config, Workspace(Location(config.output_dir)), planned_real_info)
 
 
 def run_sweep(config: ExperimentConfig) -> SweepResult:
+    check_size(config)  # first: the other checks go cell by cell
     check_sweep(config)
     workspace = Workspace.create(config)
     uri = resolve_uri(config.tracking.uri)

@@ -22,6 +22,7 @@ from fake2real.config import ExperimentConfig, axis_points, merge, nested, point
 from fake2real.cost import MEASURED_GENERATOR_TRAINING, Rates, rates, stage_start_s
 from fake2real.data.storage import Location
 from fake2real.data.table import TableInfo, group_name, is_complete
+from fake2real.errors import ConfigError
 from fake2real.experiment import stage_spec
 from fake2real.generate.backends import backend_of
 from fake2real.generate.generator_training import finished_generator
@@ -36,13 +37,35 @@ from fake2real.workspace import Workspace, planned_real_info, real_location
 Group = tuple[int, int]
 
 
+def _pairs(config: ExperimentConfig) -> list[tuple[str, str]]:
+    """The sweep's (mixture, method) pairs: mixtures × methods, then the ablations' new ones."""
+    sweep = config.sweep
+    pairs = list(itertools.product(sweep.mixtures, sweep.methods))
+    return pairs + [p for p in itertools.product(sweep.ablation_mixtures, sweep.ablation_methods) if p not in pairs]
+
+
+def sweep_size(config: ExperimentConfig) -> tuple[int, str]:
+    """How many experiments ``cells`` makes, and of what, without making them (each costs ms)."""
+    sweep = config.sweep
+    factors = (len(sweep.seeds), len(sweep.bias_ratios or [None]), len(axis_points(sweep.axes)), len(_pairs(config)))
+    text = " × ".join(f"{n} {what}{'' if n == 1 else 's'}" for n, what in zip(factors, ("seed", "bias ratio", "axis point", "mixture/method pair")))
+    return factors[0] * factors[1] * factors[2] * factors[3], text
+
+
+def check_size(config: ExperimentConfig) -> None:
+    """A run of more than ``sweep.max_experiments`` experiments is refused (its dry run is not)."""
+    count, factors = sweep_size(config)
+    if count > config.sweep.max_experiments:
+        raise ConfigError(f"config: sweep.max_experiments: this sweep is {count} experiments ({factors}), more than "
+                          f"{config.sweep.max_experiments}: check its plan with --dry-run, then raise sweep.max_experiments")
+
+
 def cells(config: ExperimentConfig) -> list[ExperimentConfig]:
     """Every experiment of the sweep: seeds × bias ratios × axis points × (mixture, method) pairs,
     seed-major. A cell keeps ``sweep.axes``, so its point can be read back (``ExperimentConfig.point``)."""
     sweep = config.sweep
     ratios = sweep.bias_ratios or [config.dataset.bias_ratio]
-    pairs = list(itertools.product(sweep.mixtures, sweep.methods))
-    pairs += [p for p in itertools.product(sweep.ablation_mixtures, sweep.ablation_methods) if p not in pairs]
+    pairs = _pairs(config)
     base = config.model_dump()
     at_point = [merge(base, nested(point)) for point in axis_points(sweep.axes)]
     return [
@@ -184,6 +207,9 @@ def dry_run(config: ExperimentConfig) -> str:
         state = "there" if is_complete(location) else "to ingest"
         counts = ", ".join(f"{g} {n}" for g, n in info.group_counts.get("train", {}).items())
         lines.append(f"  r={cell.dataset.bias_ratio}: {location} ({state}; {info.num_rows} images; train {counts})")
+    count, factors = sweep_size(config)
+    over = f"; more than sweep.max_experiments={config.sweep.max_experiments}: the run refuses it" if count > config.sweep.max_experiments else ""
+    lines.append(f"experiments: {count} ({factors}){over}")
     points = axis_points(config.sweep.axes)
     if config.sweep.axes:
         lines.append(f"axis points: {len(points)} ({'; '.join(point_label(p) for p in points)})")

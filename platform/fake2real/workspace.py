@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import pyarrow as pa
+
 from fake2real import identity
 from fake2real.config import ExperimentConfig
 from fake2real.data.datasets import build_real_table, get_dataset
@@ -19,7 +21,7 @@ from fake2real.data.groups import check_splits
 from fake2real.data.ingest import count_table, listing
 from fake2real.data.metadata import metadata_digest
 from fake2real.data.storage import Location
-from fake2real.data.table import TableInfo, check_writable, count_groups, is_complete, read_info
+from fake2real.data.table import TableInfo, check_writable, count_groups, is_complete, read_info, schema_problem
 from fake2real.errors import DataError, redact
 
 
@@ -52,7 +54,8 @@ class Workspace:
 
 def finished_real_table(uri: str, dataset: str) -> Location:
     """``dataset.table``: a complete real table of ``dataset`` (``dataset.name``, which names its
-    prompts and reports) with train, val and test rows, none of its groups empty."""
+    prompts and reports) with train, val and test rows, none of its groups empty, its columns of
+    the contract's types (``data/table.py``)."""
     try:
         location = Location(uri)
         complete = is_complete(location)
@@ -70,6 +73,12 @@ def finished_real_table(uri: str, dataset: str) -> Location:
         raise DataError(f"dataset.table: {uri} has no '{absent[0]}' rows (a real table needs train, val and test)")
     groups = sorted({group for counts in info.group_counts.values() for group in counts})
     check_splits(info.group_counts, groups, f"dataset.table {uri}", None)
+    try:
+        problem = schema_problem(location)
+    except (DataError, OSError, pa.ArrowException) as exc:
+        problem = (str(exc).splitlines() or [type(exc).__name__])[0]
+    if problem:
+        raise DataError(f"dataset.table: {uri}: {problem}")
     return location
 
 
@@ -116,8 +125,8 @@ def planned_real_info(config: ExperimentConfig) -> TableInfo:
     """The real table's names and group counts without writing it (no Ray): the finished table's
     metadata when it is there, else the dataset's listing after the bias-ratio rule."""
     dataset = config.dataset
-    if dataset.table is not None:
-        return read_info(dataset.table)
+    if dataset.table is not None:  # checked as a run accepts it: a dry run refuses what the run would
+        return read_info(finished_real_table(dataset.table, dataset.name))
     location = real_location(config, Workspace(Location(config.output_dir)))
     if is_complete(location):
         return read_info(location)

@@ -169,3 +169,57 @@ def test_names_are_checked_where_they_are_declared(override, message):
     with pytest.raises(ConfigError) as caught:
         build_config(overrides=[override])
     assert str(caught.value).startswith(message) and "\n" not in str(caught.value)
+
+
+# --- seeds: numpy refuses a negative one and Optuna one of 2³² or more, after training ---------
+
+
+@pytest.mark.parametrize("override, message", [
+    ("seed=-1", "config: seed: Input should be greater than or equal to 0 (got -1)"),
+    ("sweep.seeds=[0, -1]", "config: sweep.seeds.1: Input should be greater than or equal to 0 (got -1)"),
+    ("sweep.search.seed=-3", "config: sweep.search.seed: Input should be greater than or equal to 0 (got -3)"),
+    ("sweep.search.seed=4294967296", "config: sweep.search.seed: Input should be less than 4294967296 (got 4294967296)"),
+    ("generation.group_diffusion.training.seed=-1",
+     "config: generation.group_diffusion.training.seed: Input should be greater than or equal to 0 (got -1)"),
+])
+def test_a_seed_numpy_or_optuna_would_refuse_is_refused_as_the_config_is_read(override, message):
+    refused(lambda: build_config(overrides=[override]), message)
+
+
+def test_a_seed_that_is_only_hashed_may_be_negative():
+    # dataset.split_seed only ever goes through seeding.stable_seed (a hash): any integer works.
+    assert build_config(overrides=["dataset.split_seed=-1"]).dataset.split_seed == -1
+    assert build_config(overrides=["seed=4294967295", "sweep.seeds=[0, 4294967295]"]).seed == 4294967295
+
+
+# --- method parameters: every entry of train.method_params, used by the job or not -------------
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["train.method=erm", "train.method_params={groupdro: {etaa: 1}}"],
+     "config: train.method_params.groupdro.etaa: unknown parameter (known: eta, group_adjustment)"),
+    (["train.method=erm", "train.method_params={groupdro: {eta: -1}}"], "config: train.method_params.groupdro.eta: -1 is outside [0.0001, 1.0]"),
+    (["sweep.methods=[erm]", "train.method_params={erm: {}, jtt: {upweigth: 5}}"],
+     "config: train.method_params.jtt.upweigth: unknown parameter (known: identification_epochs, upweight)"),
+    (["train.method_params={groupdro: {eta: 0.01}}", "sweep.axes={train.method_params.groupdro.eta: [0.01, 2]}"],
+     "config: sweep.axes: at eta=2: train.method_params.groupdro.eta: 2 is outside [0.0001, 1.0]"),
+])
+def test_every_method_parameter_is_checked_as_the_config_is_read(overrides, message):
+    refused(lambda: build_config(overrides=overrides), message)
+
+
+# --- limits -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("override, message", [
+    ("generation.output_size=4096", "config: generation.output_size: Input should be less than or equal to 1024 (got 4096)"),
+    ("dataset.image_size=4096", "config: dataset.image_size: Input should be less than or equal to 1024 (got 4096)"),
+])
+def test_stored_image_sizes_are_capped_alike(override, message):
+    refused(lambda: build_config(overrides=[override]), message)
+    assert build_config(overrides=[f"{override.split('=')[0]}=1024"])
+
+
+def test_a_config_path_that_is_a_directory_says_so(tmp_path):
+    refused(lambda: build_config(tmp_path), f"config: {tmp_path} is a directory, not a config file")
+    refused(lambda: build_config(tmp_path / "absent.yaml"), f"config: file not found: {tmp_path / 'absent.yaml'}")

@@ -123,3 +123,23 @@ def test_the_autoscaling_config_is_found_from_the_heads_monitor(tmp_path):
     assert runtime.autoscaling_config_path(6379, proc) == config
     fake_process(proc, 13, "/venv/bin/python3", "-u", monitor, "--gcs-address=10.0.0.6:7000")  # a plain head: no config
     assert runtime.autoscaling_config_path(7000, proc) is None
+
+
+def test_the_local_cluster_a_job_starts_is_counted_as_ray_counts_it(monkeypatch):
+    import ray._private.services as services
+    import ray._private.utils as ray_utils
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.setattr(runtime.ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(services, "find_bootstrap_address", lambda temp_dir: None)
+    monkeypatch.setattr(ray_utils, "get_num_cpus", lambda **_: 3)  # a container's limit, say
+    assert runtime.local_cluster_cpus() == 3.0
+    # ray.init() would join a cluster: its size is known only once Ray is up.
+    monkeypatch.setattr(services, "find_bootstrap_address", lambda temp_dir: "10.0.0.5:6379")  # a `ray start` on this machine
+    assert runtime.local_cluster_cpus() is None
+    monkeypatch.setattr(services, "find_bootstrap_address", lambda temp_dir: None)
+    monkeypatch.setenv("RAY_ADDRESS", "ray-head:6379")
+    assert runtime.local_cluster_cpus() is None
+    monkeypatch.delenv("RAY_ADDRESS")
+    monkeypatch.setattr(runtime.ray, "is_initialized", lambda: True)
+    assert runtime.local_cluster_cpus() is None

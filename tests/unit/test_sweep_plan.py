@@ -63,7 +63,9 @@ def test_cost_in_device_hours_from_the_configured_rates(tmp_path):
     assert f"estimated total: {2376 / 0.5 / 3600 + passes / 100 / 3600:.2f} device-hours" in text
 
 
-def test_search_trials_are_counted_per_searched_cell(tmp_path):
+def test_search_trials_are_counted_per_searched_cell(tmp_path, monkeypatch):
+    # Planned for a cluster the job joins: a 2-core machine's own cluster cannot hold a 2.1-CPU trial.
+    monkeypatch.setenv("RAY_ADDRESS", "ray-head:6379")
     text = sweep_dry_run(config(tmp_path, "sweep.search.num_samples=3"))
     assert "search trials: 12 (3 per searched cell" in text  # 4 cells (none, ffr × erm, groupdro)
     text = sweep_dry_run(config(tmp_path, "sweep.search.num_samples=3", "sweep.search.stage1=true"))
@@ -95,3 +97,80 @@ def test_your_own_folders_planned_and_a_shortfall_refused_before_any_work(tmp_pa
     with pytest.raises(ConfigError) as error:
         sweep_dry_run(config(tmp_path, *base, "generation.test_images_per_group=2"))
     assert "holds 0 test images of group y0_b0 (cat, indoor); 2 are needed (short by 2) (mark held-out rows split=test" in str(error.value)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["train.num_workers=1", "train.cpus_per_worker=2", "sweep.search.num_samples=2"],
+     "config: a search trial needs 2.1 CPUs (train.num_workers × train.cpus_per_worker + 0.1 for its driver) "
+     "but the local Ray cluster the job starts without RAY_ADDRESS has 2: lower train.cpus_per_worker"),
+    (["train.cpus_per_worker=1.5"],
+     "config: an experiment's stage needs 3 CPUs (train.num_workers × train.cpus_per_worker) "
+     "but the local Ray cluster the job starts without RAY_ADDRESS has 2: lower train.cpus_per_worker"),
+    # An axis may change what a trainer needs: each of its train sections is checked.
+    (["train.num_workers=1", "sweep.axes={train.cpus_per_worker: [1, 4]}"],
+     "config: an experiment's stage needs 4 CPUs (train.num_workers × train.cpus_per_worker) "
+     "but the local Ray cluster the job starts without RAY_ADDRESS has 2: lower train.cpus_per_worker"),
+])
+def test_a_trainer_the_local_cluster_cannot_hold_is_refused_before_ray_and_any_run(tmp_path, monkeypatch, overrides, message):
+    from fake2real import search, sweep
+    from fake2real.errors import ConfigError
+
+    def started(*_, **__):
+        raise AssertionError("MLflow or Ray was reached before the sweep's checks refused it")
+
+    monkeypatch.setattr(search, "local_cluster_cpus", lambda: 2.0)  # no RAY_ADDRESS: a 2-core machine's own cluster
+    monkeypatch.setattr(sweep, "Tracker", started)
+    monkeypatch.setattr(sweep, "init_ray", started)
+    built = config(tmp_path, *overrides)
+    for job in (sweep_dry_run, sweep.run_sweep):
+        with pytest.raises(ConfigError) as info:
+            job(built)
+        assert str(info.value) == message
+    assert not (tmp_path / "out").exists()
+    monkeypatch.setattr(search, "local_cluster_cpus", lambda: None)  # RAY_ADDRESS: that cluster is sized once Ray is up
+    assert "stages to train after sharing" in sweep_dry_run(built)
+
+
+def test_a_sweep_over_its_experiment_limit_is_refused_by_the_run_not_by_its_dry_run(tmp_path, monkeypatch):
+    from fake2real import sweep
+    from fake2real.errors import ConfigError
+    from fake2real.sweep_plan import cells
+
+    def started(*_, **__):
+        raise AssertionError("the run went on to its cells, MLflow or Ray")
+
+    for name in ("check_sweep", "Tracker", "init_ray"):  # refused first, without making a cell
+        monkeypatch.setattr(sweep, name, started)
+    gaps = ", ".join(str(i / 1000) for i in range(1001))
+    grid = config(tmp_path, "sweep.mixtures=[none]", "sweep.methods=[erm]", f"sweep.axes={{dataset.shapes.semantic_gap: [{gaps}]}}")
+    with pytest.raises(ConfigError) as info:
+        sweep.run_sweep(grid)
+    assert str(info.value) == ("config: sweep.max_experiments: this sweep is 1001 experiments (1 seed × 1 bias ratio × 1001 axis points "
+                               "× 1 mixture/method pair), more than 1000: check its plan with --dry-run, then raise sweep.max_experiments")
+    # The dry run prints the plan and says so (here a smaller limit: 2 seeds × 2 ratios × 4 pairs = 16 experiments).
+    small = config(tmp_path, "sweep.seeds=[0, 1]", "sweep.bias_ratios=[0.9, 0.99]", "sweep.max_experiments=10")
+    text = sweep_dry_run(small)
+    assert ("experiments: 16 (2 seeds × 2 bias ratios × 1 axis point × 4 mixture/method pairs); "
+            "more than sweep.max_experiments=10: the run refuses it") in text
+    assert len(cells(small)) == 16 and "stages to train after sharing" in text
+    with pytest.raises(ConfigError, match=r"^config: sweep.max_experiments: this sweep is 16 experiments"):
+        sweep.run_sweep(small)
+    # How a job runs, not what it computes: the limit is no part of the sweep's identity.
+    assert small.digest() == config(tmp_path, "sweep.seeds=[0, 1]", "sweep.bias_ratios=[0.9, 0.99]").digest()
+
+
+def test_the_generate_dry_run_refuses_an_imported_shortfall_as_its_run_does(tmp_path):
+    import native_fixtures as fixtures
+    from fake2real.entrypoints import generate_dry_run
+    from fake2real.errors import ConfigError
+
+    real = fixtures.folder(tmp_path / "pets")
+    synthetic = fixtures.synthetic_folder(tmp_path / "generated", per_group=1)
+    overrides = ["dataset.name=folder", f"dataset.root={real}", "dataset.bias_ratio=null", "generation.backend=folder",
+                 f"generation.folder.root={synthetic}", "generation.images_per_group=3"]
+    with pytest.raises(ConfigError) as error:
+        generate_dry_run(config(tmp_path, *overrides))
+    assert str(error.value) == (f"config: generation.folder: {synthetic} holds 1 train images of group y0_b0 (cat, indoor); "
+                                "3 are needed (short by 2)")
+    assert not (tmp_path / "out").exists()
+    assert generate_dry_run(config(tmp_path, *overrides[:-1], "generation.images_per_group=1")).endswith("draws 4 images")

@@ -192,9 +192,10 @@ def relative_paths(meta: Metadata) -> list[str]:
 
 
 def check_present(fs: pafs.FileSystem, paths: list[str], shown: list[str] | None = None) -> None:
-    """Every listed image exists (``shown``: how errors name them; default the paths)."""
+    """Every listed image exists and is a file (``shown``: how errors name them; default the
+    paths, quoted: a trailing space in a listed path is the usual cause of a missing image)."""
     infos = fs.get_file_info(paths)
-    missing = [i for i, info in enumerate(infos) if info.type == pafs.FileType.NotFound]
-    if missing:
-        name = (shown or paths)[missing[0]]
-        raise DataError(f"listed image {name} is missing ({len(missing)} missing in all)")
+    for kind, problem in ((pafs.FileType.NotFound, "is missing ({} missing in all)"), (pafs.FileType.Directory, "is a directory, not an image file ({} in all)")):
+        found = [i for i, info in enumerate(infos) if info.type == kind]
+        if found:
+            raise DataError(f"listed image '{(shown or paths)[found[0]]}' {problem.format(len(found))}")

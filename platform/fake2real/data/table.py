@@ -51,6 +51,8 @@ SCHEMA = pa.schema(
     ]
 )
 PROVENANCE = ("prompt", "seed", "generator", "steps", "guidance", "rejections")
+# What every row has (a real table may leave the provenance columns out).
+CORE_COLUMNS = tuple(name for name in SCHEMA.names if name not in PROVENANCE)
 
 
 @dataclass
@@ -296,6 +298,23 @@ def read_table(path: str | os.PathLike, split: str | None = None, columns: list[
     table = read_parts(folder, names, split, columns, ids)
     # Sort by id: the row order must not depend on how a writer partitioned the parts.
     return table.sort_by("id") if "id" in table.column_names else table
+
+
+def schema_problem(path: str | os.PathLike) -> str | None:
+    """How a finished table's parts break the contract's columns (``SCHEMA``), or None: from each
+    part's Parquet footer, no row read. A table made elsewhere may hold ``b`` as text, which
+    would otherwise pass every check and fail only in the training workers."""
+    folder, names, _ = _layout(path)
+    fs, _ = folder.filesystem()
+    for name in names:
+        schema = pq.read_schema(path_in(folder, name), filesystem=fs)
+        for column in CORE_COLUMNS:
+            if column not in schema.names:
+                return f"part {name} has no column '{column}' (a table has {', '.join(CORE_COLUMNS)})"
+        for found in schema:
+            if found.name in SCHEMA.names and found.type != SCHEMA.field(found.name).type:
+                return f"column '{found.name}' is {found.type}, not {SCHEMA.field(found.name).type} (part {name})"
+    return None
 
 
 def iter_batches(path: str | os.PathLike, split: str, columns: list[str], batch_rows: int = 1024):

@@ -20,7 +20,7 @@ from pydantic import Field, field_validator
 
 from fake2real.errors import ConfigError, DataError
 from fake2real.generate.base import GeneratorBackend
-from fake2real.section_base import _Section
+from fake2real.section_base import Seed, _Section
 
 FIELD = "generation.group_diffusion.model"
 
@@ -36,7 +36,7 @@ class GeneratorTraining(_Section):
     batch_size: int = Field(128, ge=1)  # global, split over the workers
     lr: float = Field(1e-3, gt=0)
     ema_decay: float = Field(0.999, ge=0, lt=1)
-    seed: int = 0
+    seed: Seed = 0
     # How it runs (not part of the generator's key):
     num_workers: int = Field(1, ge=1)
     cpus_per_worker: float = Field(2.0, gt=0)

@@ -10,7 +10,7 @@ from fake2real.config import build_config
 from fake2real.data.storage import Location
 from fake2real.data.table import TableInfo, write_table
 from fake2real.errors import ConfigError, DataError
-from fake2real.workspace import Workspace, prepare_real
+from fake2real.workspace import Workspace, planned_real_info, prepare_real
 
 GROUPS = [(0, 0), (0, 1), (1, 0), (1, 1)]
 
@@ -47,6 +47,40 @@ def test_a_bad_table_fails_in_one_line(tmp_path, table, message):
     with pytest.raises(DataError) as info:
         prepare_real(built, Workspace.create(built))
     assert str(info.value) == message.format(p=tmp_path)
+
+
+def rewrite_part(table, change):
+    """The table's one part, rewritten by ``change`` (a table made elsewhere, not by write_table)."""
+    import pyarrow.parquet as pq
+
+    part = table / "part-00000.parquet"
+    pq.write_table(change(pq.read_table(part)), part)
+    return table
+
+
+def as_text(rows, column):
+    return rows.set_column(rows.column_names.index(column), column, rows[column].cast(pa.string()))
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda rows: as_text(rows, "b"), "column 'b' is string, not int64 (part part-00000.parquet)"),
+    (lambda rows: rows.drop_columns(["g"]), "part part-00000.parquet has no column 'g' (a table has id, image, y, b, g, split)"),
+    (lambda rows: rows.drop_columns(["image"]), "part part-00000.parquet has no column 'image' (a table has id, image, y, b, g, split)"),
+    (lambda rows: as_text(rows, "seed"), "column 'seed' is string, not int64 (part part-00000.parquet)"),
+])
+def test_a_table_whose_columns_break_the_contract_is_refused_when_accepted(tmp_path, change, message):
+    table = rewrite_part(write(tmp_path / "mine"), change)
+    built = config(tmp_path, table)
+    for accept in (lambda: prepare_real(built, Workspace.create(built)), lambda: planned_real_info(built)):  # the run, the dry run
+        with pytest.raises(DataError) as info:
+            accept()
+        assert str(info.value) == f"dataset.table: {table}: {message}"
+
+
+def test_a_real_table_without_provenance_columns_is_accepted(tmp_path):
+    table = rewrite_part(write(tmp_path / "mine"), lambda rows: rows.select(["id", "image", "y", "b", "g", "split"]))
+    built = config(tmp_path, table)
+    assert prepare_real(built, Workspace.create(built)) == Location(table)
 
 
 def test_an_unfinished_table_is_not_used(tmp_path):

@@ -119,7 +119,11 @@ BAD_LAYOUTS = [
      r"^{root}/metadata\.csv: missing column 'bias' \(columns: path, class, place, split; needs path, class, bias\)$"),
     (lambda r: rewrite(r, lambda t: t.replace('"train"', '"training"', 1)),
      r"^{root}/metadata\.csv: line 2: split must be train, val or test, got 'training'$"),
-    (lambda r: (r / "images/cat/003.jpg").unlink(), r"^listed image {root}/images/cat/003\.jpg is missing \(1 missing in all\)$"),
+    (lambda r: (r / "images/cat/003.jpg").unlink(), r"^listed image '{root}/images/cat/003\.jpg' is missing \(1 missing in all\)$"),
+    (lambda r: rewrite(r, lambda t: t.replace("images/cat/003.jpg", "images/cat/003.jpg ")),  # a trailing space shows
+     r"^listed image '{root}/images/cat/003\.jpg ' is missing \(1 missing in all\)$"),
+    (lambda r: rewrite(r, lambda t: t.replace("images/cat/003.jpg", "images/cat")),
+     r"^listed image '{root}/images/cat' is a directory, not an image file \(1 in all\)$"),
     (lambda r: rewrite(r, lambda t: t.replace("images/cat/001.jpg", "images/cat/000.png")),
      r"^{root}/metadata\.csv: line 3: path 'images/cat/000\.png' is listed twice \(first at line 2\)$"),
     (lambda r: rewrite(r, lambda t: t.replace('"cat","outdoor"', '"cat","indoor"')),
@@ -293,3 +297,32 @@ def test_a_metadata_file_outside_the_root_is_refused(tmp_path, root):
     (root / "metadata.csv").symlink_to(tmp_path / "labels.csv")
     with pytest.raises(DataError, match=rf"^metadata file 'metadata\.csv' leaves the images' root folder {root}$"):
         listing(config(root), folder)
+
+
+def with_labels(root, labels: dict[int, tuple[str, str]]) -> None:
+    """metadata.csv with biases 0 and 1 (not names), and the given lines' (class, bias) set."""
+    rewrite(root, lambda t: t.replace('"indoor"', '"0"').replace('"outdoor"', '"1"'))
+    lines = (root / "metadata.csv").read_text().splitlines()
+    for number, (cls, bias) in labels.items():
+        path, _, _, split = lines[number - 1].split(",")
+        lines[number - 1] = ",".join([path, f'"{cls}"', f'"{bias}"', split])
+    (root / "metadata.csv").write_text("\n".join(lines) + "\n")
+
+
+STRAY = " too few for its groups to have train, val and test rows (a stray value?)"
+
+
+@pytest.mark.parametrize(("labels", "message"), [
+    ({6: ("cat", "2")}, "line 6: bias '2' is on this line only:"),  # a 2 among 0s and 1s
+    ({12: ("cat", "2"), 6: ("cat", "2")}, "line 6: bias '2' is on 2 lines only (the first here):"),
+    ({10: ("cta", "0")}, "line 10: class 'cta' is on this line only:"),
+    ({6: ("cat", "2"), 7: ("cat", "2"), 10: ("cat", "7")}, "line 10: bias '7' is on this line only:"),  # the rarest first
+])
+def test_a_stray_label_is_named_with_its_line(tmp_path, labels, message):
+    root = fixtures.folder(tmp_path / "pets")
+    with_labels(root, labels)
+    built = build_config(overrides={"output_dir": str(tmp_path / "out"), "dataset": {"name": "folder", "root": str(root), "bias_ratio": None}})
+    for listed in (lambda: listing(config(root), folder), lambda: planned_real_info(built)):  # the ingest, the dry run
+        with pytest.raises(DataError) as info:
+            listed()
+        assert str(info.value) == f"{root}/metadata.csv: {message}{STRAY}"

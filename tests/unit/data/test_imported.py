@@ -66,7 +66,7 @@ def edit(root, old, new, count=1):
     (lambda r: edit(r, '"dog","outdoor"', '"dog","garden"'), r"^{root}/metadata\.csv: line 2: unknown bias 'garden' \(known: indoor, outdoor\)$"),
     (lambda r: edit(r, '"dog","outdoor"', '"2","outdoor"'), r"^{root}/metadata\.csv: line 2: unknown class '2' \(known: cat, dog\)$"),
     (lambda r: edit(r, '"class"', '"label"'), r"^{root}/metadata\.csv: missing column 'class' \("),
-    (lambda r: (r / "gen/cat_indoor_1.png").unlink(), r"^listed image {root}/gen/cat_indoor_1\.png is missing \(1 missing in all\)$"),
+    (lambda r: (r / "gen/cat_indoor_1.png").unlink(), r"^listed image '{root}/gen/cat_indoor_1\.png' is missing \(1 missing in all\)$"),
     (lambda r: edit(r, "gen/dog_indoor_0.png", "gen/dog_outdoor_0.png"), r"^{root}/metadata\.csv: line 3: path 'gen/dog_outdoor_0\.png' is listed twice \(first at line 2\)$"),
     (lambda r: edit(r, ",100,", ",x1,"), r"^{root}/metadata\.csv: line 2: seed must be an integer, got 'x1'$"),
 ])

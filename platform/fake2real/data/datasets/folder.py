@@ -32,6 +32,8 @@ def _check_groups(meta: Metadata, y: np.ndarray, b: np.ndarray, class_names: lis
     for kind, names in (("classes", class_names), ("bias values", bias_names)):
         if len(names) < 2:
             raise DataError(f"{meta.name}: the folder dataset needs at least 2 {kind}, found {len(names)} ({', '.join(names)})")
+    for column, labels, names in (("class", y, class_names), ("bias", b, bias_names)):
+        _check_rare(meta, column, labels, names)
     for cls, name in enumerate(class_names):
         biases = sorted(set(b[y == cls].tolist()))
         if not biases:
@@ -41,6 +43,20 @@ def _check_groups(meta: Metadata, y: np.ndarray, b: np.ndarray, class_names: lis
     unseen = sorted(set(range(len(bias_names))) - set(b.tolist()))
     if unseen:
         raise DataError(f"{meta.name}: bias '{bias_names[unseen[0]]}' has no rows")
+
+
+def _check_rare(meta: Metadata, column: str, labels: np.ndarray, names: list[str]) -> None:
+    """A value on fewer rows than there are splits can give none of its groups rows in train, val
+    and test: most likely a stray label (a ``2`` among 0s and 1s), named with its first line here
+    rather than as an empty group of a split later."""
+    counts = np.bincount(labels, minlength=len(names))
+    rare = [value for value in range(len(names)) if 0 < counts[value] < len(SPLITS)]
+    if rare:
+        value = min(rare, key=lambda v: (counts[v], int(np.flatnonzero(labels == v)[0])))
+        first, unit = int(np.flatnonzero(labels == value)[0]), "line" if meta.is_csv else "row"
+        on = f"this {unit} only" if counts[value] == 1 else f"{counts[value]} {unit}s only (the first here)"
+        raise DataError(f"{meta.name}: {meta.where(first)}: {column} '{names[value]}' is on {on}: too few for its groups "
+                        "to have train, val and test rows (a stray value?)")
 
 
 def _labelled(config) -> tuple[Metadata, np.ndarray, np.ndarray, list[str], list[str]]:
