@@ -28,10 +28,13 @@ def run_job(script: str, *args: str, env: dict | None = None, timeout: float = 6
     )
 
 
-def write_locally(rows, path, batch_fn, fn_kwargs, info):
+def write_locally(rows, path, batch_fn, fn_kwargs, info, sources=None):
     """``data.ingest.write_on_ray`` without Ray, for unit tests: the whole listing as one batch, one part."""
+    from fake2real.data.sources import record
     from fake2real.data.table import count_groups, finalize, to_contract, write_part
 
+    if sources is not None:
+        record(path, sources, info)
     write_part(path, to_contract(batch_fn(rows, **fn_kwargs)))
     info.num_rows, info.group_counts = rows.num_rows, count_groups(rows)
     finalize(path, info)

@@ -10,6 +10,7 @@ from typing import Callable
 
 from fake2real.config import ExperimentConfig, build_config
 from fake2real.errors import Fake2RealError, redact
+from fake2real.local_paths import resolve_paths
 from fake2real.presets import PRESETS, preset
 
 
@@ -25,7 +26,8 @@ def parse(description: str, argv: list[str] | None = None, extra: Callable[[argp
 
 
 def load(args) -> ExperimentConfig:
-    return build_config(args.config, args.overrides, base=preset(args.preset))
+    """The job's config, its local paths absolute: a search trial or a worker runs elsewhere."""
+    return resolve_paths(build_config(args.config, args.overrides, base=preset(args.preset)))
 
 
 def main(fn: Callable[[], object]) -> None:

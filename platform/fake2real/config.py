@@ -11,7 +11,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError, ValidationInfo, model_validator
+from pydantic import PrivateAttr, ValidationError, ValidationInfo, model_validator
 
 from fake2real.errors import ConfigError
 from fake2real.yaml_file import load_override_value, load_yaml_file
@@ -55,6 +55,9 @@ class ExperimentConfig(_Section):
     train: TrainConfig = TrainConfig()
     tracking: TrackingConfig = TrackingConfig()
     sweep: SweepConfig = SweepConfig()
+    # output_dir and tracking.uri as written before local_paths.resolve_paths made them absolute:
+    # the sweep's key (the only key holding them) keeps them, so a sweep keeps its key.
+    _written: dict[str, str] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="before")
     @classmethod
@@ -133,6 +136,9 @@ class ExperimentConfig(_Section):
     def digest(self, *sections: str) -> str:
         """Stable hash of the named sections (all if none): the identity of a job."""
         data = _as_stored(self.model_dump(mode="json"))
+        for dotted, value in self._written.items():
+            parent, _, leaf = dotted.rpartition(".")
+            (_get(data, parent) if parent else data)[leaf] = value
         for dotted in HOW_IT_RUNS:
             drop(data, dotted)
         data = without_unset(data, ADDED_LATER)

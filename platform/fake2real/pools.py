@@ -9,9 +9,10 @@ from dataclasses import replace
 import ray
 
 from fake2real.config import ExperimentConfig
+from fake2real.data.sources import changed_source
 from fake2real.data.storage import Location
 from fake2real.data.table import TableInfo, group_name, is_complete, is_current_view, read_info, write_view
-from fake2real.errors import ConfigError, redact
+from fake2real.errors import ConfigError, DataError, redact
 from fake2real.generate.backends import backend_of
 from fake2real.generate.job import held_counts, run_generation
 from fake2real.generate.plan import describe, drawn_ids
@@ -77,6 +78,19 @@ def _check_folder(pool: Pool) -> None:
             )
 
 
+def _check_unchanged(config: ExperimentConfig, pool: Pool) -> None:
+    """A finished imported pool still holds what its source holds: an image edited since (its
+    metadata untouched, so the pool's id is the same) is refused, not reused stale."""
+    backend = backend_of(config)
+    if not backend.imports or not is_complete(pool.location):
+        return
+    changed = changed_source(pool.location, backend.source(config))
+    if changed is not None:
+        path, gone = changed
+        what = "was removed since the pool was imported" if gone else "changed since the pool was imported (size or modification time)"
+        raise DataError(f"generation.{backend.name}: {backend.source(config)}: image {path} {what}; remove {pool.location} or restore the image")
+
+
 def ensure_pool(config: ExperimentConfig, pool: Pool, counts: dict[Group, int]) -> None:
     """Make ``pool`` hold at least ``counts[g]`` images of each group: generated (or topped up),
     or, for an imported pool, imported once and checked for a shortfall."""
@@ -100,7 +114,8 @@ def ensure_pool(config: ExperimentConfig, pool: Pool, counts: dict[Group, int]) 
 
 
 def _import_pool(config: ExperimentConfig, pool: Pool, counts: dict[Group, int]) -> None:
-    if is_complete(pool.location):  # its id holds the source's digest: no need to list it again
+    if is_complete(pool.location):  # its id holds the metadata's digest: no need to list it again
+        _check_unchanged(config, pool)
         check_shortfall(config, pool, counts, held_counts(pool.location))
         return
     rows = _imported_rows(config, pool)
@@ -124,6 +139,7 @@ def prepare_synthetic(config: ExperimentConfig, workspace: Workspace, mixture: M
     """The synthetic table an experiment trains on (or tests on): its draw, its pool grown first if short."""
     draw = synthetic_draw(config, workspace, mixture, test)
     _check_folder(draw.pool)
+    _check_unchanged(config, draw.pool)
     held = held_counts(draw.pool.location) if is_complete(draw.pool.location) else {}
     if any(held.get(g, 0) < n for g, n in draw.counts.items()):
         ensure_pool(config, draw.pool, draw.counts)

@@ -20,6 +20,7 @@ from fake2real.data.datasets import build_real_table, get_dataset
 from fake2real.data.groups import check_splits
 from fake2real.data.ingest import count_table, listing
 from fake2real.data.metadata import metadata_digest
+from fake2real.data.sources import changed_source
 from fake2real.data.storage import Location
 from fake2real.data.table import TableInfo, check_writable, count_groups, is_complete, read_info, schema_problem
 from fake2real.errors import DataError, redact
@@ -102,6 +103,13 @@ def prepare_real(config: ExperimentConfig, workspace: Workspace) -> Location:
         print(f"[data] writing the real {config.dataset.name} table to {redact(str(path))}", flush=True)
         info = build_real_table(config.dataset, path)
         print(count_table(info), flush=True)
+        return path
+    # Its name covers the metadata file, not the images (folder): one edited since is refused, not reused stale.
+    changed = changed_source(path, config.dataset.root)
+    if changed is not None:
+        image, gone = changed
+        what = "was removed since the real table was written" if gone else "changed since the real table was written (size or modification time)"
+        raise DataError(f"dataset.root: {config.dataset.root}: image {image} {what}; remove {path} or restore the image")
     return path
 
 

@@ -1,4 +1,5 @@
-"""Killing the driver mid-stage and running the same command again resumes from the checkpoint."""
+"""Killing the driver mid-stage and running the same command again resumes from the checkpoint;
+a searched sweep's trials share the finished work of one workspace."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import time
 
 from mlflow.tracking import MlflowClient
 
-from helpers import REPO
+from helpers import REPO, run_job
 
 
 def test_interrupted_stage_resumes_from_its_last_checkpoint(ray_head, tmp_path):
@@ -53,3 +54,28 @@ def test_interrupted_stage_resumes_from_its_last_checkpoint(ray_head, tmp_path):
     third = subprocess.run(args, env=env, cwd=REPO, capture_output=True, text=True, timeout=200)
     assert third.returncode == 0, third.stderr[-3000:]
     assert "TrainController" not in third.stdout + third.stderr
+
+
+def test_search_trials_share_a_relative_output_dir(ray_head, tmp_path):
+    """A Tune trial runs in a folder of its own: the driver makes ``output_dir`` (and a sqlite
+    tracking file) absolute first, so every trial uses the one workspace: the real table is
+    written once, FFR's stage 1 is trained once, and no workspace appears inside a trial's folder."""
+    cwd = tmp_path / "here"
+    cwd.mkdir()
+    completed = run_job(
+        "sweep.py", "--preset", "smoke", "output_dir=out", "tracking.uri=sqlite:///mlflow.db",
+        "sweep.mixtures=[ffr]", "sweep.methods=[erm]", "sweep.search.num_samples=2",
+        env=ray_head.env, cwd=cwd, timeout=900,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    out = cwd / "out"
+    assert len(list(out.glob("data/real-*/table.json"))) == 1
+    assert len(list(out.glob("runs/stage1_synthetic-*/stage_result.json"))) == 1, sorted(p.name for p in (out / "runs").iterdir())
+    # Each stage once in MLflow too: the trials found stage 1 by its key, in the driver's store.
+    client = MlflowClient(tracking_uri=f"sqlite:///{cwd / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("fake2real").experiment_id])
+    assert len([run for run in runs if run.info.run_name.endswith("/stage1_synthetic")]) == 1, [run.info.run_name for run in runs]
+    # The trials' own folders (Ray: <session>/artifacts/<time>/cell-<key>/working_dirs/<trial>) hold no workspace.
+    trials = list(ray_head.tmp.glob("session_*/artifacts/*/cell-*/working_dirs/*"))
+    assert trials, "no trial folder found where Ray puts them"
+    assert not [trial for trial in trials if (trial / "out").exists() or (trial / "mlflow.db").exists()]

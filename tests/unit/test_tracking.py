@@ -68,3 +68,12 @@ def test_runs_are_found_again_by_key(tmp_path):
     run = tracker.client.get_run(child)
     assert run.data.tags["mlflow.parentRunId"] == parent
     assert tracker.client.get_run(parent).data.params == {"a.b": "1"}
+
+
+def test_a_relative_sqlite_store_in_the_environment_is_made_absolute(monkeypatch, tmp_path):
+    # A search trial runs in a folder of its own: it gets the driver's store, never its own.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///runs/mlflow.db")
+    assert resolve_uri(None) == f"sqlite:///{tmp_path}/runs/mlflow.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:////srv/mlflow.db")
+    assert resolve_uri(None) == "sqlite:////srv/mlflow.db"

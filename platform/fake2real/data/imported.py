@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 from fake2real.data.images import store_image
 from fake2real.data.ingest import write_on_ray
 from fake2real.data.metadata import Metadata, check_present, metadata_digest, read_metadata, relative_paths, resolve_labels
+from fake2real.data.sources import stamps
 from fake2real.data.storage import filesystem
 from fake2real.data.table import SYNTHETIC, TableInfo, pool_row_id
 from fake2real.errors import DataError
@@ -138,5 +139,11 @@ def build_imported_table(rows: pa.Table, pool_id: str, size: int | None, path: s
     meta = rows.schema.metadata or {}
     if SOURCE_KEY not in meta:
         raise DataError("build_imported_table: rows must come from list_imported (they name their source folder)")
-    info.extra = {**info.extra, "pool_id": pool_id, "source": meta[SOURCE_KEY].decode(), "metadata_digest": meta[DIGEST_KEY].decode()}
-    return write_on_ray(contract_rows(rows, pool_id), path, store_batch, {"size": size, "quality": quality}, info)
+    root = meta[SOURCE_KEY].decode()
+    info.extra = {**info.extra, "pool_id": pool_id, "source": root, "metadata_digest": meta[DIGEST_KEY].decode()}
+    # The pool's id covers the metadata, not the pixels: each image's size and modification time,
+    # taken before it is read, let the next run find one edited since (data/sources.py).
+    fs, base = filesystem(root)
+    relative = [path.split("://", 1)[-1][len(base) + 1:] for path in rows["path"].to_pylist()]
+    return write_on_ray(contract_rows(rows, pool_id), path, store_batch, {"size": size, "quality": quality}, info,
+                        stamps(fs, base, relative))

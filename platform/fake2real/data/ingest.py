@@ -22,6 +22,7 @@ import pyarrow.fs as pafs
 from fake2real.data.groups import apply_bias_ratio, check_splits
 from fake2real.data.images import store_image
 from fake2real.data.metadata import check_present
+from fake2real.data.sources import record, stamps
 from fake2real.data.storage import filesystem
 from fake2real.data.table import (
     REAL, TableInfo, check_writable, clear_debris, count_groups, finalize, group_name, is_complete, to_contract, write_part,
@@ -132,10 +133,12 @@ def _decode_batch(batch: pa.Table, root: str, size: int, quality: int) -> pa.Tab
     return batch.drop_columns(["path"]).append_column("image", pa.array(images, pa.binary()))
 
 
-def write_on_ray(rows: pa.Table, path: str | os.PathLike, store_batch: Callable, fn_kwargs: dict, info: TableInfo) -> TableInfo:
+def write_on_ray(rows: pa.Table, path: str | os.PathLike, store_batch: Callable, fn_kwargs: dict, info: TableInfo,
+                 sources: pa.Table | None = None) -> TableInfo:
     """The table at ``path`` from ``rows`` (every contract column but ``image``, plus ``path``):
     ``store_batch`` turns a batch's ``path`` into ``image`` in Ray Data tasks, each result is a
-    part, ``table.json`` (``info``) comes last; an unfinished write is cleared on failure."""
+    part, ``table.json`` (``info``) comes last; an unfinished write is cleared on failure.
+    ``sources``: the files' stamps (``sources.stamps``, taken before they are read), recorded with it."""
     import ray
 
     from fake2real.runtime import init_ray
@@ -144,6 +147,8 @@ def write_on_ray(rows: pa.Table, path: str | os.PathLike, store_batch: Callable,
     if is_complete(table):
         raise DataError(f"table {table} already exists")
     clear_debris(table)  # an earlier run's unfinished parts
+    if sources is not None:
+        record(table, sources, info)
     init_ray()
     try:
         block = max(1, min(256, -(-rows.num_rows // 32)))
@@ -171,7 +176,11 @@ def build_native_table(config, reader, path: str | os.PathLike) -> TableInfo:
     class_names, bias_names = reader.names(config)
     info = TableInfo(config.name, class_names, bias_names, "real", extra={"root": config.root, "image_size": config.image_size})
     fn_kwargs = {"root": config.root, "size": config.image_size, "quality": config.jpeg_quality}
-    return write_on_ray(rows, path, _decode_batch, fn_kwargs, info)
+    sources = None
+    if getattr(reader, "RECORDS_SOURCES", False):  # the user's own files, edited in place: the next run checks them
+        fs, base = filesystem(config.root)
+        sources = stamps(fs, base, [p[len(base) + 1:] for p in rows["path"].to_pylist()])
+    return write_on_ray(rows, path, _decode_batch, fn_kwargs, info, sources)
 
 
 def count_table(info: TableInfo) -> str:

@@ -27,11 +27,22 @@ from fake2real.track.names import EXPERIMENT_KIND, EXPERIMENT_KIND_TAG, KEY_TAG,
 
 
 def resolve_uri(configured: str | None) -> str:
-    if configured:
+    if configured:  # a job's config: made absolute already (local_paths.resolve_paths)
         return configured
-    if os.environ.get("MLFLOW_TRACKING_URI"):
-        return os.environ["MLFLOW_TRACKING_URI"]
+    if os.environ.get("MLFLOW_TRACKING_URI"):  # a search trial gets the driver's store, as resolved here
+        return absolute_sqlite(os.environ["MLFLOW_TRACKING_URI"])
     return f"sqlite:///{Path.cwd() / 'mlflow.db'}"
+
+
+def absolute_sqlite(uri: str) -> str:
+    """``sqlite:///relative.db`` with its file made absolute against the current folder; any other
+    URI as it is. A search trial runs in a folder of its own, where a relative file is another store."""
+    if not uri.startswith("sqlite:///"):
+        return uri
+    database, sep, query = uri.removeprefix("sqlite:///").partition("?")
+    if not database or database == ":memory:" or database.startswith("/"):
+        return uri
+    return f"sqlite:///{Path(database).absolute()}{sep}{query}"
 
 
 def sqlite_file(uri: str) -> Path | None:

@@ -6,12 +6,13 @@ from __future__ import annotations
 import io
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
 import native_fixtures as fixtures
 from helpers import write_locally
-from fake2real.data import imported
+from fake2real.data import imported, sources
 from fake2real.data.imported import build_imported_table, list_imported, metadata_digest, store_batch
 from fake2real.data.table import SYNTHETIC, TableInfo, pool_row_id, read_info, read_table
 from fake2real.errors import DataError
@@ -107,9 +108,14 @@ def test_pool_table_in_the_contract(tmp_path, root, monkeypatch):
     rows = list_imported(str(root), None, CLASSES, BIASES)
     info = TableInfo("folder", CLASSES, BIASES, "synthetic", extra={"plan": "p1", "backend": "folder"})  # the pool says how it is made
     done = build_imported_table(rows, "pool7", 16, tmp_path / "pool", info)
+    # Each imported file's size and modification time, beside the table (data/sources.py).
+    recorded = pq.read_table(tmp_path / "pool" / sources.SOURCES_FILE)
     assert done.extra == {
         "plan": "p1", "pool_id": "pool7", "backend": "folder", "source": str(root), "metadata_digest": metadata_digest(str(root), None),
+        "sources_digest": sources.digest(recorded),
     }
+    assert recorded["path"].to_pylist() == [path.removeprefix(f"{root}/") for path in rows["path"].to_pylist()]
+    assert recorded["size"].to_pylist() == [(root / path).stat().st_size for path in recorded["path"].to_pylist()]
     assert read_info(tmp_path / "pool").group_counts == {"train": {g: 3 for g in ("y0_b0", "y0_b1", "y1_b0", "y1_b1")}}
     table = read_table(tmp_path / "pool")
     by_id = {row["id"]: row for row in table.to_pylist()}

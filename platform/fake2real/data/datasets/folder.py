@@ -24,6 +24,9 @@ MAJORITY_BIAS: dict = {}  # none: dataset.majority_bias names it when a bias_rat
 REFERENCE_BASE_RATIO = None
 SPLITS = ("train", "val", "test")
 COLUMNS = ("path", "class", "bias")
+# Its images are the user's, edited in place while the metadata (the table's name) stays: the real
+# table records each file's size and modification time, checked on every later run (data/sources.py).
+RECORDS_SOURCES = True
 
 
 def _check_groups(meta: Metadata, y: np.ndarray, b: np.ndarray, class_names: list[str], bias_names: list[str]) -> None:
