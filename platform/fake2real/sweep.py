@@ -21,7 +21,7 @@ from fake2real.data.storage import Location, upload
 from fake2real.checks import check_cluster, check_experiments
 from fake2real.experiment import ExperimentResult, run_experiments
 from fake2real.generate.backends import backend_of
-from fake2real.report.table import chart, markdown, write_csv
+from fake2real.report.table import markdown, write_charts, write_csv
 from fake2real.runtime import init_ray
 from fake2real.search import check_local_cluster, experiments_at_once, run_searched_cell, search_space, searches_stage1, stage1_cell
 from fake2real.sweep_plan import cells, check_size, pool_needs, prepare_pools, real_cells, search_cells
@@ -143,8 +143,7 @@ def _write_results(results, directory, title: str, tracker: Tracker | None, swee
         local = Path(rendered)
         (local / "results.md").write_text(markdown(results, title))
         write_csv(results, local / "results.csv")
-        chart(results, local / "results.png", title)
-        for artifact in ("results.md", "results.csv", "results.png"):
+        for artifact in ["results.md", "results.csv", *write_charts(results, local, title)]:
             upload(local / artifact, directory / artifact)
             if tracker is not None:
                 tracker.client.log_artifact(sweep_run, str(local / artifact))

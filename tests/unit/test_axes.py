@@ -204,3 +204,21 @@ def test_the_regime_map_marks_where_the_intervals_do_not_overlap(tmp_path):
     chart(_regime_results(), tmp_path / "results.png", "regime")
     with Image.open(tmp_path / "results.png") as image:
         assert image.width > 2 * image.height  # two heatmap panels side by side, not the bar chart
+
+
+def test_a_sweep_with_axes_charts_every_points_cells(tmp_path):
+    """Beside the regime map (differences), results-cells.png shows what they are made of: a panel
+    of bars per point; a sweep without axes writes results.png only."""
+    from PIL import Image
+
+    from fake2real.report.table import write_charts
+
+    written = write_charts(_regime_results(), tmp_path, "regime")
+    assert written == ["results.png", "results-cells.png"]
+    points = len({tuple(r.point.items()) for r in _regime_results()})
+    with Image.open(tmp_path / "results-cells.png") as image:
+        assert image.height > points * 200  # a panel per point, stacked
+    plain = [r for r in _regime_results() if r.point == _regime_results()[0].point]
+    for r in plain:
+        r.point = {}
+    assert write_charts(plain, tmp_path / ".." / tmp_path.name, "plain") == ["results.png"]

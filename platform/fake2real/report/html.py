@@ -21,7 +21,7 @@ from fake2real.data.table import group_name, read_info, read_table
 from fake2real.report import figures, regime
 from fake2real.report.cells import by_point, interval_text, intervals, ratio_order, seed_counts
 from fake2real.config import point_label
-from fake2real.report.table import COLUMNS as TABLE_COLUMNS, HEADERS
+from fake2real.report.table import COLUMNS as TABLE_COLUMNS, HEADERS, cell_bars
 from fake2real.report.runs import RunRecord, SweepRuns, read_sweep
 from fake2real.report.saliency import saliency_figure
 from fake2real.errors import TrackingError, redact
@@ -110,13 +110,17 @@ def build_figures(records: list[RunRecord], saliency: bool = True) -> list[Figur
 
 
 def _regime_figures(records: list[RunRecord]) -> list[Figure]:
-    """A sweep with axes: its regime map (the per-cell figures would pool the points' runs)."""
+    """A sweep with axes: its regime map and every point's cells (figures over ratios would pool the points' runs)."""
+    built = [Figure("cells-per-point", "Test WGA of every cell, per point", figures.to_png(cell_bars(records, "")),
+                    "At every point of the sweep's axes, each cell's mean test WGA and balanced accuracy over seeds (bars: 95 % CI; "
+                    "dots: the seeds).")]
     fig = regime.draw(records)
     if fig is None:
-        return []
+        return built
     return [Figure("regime-map", "Regime map: where FFR wins", figures.to_png(fig),
                    f"Difference of mean test WGA over seeds at every point of the sweep's axes; bold with {regime.MARK}: the two "
-                   "mixtures' 95 % intervals do not overlap; otherwise not separated. The results table below lists every cell.", first=True)]
+                   "mixtures' 95 % intervals do not overlap; otherwise not separated. The results table below lists every cell.", first=True),
+            *built]
 
 
 def _sections(built: list[Figure]) -> str:

@@ -120,12 +120,14 @@ def write_csv(results, path: Path) -> None:
                              *(r.metrics.get(c, "") for c in COLUMNS)])
 
 
-def _bars(results, title: str):
-    """One bias ratio: per cell, test WGA and balanced accuracy as mean bars with their 95 %
-    intervals, each seed's value a dot."""
+def _bars(results, title: str, ax=None):
+    """Per cell, test WGA and balanced accuracy as mean bars with their 95 % intervals, each
+    seed's value a dot (a cell's ratio in its label when the runs hold several)."""
     plt = figures.pyplot()
     cells = list(seed_counts(results))
-    fig, ax = plt.subplots(figsize=(1.6 * len(cells) + 2, 3.6))
+    fig = None
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(1.6 * len(cells) + 2, 3.6))
     for offset, column, colour, label in (
         (-0.18, TEST_WGA, "#c0392b", "test WGA"),
         (0.18, "test/balanced_accuracy", "#2c7fb8", "test balanced acc"),
@@ -138,11 +140,27 @@ def _bars(results, title: str):
         for i, cell in enumerate(cells):
             values = finite(r.metrics.get(column) for r in results if cell_of(r) == cell)
             ax.scatter([i + offset] * len(values), values, color="black", s=10, zorder=3)
-    ax.set_xticks(range(len(cells)), [f"{mixture}\n{method}" for _, mixture, method in cells])
+    several = len({ratio for ratio, _, _ in cells}) > 1
+    ax.set_xticks(range(len(cells)), [f"{mixture}\n{method}" + (f"\nr={ratio}" if several else "") for ratio, mixture, method in cells])
     ax.set_ylim(0, 1)
     ax.set_ylabel("accuracy")
     ax.legend(loc="lower right", fontsize=8)
     ax.set_title(title, fontsize=10)
+    if fig is not None:
+        fig.tight_layout()
+    return fig
+
+
+def cell_bars(results, title: str):
+    """A sweep with axes: ``_bars`` at every point, a panel each (what the regime map's
+    differences are made of: each cell's test WGA, its interval and its seeds)."""
+    plt = figures.pyplot()
+    groups = by_point(results)
+    width = 1.6 * max(len(seed_counts(runs)) for runs in groups.values()) + 2
+    fig, axes = plt.subplots(len(groups), 1, figsize=(width, 3.4 * len(groups) + 0.4), squeeze=False)
+    for ax, (point, runs) in zip(axes[:, 0], groups.items()):
+        _bars(runs, point_label(dict(point)), ax)
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -162,3 +180,13 @@ def chart(results, path: Path, title: str) -> None:
         else:
             fig = _bars(runs, title)
     path.write_bytes(figures.to_png(fig))
+
+
+def write_charts(results, folder: Path, title: str) -> list[str]:
+    """``results.png`` (``chart``) and, for a sweep with axes, ``results-cells.png`` (``cell_bars``)
+    in ``folder``; returns the names written."""
+    chart(results, folder / "results.png", title)
+    if not any(r.point for r in results):
+        return ["results.png"]
+    (folder / "results-cells.png").write_bytes(figures.to_png(cell_bars(results, title)))
+    return ["results.png", "results-cells.png"]
