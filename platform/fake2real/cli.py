@@ -38,13 +38,19 @@ def main(fn: Callable[[], object]) -> None:
         fn()
     except Exception as exc:
         known = _known_cause(exc)
+        if known is None:
+            from ray.train import TrainingFailedError
+
+            if not isinstance(exc, TrainingFailedError):
+                raise
+        if "ray" in sys.modules:  # workers' lines Ray still forwards must come before the error line, not after
+            from fake2real.runtime import stop_ray
+
+            stop_ray()
+        sys.stdout.flush()  # what the job printed before comes before its error
         if known is not None:
             print(f"error: {redact(known)}", file=sys.stderr)  # a URI in it may carry a password or a secret key
             sys.exit(2)
-        from ray.train import TrainingFailedError
-
-        if not isinstance(exc, TrainingFailedError):
-            raise
         cause = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
         print(f"error: training failed: {redact(cause)[:500]}", file=sys.stderr)
         sys.exit(1)

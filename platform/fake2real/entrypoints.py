@@ -34,8 +34,10 @@ from fake2real.workspace import Workspace, planned_real_info, prepare_real
 
 def ingest_job(config: ExperimentConfig) -> str:
     """``jobs/ingest.py``: the real table of ``config.dataset`` (built once, then reused)."""
-    # prepare_real checks the listing (files, groups) before it starts any Ray work.
-    path = prepare_real(config, Workspace.create(config))
+    workspace = Workspace.create(config)
+    with workspace.held():
+        # prepare_real checks the listing (files, groups) before it starts any Ray work.
+        path = prepare_real(config, workspace)
     info = read_info(path)
     return redact(f"real table: {path} ({info.num_rows} images)\n{count_table(info)}")
 
@@ -47,8 +49,9 @@ def generate_job(config: ExperimentConfig) -> str:
     workspace = Workspace.create(config)
     if config.generation.output:
         check_writable(Location(config.generation.output).parent)
-    draw = synthetic_draw(config, workspace)
-    ensure_pool(config, draw.pool, draw.counts)
+    with workspace.held():
+        draw = synthetic_draw(config, workspace)
+        ensure_pool(config, draw.pool, draw.counts)
     info = read_info(draw.pool.location)
     lines = [f"synthetic pool: {draw.pool.location} ({info.num_rows} rows, {info.extra.get('rejections', 0)} rejections)"]
     return redact("\n".join(lines + [f"  {k}: {v}" for k, v in info.group_counts["train"].items()]))
@@ -73,7 +76,9 @@ def train_generator_job(config: ExperimentConfig) -> str:
         raise ConfigError(f"config: generation.backend={config.generation.backend} trains no generator here "
                           "(generation.backend=group_diffusion without generation.group_diffusion.model does)")
     check_generation(config)
-    result = ensure_generator(config, Workspace.create(config))
+    workspace = Workspace.create(config)
+    with workspace.held():
+        result = ensure_generator(config, workspace)
     quality = result["quality"]
     groups = sorted({key.rsplit("/", 1)[-1] for key in quality if "/group/" in key})
     lines = [f"generator: {redact(result['pipeline_uri'])} (final training loss {result['metrics'].get('train/loss', float('nan')):.4f})",
@@ -90,10 +95,11 @@ def train_job(config: ExperimentConfig) -> str:
     check_experiments(config, [config.train.mixture], [config.train.method])
     workspace = Workspace.create(config)
     tracker = Tracker(resolve_uri(config.tracking.uri), config.tracking.experiment, workspace.artifacts)
-    prepare_real(config, workspace)
-    init_ray()
-    check_cluster(config, tracker.uri)
-    result = run_experiment(config, tracker)
+    with workspace.held():
+        prepare_real(config, workspace)
+        init_ray()
+        check_cluster(config, tracker.uri)
+        result = run_experiment(config, tracker)
     metrics = result.metrics
     lines = [f"{result.mixture} / {result.method} / seed {result.seed} (MLflow run {result.run_id})"]
     shown = ("test/", "synthetic_test/", "probe/", f"{result.method}/C")

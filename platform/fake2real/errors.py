@@ -27,6 +27,10 @@ class ClusterError(Fake2RealError):
     """The Ray cluster cannot ever provide what a job asks for (e.g. a GPU on a cluster without one)."""
 
 
+class InUseError(Fake2RealError):
+    """Another job is writing the workspace (``output_dir``) this job would write (``data/lease.py``)."""
+
+
 # The userinfo of a URL (scheme://user:password@host, scheme://token@host): up to the last "@"
 # before the first "/" (as urllib splits it); failing that, a user:password whose password holds
 # a "/" (an S3 secret key may), unless what follows the ":" is a port (host:8080/a@b is no userinfo).

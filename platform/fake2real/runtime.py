@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
+import time
 from pathlib import Path
 
 import ray
@@ -12,6 +15,59 @@ def init_ray() -> None:
     if ray.is_initialized():
         return
     ray.init(address=os.environ.get("RAY_ADDRESS") or None, log_to_driver=True)
+
+
+# Ray forwards its workers' stderr to the driver on a thread of its own (log_to_driver), lines a
+# log monitor publishes some 0.1-1 s after a worker wrote them: a failed worker's traceback comes
+# after the error the driver already holds. Before printing that error, the driver waits until
+# nothing has been forwarded for FORWARD_QUIET_S (at most FORWARD_WAIT_S), then shuts Ray down,
+# which stops the forwarding (and prints what its deduplication held back) — at most SHUTDOWN_WAIT_S.
+FORWARD_QUIET_S, FORWARD_WAIT_S, SHUTDOWN_WAIT_S = 1.0, 5.0, 15.0
+
+
+def stop_ray() -> None:
+    """Let the lines Ray forwards from workers arrive, then stop them: what the driver prints next
+    is the last thing it prints (an error line, ``cli.main``). Nothing when Ray is not up."""
+    if not ray.is_initialized():
+        return
+    _wait_for_forwarded_lines()
+    stopping = threading.Thread(target=ray.shutdown, name="fake2real-ray-shutdown", daemon=True)
+    stopping.start()
+    stopping.join(SHUTDOWN_WAIT_S)  # a cluster that does not answer must not hold the error back
+
+
+def _wait_for_forwarded_lines() -> None:
+    try:
+        from ray._private.ray_logging import global_worker_stdstream_dispatcher as dispatcher
+    except ImportError:  # Ray moved its dispatcher: wait as long as a quiet spell would
+        time.sleep(FORWARD_QUIET_S)
+        return
+    last = [time.monotonic()]
+    name = "fake2real_last_forwarded"
+    dispatcher.add_handler(name, lambda batch: last.__setitem__(0, time.monotonic()))
+    try:
+        deadline = time.monotonic() + FORWARD_WAIT_S
+        while time.monotonic() < deadline and time.monotonic() - last[0] < FORWARD_QUIET_S:
+            time.sleep(0.05)
+    finally:
+        dispatcher.remove_handler(name)
+
+
+# Where Ray Train 2.60 logs the traceback of an exception a worker's training function raised
+# (``construct_user_exception_with_traceback``), on the worker's stderr, forwarded to the driver.
+RAY_TRAIN_USER_ERROR_LOGGER = "ray.train.v2._internal.util"
+
+
+def _not_ours(record: logging.LogRecord) -> bool:
+    lines = record.getMessage().rstrip().splitlines()
+    return not (lines and lines[-1].startswith("fake2real.errors."))
+
+
+def quiet_own_tracebacks() -> None:
+    """In a Ray Train worker: a fake2real error the training function raises reaches the driver,
+    which prints it in one line (``cli.main``); Ray Train's traceback of it, forwarded to the
+    driver's stderr once per worker, would only repeat it. Any other exception keeps its traceback."""
+    logging.getLogger(RAY_TRAIN_USER_ERROR_LOGGER).addFilter(_not_ours)
 
 
 def local_cluster_cpus() -> float | None:

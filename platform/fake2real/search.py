@@ -40,6 +40,7 @@ from fake2real.experiment import run_experiments, run_trial, train_shared_stages
 from fake2real.stats import interval
 from fake2real.track.names import (
     AXES_TAG, CELL, LEVEL_TAG, PARENT_TAG, TEST_WGA, TRIAL_TAG, VAL_WGA, cell_run_name, experiment_run_name, mark_selected,
+    stage_run_id_tag,
 )
 from fake2real.train.loop import SELECTION_STEP
 from fake2real.train.selection import SELECTION_METRIC
@@ -236,6 +237,17 @@ def close_stopped_trials(tracker, cell_run_id: str, stopped: set[str]) -> None:
             tracker.finish(run.info.run_id, "KILLED")
 
 
+def finish_stage_runs(tracker, run_id: str, mixture: str) -> None:
+    """The stage runs a finished experiment used, FINISHED as it is. Seed 0's experiment may be
+    the selected trial's run, reusing its stages: a stopped trial's stage was KILLED by
+    ``close_stopped_trials``, or FAILED by the trial's own process ending after the seed reused it."""
+    tags = tracker.client.get_run(run_id).data.tags
+    for plan in get_mixture(mixture).stages:
+        stage_run = tags.get(stage_run_id_tag(plan.name))
+        if stage_run and tracker.client.get_run(stage_run).info.status != "FINISHED":
+            tracker.finish(stage_run)
+
+
 def _tuner(config: ExperimentConfig, trainable, folder: Location, key: str):
     """The cell's Tune experiment: restored when a killed driver left it, else a new one."""
     from ray import tune
@@ -354,6 +366,7 @@ def run_searched_cell(cell: ExperimentConfig, seeds: list[int], tracker, sweep_r
         results = run_experiments([with_seed(selected, seed) for seed in seeds], tracker, cell_run, experiments_at_once(cell))
         for result in results:  # seed 0's run may be the selected trial's: name and tag it for what it is now
             mark_selected(tracker.client, result.run_id, experiment_run_name(ratio, mixture, method, result.seed, point_label(point)))
+            finish_stage_runs(tracker, result.run_id, mixture)
     summary = {"search/trials": found.trials, "search/trial_epochs": found.trial_epochs, "search/best_trial_val_wga": found.best_val_wga}
     for metric in (TEST_WGA, "test/balanced_accuracy", VAL_WGA):
         spread = interval([r.metrics.get(metric) for r in results])

@@ -72,6 +72,11 @@ def run_sweep(config: ExperimentConfig) -> SweepResult:
     check_size(config)  # first: the other checks go cell by cell
     check_sweep(config)
     workspace = Workspace.create(config)
+    with workspace.held():  # one sweep at a time tops up the pools of this output_dir
+        return _run(config, workspace)
+
+
+def _run(config: ExperimentConfig, workspace: Workspace) -> SweepResult:
     uri = resolve_uri(config.tracking.uri)
     tracker = Tracker(uri, config.tracking.experiment, workspace.artifacts)
     # Every cell shares the dataset: build its tables before Ray starts, so bad data fails fast.

@@ -19,6 +19,7 @@ from fake2real.config import ExperimentConfig
 from fake2real.data.datasets import build_real_table, get_dataset
 from fake2real.data.groups import check_splits
 from fake2real.data.ingest import count_table, listing
+from fake2real.data.lease import hold
 from fake2real.data.metadata import metadata_digest
 from fake2real.data.sources import changed_source
 from fake2real.data.storage import Location
@@ -33,6 +34,11 @@ class Workspace:
     @classmethod
     def create(cls, config: ExperimentConfig) -> "Workspace":
         return cls(check_writable(config.output_dir))
+
+    def held(self):
+        """This job alone writes the workspace while the block runs (``data/lease.py``): a job's
+        entry point holds it, never a dry run, nor a trial or worker of the job that holds it."""
+        return hold(self.root, "output_dir")
 
     @property
     def data(self) -> Location:

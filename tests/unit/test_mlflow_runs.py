@@ -27,8 +27,8 @@ from fake2real.entrypoints import where_to_look
 from fake2real.sweep import SweepResult
 from fake2real.track.mlflow_runs import Tracker, existing_store
 from fake2real.track.names import (
-    EXPERIMENT_KIND, EXPERIMENT_KIND_TAG, FILTERS, LEVEL_TAG, LEVELS, SELECTED_TAG, SORT_METRIC, STAGE, SWEEP, TRIAL, TRIAL_TAG,
-    sweep_run_name,
+    EXPERIMENT_KIND, EXPERIMENT_KIND_TAG, FILTERS, LEVEL_TAG, LEVELS, PARENT_TAG, SELECTED_TAG, SORT_METRIC, STAGE, SWEEP, TRIAL,
+    TRIAL_TAG, sweep_run_name,
 )
 from fake2real.track.params import dataset_params
 from fake2real.train.stage import StageResult
@@ -72,8 +72,10 @@ def _sweep_run(tracker, config) -> str:
     return tracker.run_for(f"sweep-{config.digest()}", sweep_run_name(config.name), params={"name": config.name}, tags={LEVEL_TAG: SWEEP})
 
 
-def _fake_search_cell(trials: list[dict], best: int):
-    """search_cell without Tune: the shared stages once, then each trial through search._trial."""
+def _fake_search_cell(trials: list[dict], best: int, stopped: bool = False):
+    """search_cell without Tune: the shared stages once, then each trial through search._trial.
+    ``stopped``: Tune stops every trial at its last report (ASHA's max_t), so no trial closes its
+    own runs, and the search closes them as Tune's stopped trials."""
 
     def search_cell(config, tracker, cell_run_id, runs):
         experiment.train_shared_stages(config, tracker, cell_run_id)
@@ -83,7 +85,11 @@ def _fake_search_cell(trials: list[dict], best: int):
             with pytest.MonkeyPatch.context() as patch:
                 patch.setattr(ray.tune, "get_context", lambda: SimpleNamespace(get_trial_id=lambda: trial_id))
                 patch.setattr(ray.tune.integration.ray_train, "TuneReportCallback", lambda: None)
+                if stopped:
+                    patch.setattr(Tracker, "finish", lambda self, run_id, status="FINISHED": None)
                 search._trial(params, config.model_dump(mode="json"), tracking, cell_run_id)
+        if stopped:
+            search.close_stopped_trials(tracker, cell_run_id, {f"t{number:07d}" for number in range(len(trials))})
         return search.CellSearch(search.cell_key(config), trials[best], 0.5, len(trials), 3 * len(trials))
 
     return search_cell
@@ -167,6 +173,36 @@ def test_a_selected_trial_becomes_its_seeds_experiment(store):
     assert seed0.data.tags[TRIAL_TAG] == "t0000001" and seed0.data.tags[SELECTED_TAG] == "true"
     trial_stage = [run.info.run_name for run in _runs(store, f"tags.\"{LEVEL_TAG}\" = '{STAGE}'") if "-trial" in run.info.run_name]
     assert sorted(trial_stage) == ["r0.9-ffr-groupdro-trialt0000000/stage2_real", "r0.9-ffr-groupdro-trialt0000001/stage2_real"]
+
+
+@pytest.mark.parametrize("closed", ["KILLED", "FAILED"])
+def test_the_stages_of_a_stopped_selected_trial_finish_with_the_experiment_its_run_became(monkeypatch, tmp_path, closed):
+    """Tune stopped the trials at their last report: the search marked their runs KILLED. Seed 0
+    reuses the selected trial's run and stages; the stopped trial's process, ending, may close
+    its stage again (FAILED) while seed 0 runs. The experiment and the stages it used end FINISHED."""
+    _no_training(monkeypatch, tmp_path)
+    tracker = Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}", "fake2real", tmp_path / "mlartifacts")
+    cell = _config(tmp_path, name="searched", dataset={"bias_ratio": 0.9}, train={"mixture": "ffr", "method": "groupdro"},
+                   sweep={"search": {"num_samples": 2}, "max_concurrent_experiments": 2})  # its seeds at once, in threads
+    trials = [{"lr": 0.002, "weight_decay": 1e-4, "epochs": 2, "method.eta": 0.1}, {"lr": 0.004, "weight_decay": 1e-5, "epochs": 3, "method.eta": 0.3}]
+    monkeypatch.setattr(search, "search_cell", _fake_search_cell(trials, best=1, stopped=True))
+    named = lambda name: next(run for run in _runs(tracker) if run.info.run_name == name)  # noqa: E731
+
+    def posthoc(step, *args):  # seed 0's post-hoc step: its stages were reused a moment ago
+        if step.seed == 0:
+            tracker.finish(named("r0.9-ffr-groupdro-trialt0000001/stage2_real").info.run_id, closed)
+        return {}
+
+    monkeypatch.setattr(experiment, "run_posthoc_task", posthoc)
+    search.run_searched_cell(cell, [0, 1], tracker, _sweep_run(tracker, cell), str(tmp_path / "runs"))
+    seed0 = named("r0.9-ffr-groupdro-seed0")
+    assert seed0.data.tags[TRIAL_TAG] == "t0000001" and seed0.info.status == "FINISHED"
+    used = [seed0.data.tags[f"{stage}.run_id"] for stage in ("stage1_synthetic", "stage2_real")]
+    children = [run.info.run_id for run in _runs(tracker, f"tags.`{PARENT_TAG}` = '{seed0.info.run_id}' and tags.`{LEVEL_TAG}` = '{STAGE}'")]
+    assert children == [used[1]]
+    assert {tracker.client.get_run(run_id).info.status for run_id in used} == {"FINISHED"}
+    other = named("r0.9-ffr-groupdro-trialt0000000")  # the trial not selected stays what Tune made of it
+    assert other.info.status == "KILLED" and named("r0.9-ffr-groupdro-trialt0000000/stage2_real").info.status == "KILLED"
 
 
 def test_a_shapes_run_logs_no_real_dataset_fields(store):

@@ -160,9 +160,11 @@ def generator_loop_per_worker(config: dict) -> None:
     from diffusers.training_utils import EMAModel
 
     from fake2real.generate.group_pipeline import GroupDiffusionPipeline, build_unet, noise_schedule, save_pipeline
+    from fake2real.runtime import quiet_own_tracebacks
     from fake2real.seeding import stable_seed
 
     logging.getLogger().setLevel(logging.WARNING)
+    quiet_own_tracebacks()  # a TrainingError here is the driver's one error line, not a traceback per worker
     spec: GeneratorSpec = config["spec"]
     resources: GeneratorResources = config["resources"]
     settings = spec.training

@@ -42,6 +42,7 @@ import ray.train
 import torch
 
 from fake2real.errors import ConfigError, TrainingError
+from fake2real.runtime import quiet_own_tracebacks
 from fake2real.track.ray_metrics import TRAIN_IMAGES_PER_SECOND
 from fake2real.train.epoch import EpochResult, Trainer
 from fake2real.train.evaluation import broadcast_model_state
@@ -107,6 +108,7 @@ def train_loop_per_worker(config: dict) -> None:
     # Ray Train's per-report INFO line comes from a logger named by a file path (so LoggingConfig
     # misses it) through this worker's root logger; the controller callback prints a line per epoch.
     logging.getLogger().setLevel(logging.WARNING)
+    quiet_own_tracebacks()  # a TrainingError here is the driver's one error line, not a traceback per worker
     spec: StageSpec = config["spec"]
     resources: Resources = config["resources"]
     loader = LoaderConfig(**resources.loader)
