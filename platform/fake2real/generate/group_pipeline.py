@@ -101,5 +101,5 @@ def load_pipeline(folder: str | Path, device: str, field: str) -> GroupDiffusion
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
         raise ConfigError(f"config: {field}: cannot load a generator from {folder}: {first}") from None
     pipe.set_progress_bar_config(disable=True)
-    pipe.unet.to(memory_format=torch.channels_last)  # NHWC: 9 % more images/s on 2 CPU cores here
+    pipe.unet.to(memory_format=torch.channels_last)  # NHWC: oneDNN's convolutions skip a reorder (rates: benchmarks/RESULTS.md)
     return pipe.to(device)
