@@ -92,13 +92,18 @@ class ModelKind:
     head: str = "fc."  # the pretrained head's keys, dropped: the classifier gets a new one
     normalisation: tuple = IMAGENET_NORMALISATION
     imagenet: Callable[[], str] | None = None  # the path of its packaged ImageNet weights, if any
+    # Batch-norm momentum from random weights, where the network's own differs from PyTorch's 0.1.
+    from_scratch_bn_momentum: float | None = None
 
 
 MODELS = {
     "small_cnn": ModelKind(_small_cnn),
     "resnet18": ModelKind(lambda: _resnet("resnet18")),
     "resnet50": ModelKind(lambda: _resnet("resnet50")),
-    "efficientnet_lite0": ModelKind(_efficientnet_lite0, "_fc.", LITE_NORMALISATION, _lite0_weights),
+    # The TF port keeps TF's 0.01 (decay 0.99), right for its ImageNet statistics over 100k+ steps;
+    # from random weights our stages' ~100 steps leave the running statistics so far behind that
+    # every image evaluates alike (docs/results/fashion.md, "random weights"), so PyTorch's 0.1.
+    "efficientnet_lite0": ModelKind(_efficientnet_lite0, "_fc.", LITE_NORMALISATION, _lite0_weights, 0.1),
 }
 # train.pretrained: this keyword loads the model's packaged ImageNet weights (others: a local file).
 IMAGENET = "imagenet"
@@ -148,4 +153,8 @@ def build_model(name: str, num_classes: int, pretrained: str | None = None, inpu
         if name == "small_cnn":
             raise ConfigError("config: train.pretrained: the small CNN has no pretrained weights (use resnet18, resnet50 or efficientnet_lite0)")
         load_pretrained(backbone, weights_path(name, pretrained), kind.head)
+    elif kind.from_scratch_bn_momentum is not None:
+        for module in backbone.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.momentum = kind.from_scratch_bn_momentum
     return Classifier(backbone, dim, num_classes, kind.normalisation, input_size).to(memory_format=torch.channels_last)

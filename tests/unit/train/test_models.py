@@ -153,6 +153,26 @@ def test_efficientnet_features_and_its_input_size():
     assert torch.allclose(model.mean.flatten() * 255, torch.full((3,), 127.0)) and torch.allclose(model.std.flatten() * 255, torch.full((3,), 128.0))
 
 
+def test_efficientnet_from_random_weights_evaluates_images_apart_after_a_short_stage():
+    """From random weights, 60 training batches (a stage of the fashion evidence is 19-114) must
+    leave running statistics under which evaluation still tells images apart: with the TF port's
+    momentum 0.01 every image evaluated alike (constant predictions, loss ln 2)."""
+    torch.manual_seed(0)
+    model = build_model("efficientnet_lite0", 2, input_size=64)
+    images = _images(32, 32)
+    model.train()
+    with torch.no_grad():
+        for _ in range(60):
+            model(images)
+        training_spread = model.features(images).std(0).mean()
+        model.eval()
+        evaluation_spread = model.features(images).std(0).mean()
+    assert evaluation_spread > 0.2 * training_spread, (float(evaluation_spread), float(training_spread))
+    # With ImageNet's statistics it keeps the port's own momentum: the pretrained results stand.
+    momenta = {m.momentum for m in build_model("efficientnet_lite0", 2, "imagenet").modules() if isinstance(m, torch.nn.BatchNorm2d)}
+    assert len(momenta) == 1 and momenta.pop() == pytest.approx(0.01)
+
+
 def test_imagenet_keyword_errors(monkeypatch, tmp_path):
     import builtins
 
