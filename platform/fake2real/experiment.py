@@ -182,7 +182,8 @@ class Experiment:
         if not (self.synthetic_test or get_method(train.method).base_method):
             return {}
         test = str(self.synthetic_test) if self.synthetic_test else None
-        step = PosthocSpec(last.checkpoint_uri, train.model, str(self.real), test, train.method, self.config.seed, train.input_size)
+        step = PosthocSpec(last.checkpoint_uri, train.model, str(self.real), test, train.method, self.config.seed, train.input_size,
+                           str(self.workspace.root))
         return run_posthoc_task(step, self.workspace.runs, train.use_gpu)
 
     def close_run(self, tracker: Tracker, result: ExperimentResult) -> ExperimentResult:

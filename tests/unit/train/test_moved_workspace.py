@@ -9,12 +9,17 @@ import json
 import shutil
 from dataclasses import asdict, replace
 
+import numpy as np
+import pytest
+
 from fake2real import identity
 from fake2real.config import build_config
 from fake2real.data.markers import write_marker
 from fake2real.experiment import stage_spec
+from fake2real.generate.generator_training import GeneratorSpec, finished_generator
 from fake2real.track.mlflow_runs import Tracker
 from fake2real.track.names import KEY_TAG
+from fake2real.train import posthoc
 from fake2real.train.mixtures import get_mixture
 from fake2real.train.spec import ADDED_LATER, Resources, StageSpec
 from fake2real.train.stage import RESULT_FILE, finished_stage, run_stage
@@ -140,3 +145,28 @@ def test_a_stage_run_keyed_before_is_found_and_keyed_anew(tmp_path):
     assert tracker.client.get_run(old).data.tags[KEY_TAG] == "new-key"
     assert tracker.run_for("new-key", "r0.9-ffr-erm-seed0/stage2_real") == old
     assert tracker.run_for("another-key", "r0.9-ffr-erm-seed0/stage2_real", former_key="old-key") != old
+
+
+def test_a_trained_generator_is_found_in_the_moved_workspace(tmp_path):
+    spec = GeneratorSpec("table", {"dataset": "shapes"}, ("a", "b"), ("x", "y"), {"steps": 1})
+    first = tmp_path / "first" / "runs"
+    pipeline = f"{first}/{spec.run_name}/{CHECKPOINT}/pipeline"
+    write_marker(first / spec.run_name / "generator.json", {"key": spec.key(), "pipeline_uri": pipeline, "metrics": {}})
+    shutil.move(tmp_path / "first", tmp_path / "second")
+    found = finished_generator(spec, str(tmp_path / "second" / "runs"))
+    assert found["pipeline_uri"] == f"{tmp_path}/second/runs/{spec.run_name}/{CHECKPOINT}/pipeline"
+
+
+def test_cached_features_move_with_the_workspace(tmp_path, monkeypatch):
+    features = {"x": np.ones((2, 3)), "logits": np.zeros((2, 2)), "labels": np.arange(2), "groups": np.arange(2)}
+    monkeypatch.setattr(posthoc, "extract", lambda *args: features)
+
+    def cached(root):
+        spec = posthoc.PosthocSpec(f"{root}/runs/stage2_real-k/{CHECKPOINT}", "small_cnn", f"{root}/data/real", None, "dfr", 0,
+                                   workspace=str(root))
+        return posthoc.cached_features(None, spec, spec.eval_table, "val", 2, "cpu", f"{root}/runs")
+
+    cached(tmp_path / "first")
+    shutil.move(tmp_path / "first", tmp_path / "second")
+    monkeypatch.setattr(posthoc, "extract", lambda *args: pytest.fail("the moved cache was not found"))
+    assert np.array_equal(cached(tmp_path / "second")["x"], features["x"])
