@@ -15,6 +15,7 @@ adopted: a marker under its key now names the old run's checkpoint (docs/design.
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass, field, replace
 
 import pyarrow.fs
@@ -67,8 +68,10 @@ def _stored(storage: Location, run_name: str) -> StageResult | None:
     return StageResult(done["key"], checkpoint, done.get("metrics", {}), reused=True)
 
 
-# runs folder → {run folder: where its marker says the workspace was (None: nowhere else)}, read once per process.
+# runs folder → {run folder: where its marker says the workspace was (None: nowhere else)}, read
+# once per process; the experiments of a sweep ask from threads.
 _FORMER: dict[str, dict[str, str | None]] = {}
+_FORMER_LOCK = threading.Lock()
 
 
 def _former_roots(storage: Location, workspace: str) -> list[str]:
@@ -77,17 +80,18 @@ def _former_roots(storage: Location, workspace: str) -> list[str]:
     runs = relative_to(str(storage), workspace)
     if runs is None:
         return []
-    seen = _FORMER.setdefault(str(storage), {})
     fs, path = storage.filesystem()
-    folders = [info.base_name for info in fs.get_file_info(pyarrow.fs.FileSelector(path, allow_not_found=True))
-               if info.type == pyarrow.fs.FileType.Directory]
-    for folder in folders:
-        if folder in seen:
-            continue
-        old = (read_marker(storage / folder / RESULT_FILE) or {}).get("checkpoint_uri", "")
-        suffix = f"/{runs}/{folder}/{_last(old)}"
-        seen[folder] = old[: -len(suffix)] if old.endswith(suffix) and old[: -len(suffix)] != workspace else None
-    return sorted({root for root in seen.values() if root is not None})
+    with _FORMER_LOCK:
+        seen = _FORMER.setdefault(str(storage), {})
+        folders = [info.base_name for info in fs.get_file_info(pyarrow.fs.FileSelector(path, allow_not_found=True))
+                   if info.type == pyarrow.fs.FileType.Directory]
+        for folder in folders:
+            if folder in seen:
+                continue
+            old = (read_marker(storage / folder / RESULT_FILE) or {}).get("checkpoint_uri", "")
+            suffix = f"/{runs}/{folder}/{_last(old)}"
+            seen[folder] = old[: -len(suffix)] if old.endswith(suffix) and old[: -len(suffix)] != workspace else None
+        return sorted({root for root in seen.values() if root is not None})
 
 
 def finished_stage(spec: StageSpec, storage: str) -> StageResult | None:
