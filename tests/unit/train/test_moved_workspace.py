@@ -10,11 +10,13 @@ import shutil
 from dataclasses import asdict, replace
 
 import numpy as np
+import pyarrow.fs
 import pytest
 
 from fake2real import identity
 from fake2real.config import build_config
 from fake2real.data.markers import write_marker
+from fake2real.data.storage import Location, get_bytes, put_bytes, register_filesystem
 from fake2real.experiment import stage_spec
 from fake2real.generate.generator_training import GeneratorSpec, finished_generator
 from fake2real.track.mlflow_runs import Tracker
@@ -75,8 +77,7 @@ def _old_workspace(root, config) -> tuple[str, str]:
     _, stage2 = _ffr_specs(config, previous=checkpoint1)
     old2 = _old_key(stage2)
     for name, key, metric in [("stage1_synthetic", old1, 0.25), ("stage2_real", old2, 0.75)]:
-        folder = root / "runs" / f"{name}-{key}"
-        (folder / CHECKPOINT).mkdir(parents=True)
+        folder = Location(root) / "runs" / f"{name}-{key}"
         write_marker(folder / RESULT_FILE, {"checkpoint_uri": f"{folder}/{CHECKPOINT}", "key": key,
                                             "metrics": {"val/worst_group_accuracy": metric}, "reused": False})
     return old1, old2
@@ -130,6 +131,20 @@ def test_a_workspace_keyed_before_is_found_where_it_is_and_moved_then_adopted(tm
     stage1, stage2, spec2 = _found(config)
     assert (stage1.legacy_key, stage2.legacy_key) == (None, None)
     assert stage2.key == spec2.key() and stage2.checkpoint_uri == f"{third}/runs/stage2_real-{old2}/{CHECKPOINT}"
+
+
+def test_an_object_store_workspace_keyed_before_is_found_at_another_prefix():
+    register_filesystem("mem", pyarrow.fs._MockFileSystem())
+    try:
+        first, second = "mem://bucket/first", "mem://bucket/copied/here"
+        old1, old2 = _old_workspace(first, build_config(overrides={"output_dir": first, "train": {"mixture": "ffr"}}))
+        for marker in [f"runs/stage1_synthetic-{old1}/{RESULT_FILE}", f"runs/stage2_real-{old2}/{RESULT_FILE}"]:
+            put_bytes(Location(second) / marker, get_bytes(Location(first) / marker))
+        stage1, stage2, _ = _found(build_config(overrides={"output_dir": second, "train": {"mixture": "ffr"}}))
+        assert (stage1.legacy_key, stage2.legacy_key) == (old1, old2)
+        assert stage2.checkpoint_uri == f"{second}/runs/stage2_real-{old2}/{CHECKPOINT}"
+    finally:
+        register_filesystem("mem", None)
 
 
 def test_a_workspace_not_keyed_before_finds_nothing_it_lacks(tmp_path):
