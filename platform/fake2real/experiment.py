@@ -38,7 +38,7 @@ from fake2real.train.methods import get_method, resolve_params
 from fake2real.train.mixtures import Mixture, StagePlan, get_mixture
 from fake2real.train.posthoc import PosthocSpec, run_posthoc_task
 from fake2real.train.spec import Resources, StageSpec
-from fake2real.train.stage import StageResult, run_stage
+from fake2real.train.stage import StageResult, finished_stage, run_stage
 from fake2real.workspace import Workspace, prepare_real
 
 # Metrics an experiment run gets from its last stage and post-hoc step (its method's own too).
@@ -82,6 +82,7 @@ def stage_spec(config: ExperimentConfig, plan: StagePlan, tables: dict[str, tupl
         pretrained=train.pretrained_file if not starts_from_previous else None,
         keep_start=train.keep_start,
         input_size=train.input_size,
+        workspace=str(Location(config.output_dir)),  # as Workspace.create names it
     )
 
 
@@ -159,8 +160,10 @@ class Experiment:
             return self._train_stage_once(tracker, run_id, name, spec, callbacks)
 
     def _train_stage_once(self, tracker: Tracker, run_id: str | None, name: str, spec: StageSpec, callbacks: list) -> StageResult:
+        # A stage stored under its legacy key keeps its MLflow run too (tagged with that key until now).
+        stored = finished_stage(spec, self.workspace.runs)
         stage_run = tracker.run_for(spec.key(), stage_run_name(name, spec.name), run_id, params={"stage": spec.name, **spec.__dict__},
-                                    tags={LEVEL_TAG: STAGE})
+                                    tags={LEVEL_TAG: STAGE}, former_key=stored.legacy_key if stored else None)
         print(f"[train] {name} / {spec.name} (MLflow run {stage_run})", flush=True)
         with tracker.failed_on_error(stage_run):
             callbacks = [MLflowStageCallback(tracker.uri, stage_run, spec.name), *callbacks]
@@ -179,7 +182,8 @@ class Experiment:
         if not (self.synthetic_test or get_method(train.method).base_method):
             return {}
         test = str(self.synthetic_test) if self.synthetic_test else None
-        step = PosthocSpec(last.checkpoint_uri, train.model, str(self.real), test, train.method, self.config.seed, train.input_size)
+        step = PosthocSpec(last.checkpoint_uri, train.model, str(self.real), test, train.method, self.config.seed, train.input_size,
+                           str(self.workspace.root))
         return run_posthoc_task(step, self.workspace.runs, train.use_gpu)
 
     def close_run(self, tracker: Tracker, result: ExperimentResult) -> ExperimentResult:

@@ -138,6 +138,14 @@ class Location(os.PathLike):
         self.uri = uri
 
 
+def relative_to(location: str, root: str | os.PathLike) -> str | None:
+    """``location`` (a path or URI as ``Location`` writes it) relative to ``root`` when it lies
+    inside it, else None: how a workspace names its own files wherever it is (a moved folder, a
+    copy, another checkout)."""
+    prefix = str(Location(root)).rstrip("/") + "/"
+    return location[len(prefix):] if isinstance(location, str) and location.startswith(prefix) else None
+
+
 def _join(root: str, name: str) -> str:
     return f"{root.rstrip('/')}/{name}"
 

@@ -82,8 +82,12 @@ class GeneratorJob:
 
 
 def finished_generator(spec: GeneratorSpec, storage: str) -> dict | None:
-    """The done marker's payload (``pipeline_uri``, ``metrics``, ``quality``) when trained earlier."""
-    return read_marker(Location(storage) / spec.run_name / DONE_FILE)
+    """The done marker's payload (``pipeline_uri``, ``metrics``, ``quality``) when trained earlier,
+    its ``pipeline_uri`` in the run's folder where it is now (the workspace may have moved since)."""
+    done = read_marker(Location(storage) / spec.run_name / DONE_FILE)
+    if done is not None and f"/{spec.run_name}/" in done["pipeline_uri"]:
+        done["pipeline_uri"] = str(Location(storage) / spec.run_name / done["pipeline_uri"].rpartition(f"/{spec.run_name}/")[2])
+    return done
 
 
 def mark_generator(spec: GeneratorSpec, storage: str, payload: dict) -> None:

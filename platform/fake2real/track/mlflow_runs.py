@@ -124,10 +124,17 @@ class Tracker:
         location = None if self.uri.startswith(("http://", "https://", "databricks")) else _local_artifact_root(self.artifact_root).as_uri()
         return self.client.create_experiment(self.experiment_name, artifact_location=location, tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND})
 
-    def run_for(self, key: str, name: str, parent_id: str | None = None, params: dict | None = None, tags: dict | None = None) -> str:
+    def run_for(self, key: str, name: str, parent_id: str | None = None, params: dict | None = None, tags: dict | None = None,
+                former_key: str | None = None) -> str:
         """The run tagged with ``key``, created if there is none yet. ``tags`` (with the run's
-        ``fake2real.level``) tag a new run; a run found again only gets a level it lacks."""
-        existing = self.client.search_runs([self.experiment_id], filter_string=f"tags.`{KEY_TAG}` = '{key}'", max_results=1)
+        ``fake2real.level``) tag a new run; a run found again only gets a level it lacks. Without
+        a run of ``key``, one tagged ``former_key`` (what it was keyed by before) is found, and
+        tagged ``key`` from now on."""
+        existing = self._tagged(key)
+        if not existing and former_key:
+            existing = self._tagged(former_key)
+            if existing:
+                self.client.set_tag(existing[0].info.run_id, KEY_TAG, key)
         if existing:
             run_id = existing[0].info.run_id
             self.client.update_run(run_id, status="RUNNING")
@@ -141,6 +148,9 @@ class Tracker:
         if params:
             self.log_params(run.info.run_id, params)
         return run.info.run_id
+
+    def _tagged(self, key: str) -> list:
+        return self.client.search_runs([self.experiment_id], filter_string=f"tags.`{KEY_TAG}` = '{key}'", max_results=1)
 
     def log_params(self, run_id: str, params: dict) -> None:
         from mlflow.entities import Param

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from fake2real import identity
-from fake2real.data.storage import Location, get_bytes, is_file, put_bytes
+from fake2real.data.storage import Location, get_bytes, is_file, put_bytes, relative_to
 from fake2real.data.table import group_name, read_info
 from fake2real.errors import DataError
 from fake2real.train.loop import BEST_MODEL
@@ -41,6 +41,7 @@ class PosthocSpec:
     method: str
     seed: int
     input_size: int | None = None  # train.input_size of the model
+    workspace: str | None = None  # output_dir: its checkpoint and tables name the cached features relative to it
 
 
 def load_selected_model(checkpoint_uri: str, model_name: str, num_classes: int, owner: str, input_size: int | None = None) -> torch.nn.Module:
@@ -75,7 +76,9 @@ def extract(model, table: str, split: str, num_biases: int, device, batch_size: 
 
 def cached_features(model, spec: PosthocSpec, table: str, split: str, num_biases: int, device, cache: str) -> dict:
     """Features of one (checkpoint, table, split), computed once: a cache file written whole or absent."""
-    path = Location(cache) / "features" / f"{identity.key(f'{spec.checkpoint_uri}|{table}|{split}', length=20)}.npz"
+    # Named by locations inside the workspace relative to it: a moved workspace keeps its cache.
+    named = [(relative_to(where, spec.workspace) if spec.workspace else None) or where for where in (spec.checkpoint_uri, table)]
+    path = Location(cache) / "features" / f"{identity.key('|'.join([*named, split]), length=20)}.npz"
     if is_file(path):
         return dict(np.load(io.BytesIO(get_bytes(path))))
     features = extract(model, table, split, num_biases, device)

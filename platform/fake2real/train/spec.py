@@ -12,11 +12,16 @@ from typing import Literal, Optional
 from pydantic import Field
 
 from fake2real import identity
+from fake2real.data.storage import Location, relative_to
 from fake2real.section_base import _Section
 
 # Fields added after stages were stored join the key only when set: stored stages keep their names.
 ADDED_LATER = {"pretrained": None, "keep_start": False, "hparams.lr_schedule": "constant", "hparams.freeze_bn": False,
                "input_size": None}
+
+
+# StageSpec's fields that name tables and files: those inside the workspace are keyed relative to it.
+LOCATIONS = ("train_tables", "eval_table", "init_checkpoint", "pretrained")
 
 
 class StageHparams(_Section):
@@ -63,9 +68,37 @@ class StageSpec:
     pretrained: str | None = None  # the backbone's weights: a local file or "imagenet" (models.IMAGENET)
     keep_start: bool = False  # the starting model competes in selection (train.keep_start)
     input_size: int | None = None  # images resized to this inside the model (train.input_size)
+    # output_dir: where its tables and checkpoints are, when in it, enters the key relative to it
+    # (not part of the key itself), so a workspace moved, copied or reached from another checkout
+    # keeps its stages. None: every location as it is (as all were keyed before).
+    workspace: str | None = None
 
     def key(self) -> str:
-        return identity.key(asdict(self), ADDED_LATER)
+        return identity.key(self._keyed(None), ADDED_LATER)
+
+    def legacy_key(self, root: str) -> str:
+        """The key this stage had when keys held absolute locations and the workspace was at
+        ``root``: what stages stored before are found by (``train/stage.finished_stage``)."""
+        return identity.key(self._keyed(root), ADDED_LATER)
+
+    def _keyed(self, root: str | None) -> dict:
+        """Its fields as its key holds them: a location inside the workspace relative to it, or,
+        given ``root``, absolute as it was with the workspace at ``root``."""
+        data = asdict(self)
+        del data["workspace"]
+        if self.workspace is None:
+            return data
+
+        def keyed(location: str | None) -> str | None:
+            inside = relative_to(location, self.workspace)
+            if inside is None:  # outside the workspace (the user's files, URIs elsewhere) or a keyword
+                return location
+            return inside if root is None else str(Location(root) / inside)
+
+        for name in LOCATIONS:
+            value = data[name]
+            data[name] = tuple(map(keyed, value)) if isinstance(value, tuple) else keyed(value)
+        return data
 
     @property
     def run_name(self) -> str:

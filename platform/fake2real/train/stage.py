@@ -4,19 +4,26 @@ The run's name is that hash, so running the same stage again resumes it from its
 checkpoint (Ray Train V2 restores by ``(storage_path, name)``), and a finished stage — marked by
 ``stage_result.json`` — is reused without training. The next stage receives the selected
 checkpoint's URI, never a directory to scan.
+
+The marker names that checkpoint relative to the runs folder, so a workspace moved, copied or
+reached from another checkout finds its stages and hands over its own checkpoints. A stage
+stored before keys were relative (absolute locations in its key and marker) is found by its
+legacy key — with the workspace where it is now, or where its old markers say it was — and
+adopted: a marker under its key now names the old run's checkpoint (docs/design.md §5).
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field
+import threading
+from dataclasses import dataclass, field, replace
 
 import pyarrow.fs
 import ray.train
 from ray.train import CheckpointConfig, FailureConfig, LoggingConfig, RunConfig, ScalingConfig
 from ray.train.torch import TorchConfig, TorchTrainer
 
-from fake2real.data.storage import Location
+from fake2real.data.storage import Location, relative_to
 from fake2real.data.markers import read_marker, write_marker
 from fake2real.train.loop import train_loop_per_worker
 from fake2real.train.spec import Resources, StageSpec
@@ -35,6 +42,7 @@ class StageResult:
     checkpoint_uri: str
     metrics: dict = field(default_factory=dict)
     reused: bool = False
+    legacy_key: str | None = None  # found stored under the key it had before keys were relative
 
 
 def checkpoint_uri(checkpoint: ray.train.Checkpoint) -> str:
@@ -43,16 +51,80 @@ def checkpoint_uri(checkpoint: ray.train.Checkpoint) -> str:
     return f"{checkpoint.filesystem.type_name}://{checkpoint.path}"
 
 
+def _last(uri: str) -> str:
+    return uri.rstrip("/").rsplit("/", 1)[-1]
+
+
+def _stored(storage: Location, run_name: str) -> StageResult | None:
+    """The result marked done in the run folder ``run_name``, its checkpoint under ``storage`` as it is now."""
+    done = read_marker(storage / run_name / RESULT_FILE)
+    if done is None:
+        return None
+    if "checkpoint" in done:  # relative to the runs folder (absolute only if it never was in it)
+        relative = "://" not in done["checkpoint"] and not done["checkpoint"].startswith("/")
+        checkpoint = str(storage / done["checkpoint"]) if relative else done["checkpoint"]
+    else:  # written before: absolute, a folder of this run's (wherever the workspace was then)
+        checkpoint = str(storage / run_name / _last(done["checkpoint_uri"]))
+    return StageResult(done["key"], checkpoint, done.get("metrics", {}), reused=True)
+
+
+# runs folder → {run folder: where its marker says the workspace was (None: nowhere else)}, read
+# once per process; the experiments of a sweep ask from threads.
+_FORMER: dict[str, dict[str, str | None]] = {}
+_FORMER_LOCK = threading.Lock()
+
+
+def _former_roots(storage: Location, workspace: str) -> list[str]:
+    """Where the workspace was when its old markers were written: their absolute checkpoint URIs
+    end in ``<runs folder>/<run>/<checkpoint>``, what is before is the workspace they were keyed in."""
+    runs = relative_to(str(storage), workspace)
+    if runs is None:
+        return []
+    fs, path = storage.filesystem()
+    with _FORMER_LOCK:
+        seen = _FORMER.setdefault(str(storage), {})
+        folders = [info.base_name for info in fs.get_file_info(pyarrow.fs.FileSelector(path, allow_not_found=True))
+                   if info.type == pyarrow.fs.FileType.Directory]
+        for folder in folders:
+            if folder in seen:
+                continue
+            old = (read_marker(storage / folder / RESULT_FILE) or {}).get("checkpoint_uri", "")
+            suffix = f"/{runs}/{folder}/{_last(old)}"
+            seen[folder] = old[: -len(suffix)] if old.endswith(suffix) and old[: -len(suffix)] != workspace else None
+        return sorted({root for root in seen.values() if root is not None})
+
+
 def finished_stage(spec: StageSpec, storage: str) -> StageResult | None:
-    """The stage's result when it finished earlier (its done marker), else None."""
-    done = read_marker(Location(storage) / spec.run_name / RESULT_FILE)
-    return StageResult(**(done | {"reused": True})) if done is not None else None
+    """The stage's result when it finished earlier (its done marker), else None; one stored under
+    its legacy key is found too (``legacy_key`` set), and nothing is written (a dry run asks)."""
+    storage = Location(storage)
+    found = _stored(storage, spec.run_name)
+    if found is not None or spec.workspace is None:
+        return found
+    for root in [spec.workspace, *_former_roots(storage, spec.workspace)]:
+        legacy = spec.legacy_key(root)
+        if legacy == spec.key():  # nothing of the workspace in its key
+            return None
+        found = _stored(storage, f"{spec.name}-{legacy}")
+        if found is not None:
+            return replace(found, key=spec.key(), legacy_key=legacy)
+    return None
+
+
+def _mark_done(spec: StageSpec, storage: Location, result: StageResult) -> None:
+    """The done marker under the stage's key: its checkpoint relative to the runs folder (an
+    adopted stage's: the old run's), so it is found wherever the workspace goes."""
+    checkpoint = relative_to(result.checkpoint_uri, storage) or result.checkpoint_uri
+    marker = {"key": spec.key(), "checkpoint": checkpoint, "metrics": result.metrics}
+    write_marker(storage / spec.run_name / RESULT_FILE, marker | ({"adopted_from": result.legacy_key} if result.legacy_key else {}))
 
 
 def run_stage(spec: StageSpec, resources: Resources, storage: str, callbacks: list | None = None) -> StageResult:
     """Train the stage (or resume it, or reuse its finished result)."""
     done = finished_stage(spec, storage)
     if done is not None:
+        if done.legacy_key is not None:  # from now on found by its key, wherever the workspace goes
+            _mark_done(spec, Location(storage), done)
         return done
     os.environ.setdefault(CONTROLLER_POLL_ENV, CONTROLLER_POLL_S)
     trainer = TorchTrainer(
@@ -78,6 +150,9 @@ def run_stage(spec: StageSpec, resources: Resources, storage: str, callbacks: li
     )
     result = trainer.fit()
     metrics = {k: v for k, v in result.metrics.items() if isinstance(v, (int, float))}
-    outcome = StageResult(key=spec.key(), checkpoint_uri=checkpoint_uri(result.checkpoint), metrics=metrics)
-    write_marker(Location(storage) / spec.run_name / RESULT_FILE, asdict(outcome))
+    # Named as a reused stage names it (Location's spelling of the runs folder, whatever Ray's):
+    # the next stage's key is the same whether this one was trained now or found.
+    checkpoint = str(Location(storage) / spec.run_name / _last(checkpoint_uri(result.checkpoint)))
+    outcome = StageResult(key=spec.key(), checkpoint_uri=checkpoint, metrics=metrics)
+    _mark_done(spec, Location(storage), outcome)
     return outcome
