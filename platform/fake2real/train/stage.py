@@ -18,6 +18,7 @@ from ray.train.torch import TorchConfig, TorchTrainer
 
 from fake2real.data.storage import Location
 from fake2real.data.markers import read_marker, write_marker
+from fake2real.interrupt import off_main_thread
 from fake2real.train.loop import train_loop_per_worker
 from fake2real.train.spec import Resources, StageSpec
 
@@ -76,7 +77,8 @@ def run_stage(spec: StageSpec, resources: Resources, storage: str, callbacks: li
             callbacks=callbacks or [],
         ),
     )
-    result = trainer.fit()
+    # Not on the main thread: Ray Train would put its own SIGINT handler there (interrupt.py).
+    result = off_main_thread(trainer.fit)
     metrics = {k: v for k, v in result.metrics.items() if isinstance(v, (int, float))}
     outcome = StageResult(key=spec.key(), checkpoint_uri=checkpoint_uri(result.checkpoint), metrics=metrics)
     write_marker(Location(storage) / spec.run_name / RESULT_FILE, asdict(outcome))
