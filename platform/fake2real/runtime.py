@@ -10,11 +10,14 @@ from pathlib import Path
 
 import ray
 
+from fake2real.interrupt import catch_again
+
 
 def init_ray() -> None:
     if ray.is_initialized():
         return
     ray.init(address=os.environ.get("RAY_ADDRESS") or None, log_to_driver=True)
+    catch_again()  # ray.init put its own SIGTERM handler in place of the job's (interrupt.py)
 
 
 # Ray forwards its workers' stderr to the driver on a thread of its own (log_to_driver), lines a
@@ -25,12 +28,14 @@ def init_ray() -> None:
 FORWARD_QUIET_S, FORWARD_WAIT_S, SHUTDOWN_WAIT_S = 1.0, 5.0, 15.0
 
 
-def stop_ray() -> None:
-    """Let the lines Ray forwards from workers arrive, then stop them: what the driver prints next
-    is the last thing it prints (an error line, ``cli.main``). Nothing when Ray is not up."""
+def stop_ray(wait_for_lines: bool = True) -> None:
+    """Let the lines Ray forwards from workers arrive (unless the job was stopped: not worth a
+    wait), then stop them: what the driver prints next is the last thing it prints (an error line,
+    ``cli.main``). Nothing when Ray is not up."""
     if not ray.is_initialized():
         return
-    _wait_for_forwarded_lines()
+    if wait_for_lines:
+        _wait_for_forwarded_lines()
     stopping = threading.Thread(target=ray.shutdown, name="fake2real-ray-shutdown", daemon=True)
     stopping.start()
     stopping.join(SHUTDOWN_WAIT_S)  # a cluster that does not answer must not hold the error back

@@ -27,6 +27,7 @@ from fake2real import identity
 from fake2real.data.markers import read_marker, write_marker
 from fake2real.data.storage import Location
 from fake2real.errors import TrainingError
+from fake2real.interrupt import off_main_thread
 
 DONE_FILE = "generator.json"
 RESUME_STATE = "resume_state.pt"
@@ -114,7 +115,8 @@ def train_generator(spec: GeneratorSpec, resources: GeneratorResources, storage:
             logging_config=LoggingConfig(log_level="WARNING"), callbacks=callbacks or [],
         ),
     )
-    result = trainer.fit()
+    # Not on the main thread: Ray Train would put its own SIGINT handler there (interrupt.py).
+    result = off_main_thread(trainer.fit)
     assert isinstance(result.checkpoint, ray.train.Checkpoint)
     uri = checkpoint_uri(result.checkpoint)
     metrics = {k: v for k, v in result.metrics.items() if isinstance(v, (int, float))}

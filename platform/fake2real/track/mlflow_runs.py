@@ -18,11 +18,13 @@ Metric names (all MLflow-safe):
 from __future__ import annotations
 
 import os
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
 
 from fake2real.errors import TrackingError, redact
+from fake2real.interrupt import stopping
 from fake2real.track.names import EXPERIMENT_KIND, EXPERIMENT_KIND_TAG, KEY_TAG, LEVEL_TAG, PARENT_TAG, RUN_NAME_TAG, RUNS_PAGE
 
 
@@ -137,6 +139,7 @@ class Tracker:
                 self.client.set_tag(existing[0].info.run_id, KEY_TAG, key)
         if existing:
             run_id = existing[0].info.run_id
+            _opened(self, run_id)
             self.client.update_run(run_id, status="RUNNING")
             if tags and LEVEL_TAG in tags and LEVEL_TAG not in existing[0].data.tags:  # logged before levels existed
                 self.client.set_tag(run_id, LEVEL_TAG, tags[LEVEL_TAG])
@@ -145,6 +148,7 @@ class Tracker:
         if parent_id:
             all_tags[PARENT_TAG] = parent_id
         run = self.client.create_run(self.experiment_id, tags=all_tags, run_name=name)
+        _opened(self, run.info.run_id)
         if params:
             self.log_params(run.info.run_id, params)
         return run.info.run_id
@@ -173,13 +177,70 @@ class Tracker:
 
     @contextmanager
     def failed_on_error(self, run_id: str | None):
-        """A run left by an exception (or an interrupt) is marked FAILED, then the error goes on."""
+        """A run left by an exception is marked FAILED, KILLED when the job was stopped (a signal,
+        ``interrupt.py``: also in a thread whose trainer ends with it), then the error goes on."""
         try:
             yield
-        except BaseException:
+        except BaseException as exc:
             if run_id:
-                self.finish(run_id, "FAILED")
+                self.finish(run_id, "KILLED" if isinstance(exc, KeyboardInterrupt) or stopping() else "FAILED")
             raise
+
+
+# Every run this process opened (``run_for``), by store and experiment: a job stopped by a signal
+# marks those still RUNNING KILLED, and their RUNNING descendants (``kill_running``).
+_OPENED: dict[tuple[str, str], set[str]] = {}
+_OPENED_LOCK = threading.Lock()
+
+
+def _opened(tracker: Tracker, run_id: str) -> None:
+    with _OPENED_LOCK:
+        _OPENED.setdefault((tracker.uri, tracker.experiment_id), set()).add(run_id)
+
+
+def kill_running() -> int:
+    """Mark KILLED every RUNNING run this process opened, or that descends from one (a search
+    trial's, opened in a process of its own); how many. Without MLflow's retries: a stopping job
+    must not wait minutes for a server that does not answer."""
+    from mlflow.tracking import MlflowClient
+
+    with _OPENED_LOCK:
+        opened = {place: set(ids) for place, ids in _OPENED.items()}
+    killed = 0
+    with fail_fast():
+        for (uri, experiment_id), ids in opened.items():
+            client = MlflowClient(tracking_uri=uri)
+            for run_id in _running_under(client, experiment_id, ids):
+                client.set_terminated(run_id, status="KILLED")
+                killed += 1
+    return killed
+
+
+def _running_under(client, experiment_id: str, roots: set[str]) -> list[str]:
+    """The RUNNING runs of the experiment that are in ``roots`` or descend from one of them."""
+    running, token = {}, None
+    while True:
+        page = client.search_runs([experiment_id], filter_string="attributes.status = 'RUNNING'", max_results=1000,
+                                  page_token=token)
+        running.update({run.info.run_id: run.data.tags.get(PARENT_TAG) for run in page})
+        token = page.token
+        if not token:
+            break
+    parents: dict[str, str | None] = dict(running)
+
+    def under(run_id: str | None, depth: int = 0) -> bool:
+        if run_id is None or depth > 10:
+            return False
+        if run_id in roots:
+            return True
+        if run_id not in parents:  # a finished ancestor: its own parent is asked once
+            try:
+                parents[run_id] = client.get_run(run_id).data.tags.get(PARENT_TAG)
+            except Exception:  # deleted meanwhile: no ancestor of ours through it
+                parents[run_id] = None
+        return under(parents[run_id], depth + 1)
+
+    return [run_id for run_id in running if under(run_id)]
 
 
 def log_metrics(client, run_id: str, metrics: dict, step: int | None) -> None:

@@ -25,6 +25,7 @@ from ray.train.torch import TorchConfig, TorchTrainer
 
 from fake2real.data.storage import Location, relative_to
 from fake2real.data.markers import read_marker, write_marker
+from fake2real.interrupt import off_main_thread
 from fake2real.train.loop import train_loop_per_worker
 from fake2real.train.spec import Resources, StageSpec
 
@@ -148,7 +149,8 @@ def run_stage(spec: StageSpec, resources: Resources, storage: str, callbacks: li
             callbacks=callbacks or [],
         ),
     )
-    result = trainer.fit()
+    # Not on the main thread: Ray Train would put its own SIGINT handler there (interrupt.py).
+    result = off_main_thread(trainer.fit)
     metrics = {k: v for k, v in result.metrics.items() if isinstance(v, (int, float))}
     # Named as a reused stage names it (Location's spelling of the runs folder, whatever Ray's):
     # the next stage's key is the same whether this one was trained now or found.
