@@ -25,9 +25,10 @@ pytestmark = pytest.mark.integration
 
 
 class RayHead:
-    def __init__(self, gcs_address: str, dashboard_url: str, env: dict, process: subprocess.Popen, tmp: Path):
+    def __init__(self, gcs_address: str, dashboard_url: str, metrics_port: int, env: dict, process: subprocess.Popen, tmp: Path):
         self.gcs_address = gcs_address
         self.dashboard_url = dashboard_url
+        self.metrics_port = metrics_port  # the node's metrics agent, for Prometheus (its --temp-dir lists it)
         self.env = env  # what a job or driver on this cluster needs
         self.process = process
         self.tmp = tmp
@@ -63,7 +64,7 @@ def s3_bucket(s3_server, monkeypatch):
 @pytest.fixture(scope="session")
 def ray_head(s3_server):
     tmp = Path(tempfile.mkdtemp(prefix="f2r-", dir="/tmp"))
-    port, dashboard_port = free_port(), free_port()
+    port, dashboard_port, metrics_port = free_port(), free_port(), free_port()
     env = {
         **os.environ,
         **s3_server.env,
@@ -84,7 +85,7 @@ def ray_head(s3_server):
             [
                 str(BIN / "ray"), "start", "--head", "--block",
                 "--node-ip-address=127.0.0.1", f"--port={port}",
-                "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard_port}",
+                "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard_port}", f"--metrics-export-port={metrics_port}",
                 "--num-cpus=2", "--num-gpus=0", "--disable-usage-stats",
                 f"--temp-dir={tmp}",
             ],
@@ -94,7 +95,7 @@ def ray_head(s3_server):
     try:
         wait_http(f"{dashboard}/api/version", 120, process, log)
         gcs = f"127.0.0.1:{port}"
-        yield RayHead(gcs, dashboard, {"RAY_ADDRESS": gcs, "RAY_AUTH_MODE": "disabled", "RAY_TMPDIR": str(tmp)}, process, tmp)
+        yield RayHead(gcs, dashboard, metrics_port, {"RAY_ADDRESS": gcs, "RAY_AUTH_MODE": "disabled", "RAY_TMPDIR": str(tmp)}, process, tmp)
     finally:
         import ray
 
