@@ -105,3 +105,12 @@ def run_ranks(target, world: int, timeout: float = 120) -> dict:
         process.join(timeout=timeout)
         assert process.exitcode == 0, f"rank {rank} exited with {process.exitcode}"
     return values
+
+
+def panels(board: dict) -> list[dict]:
+    """A Grafana board's panels, those in collapsed rows too."""
+    found = []
+    for panel in board.get("panels", []):
+        found.append(panel)
+        found.extend(panel.get("panels", []))  # a collapsed row holds its panels
+    return found

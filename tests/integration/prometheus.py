@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+from helpers import panels
 
 DASHBOARDS = Path(__file__).resolve().parents[2] / "dashboards"
 SHIPPED_CONFIG = DASHBOARDS / "prometheus.yml"
@@ -132,14 +133,6 @@ class Target:
     ref_id: str
     expr: str  # as written on the board
     query: str  # as sent to Prometheus
-
-
-def panels(board: dict) -> list[dict]:
-    found = []
-    for panel in board.get("panels", []):
-        found.append(panel)
-        found.extend(panel.get("panels", []))  # a collapsed row holds its panels
-    return found
 
 
 def variable_values(board: dict, chosen: dict[str, str] | None = None, builtins: dict[str, str] | None = None) -> dict[str, str]:

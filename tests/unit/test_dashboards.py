@@ -23,6 +23,7 @@ import ray
 import yaml
 
 from fake2real.track import ray_metrics
+from helpers import panels
 
 REPO = Path(__file__).resolve().parents[2]
 DASHBOARDS = REPO / "dashboards"
@@ -218,16 +219,8 @@ def test_a_made_up_metric_is_refused():
 # The boards
 
 
-def _panels(board: dict) -> list[dict]:
-    found = []
-    for panel in board.get("panels", []):
-        found.append(panel)
-        found.extend(panel.get("panels", []))  # a collapsed row holds its panels
-    return found
-
-
 def _exprs(board: dict) -> list[str]:
-    return [t["expr"] for p in _panels(board) for t in p.get("targets", [])]
+    return [t["expr"] for p in panels(board) for t in p.get("targets", [])]
 
 
 def test_there_is_a_board():
@@ -243,11 +236,11 @@ def test_board_is_a_grafana_dashboard(path):
     variables = {v["name"]: v for v in board["templating"]["list"]}
     assert variables["datasource"]["type"] == "datasource" and variables["datasource"]["query"] == "prometheus"
 
-    panels = _panels(board)
-    assert panels
-    ids = [p["id"] for p in panels]
+    shown = panels(board)
+    assert shown
+    ids = [p["id"] for p in shown]
     assert len(ids) == len(set(ids)), "panel ids repeat"
-    for panel in panels:
+    for panel in shown:
         grid = panel["gridPos"]
         assert all(isinstance(grid[k], int) for k in ("x", "y", "w", "h")), panel["title"]
         assert 0 <= grid["x"] and grid["x"] + grid["w"] <= 24, panel["title"]
