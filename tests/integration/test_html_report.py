@@ -77,6 +77,27 @@ class SmokeSweep:
     backend: str  # generation.backend
     started: float  # Unix time
     ended: float
+    generated_before: dict[str, float]  # images generated per backend, as scraped before the sweep
+
+
+GENERATED = "sum by (backend) (ray_fake2real_generated_images_total)"
+
+
+def _settled(server, query: str, label: str, quiet_s: float = 20.0, timeout_s: float = 90.0) -> dict[str, float]:
+    """A query's value per ``label`` once it stopped changing for ``quiet_s`` (Ray's agent exports
+    every 10 s, Prometheus scrapes every few): what the session's earlier tests left on the shared
+    head, so the sweep's own growth can be told from it."""
+    def now() -> dict[str, float]:
+        return {r["metric"].get(label, ""): float(r["value"][1]) for r in server.query(query, time.time())["result"]}
+
+    prometheus.wait_until(lambda: server.query("up", time.time())["result"], 60, lambda: "Prometheus scraping nothing")
+    value, since, deadline = now(), time.monotonic(), time.monotonic() + timeout_s
+    while time.monotonic() - since < quiet_s:
+        assert time.monotonic() < deadline, f"{query} kept changing for {timeout_s} s: {value}"
+        time.sleep(SCRAPE_INTERVAL_S)
+        if (latest := now()) != value:
+            value, since = latest, time.monotonic()
+    return value
 
 
 @pytest.fixture(scope="module")
@@ -94,9 +115,10 @@ def smoke_sweep(ray_connected, prometheus_server, tmp_path_factory):
         },
         base=preset("smoke"),
     )
+    before = _settled(prometheus_server, GENERATED, "backend")
     started = time.time()
     result = run_sweep(config)
-    return SmokeSweep(result, tracking, tmp / "out", config.generation.backend, started, time.time())
+    return SmokeSweep(result, tracking, tmp / "out", config.generation.backend, started, time.time(), before)
 
 
 def test_report_from_a_smoke_sweep(smoke_sweep, tmp_path):
@@ -218,10 +240,14 @@ def test_grafana_board_on_prometheus(smoke_sweep, prometheus_server, ray_head):
     assert not problems, "\n".join(problems) + f"\ntargets: {server.targets()}"
 
     # Labels: a Train worker's `stage` is its Train run's name; a generator's `actor` its actor id.
-    # Values: the counter adds up to the images of the synthetic pools the sweep generated.
+    # Values: over the sweep the counter grew by the images of the synthetic pools it generated,
+    # for its backend and no other.
     all_ = {key[1:]: result for key, result in results.items() if key[0] == "All"}
     pools = sorted((smoke_sweep.output_dir / "data").glob("pool-*"))
-    assert _last(all_["Images generated", "A"], "backend") == {smoke_sweep.backend: sum(read_info(p).num_rows for p in pools)}, pools
+    before = smoke_sweep.generated_before
+    grown = {backend: n - before.get(backend, 0.0) for backend, n in _last(all_["Images generated", "A"], "backend").items()}
+    grown = {backend: n for backend, n in grown.items() if n}
+    assert grown == {smoke_sweep.backend: sum(read_info(p).num_rows for p in pools)}, (grown, smoke_sweep.generated_before, pools)
     stages = set(_last(all_["Training images/s per worker", "A"], "stage"))
     runs = {s["metric"]["ray_train_run_name"] for s in all_["Ray Train run state", "A"]}
     assert stages and stages <= runs, (stages, runs)
