@@ -38,7 +38,7 @@ from fake2real.train.methods import get_method, resolve_params
 from fake2real.train.mixtures import Mixture, StagePlan, get_mixture
 from fake2real.train.posthoc import PosthocSpec, run_posthoc_task
 from fake2real.train.spec import Resources, StageSpec
-from fake2real.train.stage import StageResult, finished_stage, run_stage
+from fake2real.train.stage import AS_TASK, IN_PROCESS, StageResult, finished_stage, run_stage
 from fake2real.workspace import Workspace, prepare_real
 
 # Metrics an experiment run gets from its last stage and post-hoc step (its method's own too).
@@ -140,34 +140,36 @@ class Experiment:
         return tracker.run_for(self.key, name, parent_run_id, params=self.params(), tags=tags)
 
     def train_stages(self, tracker: Tracker, run_id: str | None, name: str, stages: tuple[StagePlan, ...],
-                     last_stage_callbacks: tuple = ()) -> list[StageResult]:
-        """Train ``stages`` in order (each reused when finished), each a child run of ``run_id``;
-        the mixture's last stage also reports to ``last_stage_callbacks``."""
+                     in_trial: bool = False) -> list[StageResult]:
+        """Train ``stages`` in order (each reused when finished), each a child run of ``run_id``.
+        ``in_trial``: this process is a search trial's, holding a worker's resources (a
+        single-worker stage runs here), and the mixture's last stage reports to Tune."""
         tables = {"real": (str(self.real),), "synthetic": (str(self.synthetic),), "mixed": (str(self.real), str(self.synthetic))}
         last = len(self.mixture.stages) - 1  # ``stages`` is the mixture's, or a prefix of them
         results: list[StageResult] = []
         for number, plan in enumerate(stages):
             previous = results[-1].checkpoint_uri if results else None
             spec = stage_spec(self.config, plan, tables, str(self.real), previous)
-            callbacks = list(last_stage_callbacks) if number == last else []
-            results.append(self._train_stage(tracker, run_id, name, spec, callbacks))
+            results.append(self._train_stage(tracker, run_id, name, spec, in_trial, in_trial and number == last))
         return results
 
-    def _train_stage(self, tracker: Tracker, run_id: str | None, name: str, spec: StageSpec, callbacks: list) -> StageResult:
+    def _train_stage(self, tracker: Tracker, run_id: str | None, name: str, spec: StageSpec, in_trial: bool, to_tune: bool) -> StageResult:
         # Experiments of a sweep run in threads (run_experiments): a stage two of them share is
         # trained by the first, the other waits here and reuses it.
         with _STAGE_LOCKS[spec.key()]:
-            return self._train_stage_once(tracker, run_id, name, spec, callbacks)
+            return self._train_stage_once(tracker, run_id, name, spec, in_trial, to_tune)
 
-    def _train_stage_once(self, tracker: Tracker, run_id: str | None, name: str, spec: StageSpec, callbacks: list) -> StageResult:
+    def _train_stage_once(self, tracker: Tracker, run_id: str | None, name: str, spec: StageSpec, in_trial: bool,
+                          to_tune: bool) -> StageResult:
         # A stage stored under its legacy key keeps its MLflow run too (tagged with that key until now).
         stored = finished_stage(spec, self.workspace.runs)
         stage_run = tracker.run_for(spec.key(), stage_run_name(name, spec.name), run_id, params={"stage": spec.name, **spec.__dict__},
                                     tags={LEVEL_TAG: STAGE}, former_key=stored.legacy_key if stored else None)
         print(f"[train] {name} / {spec.name} (MLflow run {stage_run})", flush=True)
         with tracker.failed_on_error(stage_run):
-            callbacks = [MLflowStageCallback(tracker.uri, stage_run, spec.name), *callbacks]
-            result = run_stage(spec, Resources.of(self.config.train), self.workspace.runs, callbacks)
+            result = run_stage(spec, Resources.of(self.config.train), self.workspace.runs,
+                               [MLflowStageCallback(tracker.uri, stage_run, spec.name)], report_to_tune=to_tune,
+                               single_worker=IN_PROCESS if in_trial else AS_TASK)
         if result.reused:
             print(f"[train] {name} / {spec.name}: finished earlier, reused", flush=True)
         tracker.set_tag(stage_run, CHECKPOINT_TAG, result.checkpoint_uri)
@@ -232,14 +234,15 @@ def train_shared_stages(config: ExperimentConfig, tracker: Tracker, cell_run_id:
     return experiment.train_stages(tracker, cell_run_id, _name(config), experiment.mixture.stages[:-1])
 
 
-def run_trial(config: ExperimentConfig, tracker: Tracker, cell_run_id: str, trial_id: str, tune_callbacks: tuple) -> ExperimentResult:
-    """A search trial: the experiment without its post-hoc step, its last stage reporting to Tune."""
+def run_trial(config: ExperimentConfig, tracker: Tracker, cell_run_id: str, trial_id: str) -> ExperimentResult:
+    """A search trial, in its Tune trial's process: the experiment without its post-hoc step, its
+    last stage reporting to Tune."""
     experiment = _prepare(config)
     train = config.train
     name = trial_run_name(config.dataset.bias_ratio, train.mixture, train.method, trial_id, point_label(config.point()))
     run_id = experiment.open_run(tracker, name, cell_run_id, tags=trial_run_tags(trial_id))
     with tracker.failed_on_error(run_id):
-        stages = experiment.train_stages(tracker, run_id, name, experiment.mixture.stages, tune_callbacks)
+        stages = experiment.train_stages(tracker, run_id, name, experiment.mixture.stages, in_trial=True)
     return experiment.close_run(tracker, experiment.result(run_id, stages))
 
 

@@ -8,9 +8,10 @@ A cell is (dataset, bias ratio, mixture, method). Its search
 2. runs ``sweep.search.num_samples`` Tune trials over the last stage: the method's declared space
    (its file under ``train/methods/``) plus learning rate, weight decay, epochs and, for a stage
    that starts from a previous stage's model, ``freeze_bn``. The first trial is the configured
-   defaults. A trial is a function trainable that runs the experiment, so a
-   ``TorchTrainer`` per trial, whose last stage reports each epoch's validation WGA to Tune
-   (``TuneReportCallback``): ASHA stops the unpromising ones;
+   defaults. A trial is a function trainable that runs the experiment, whose last stage reports
+   each epoch's validation WGA to Tune: ASHA stops the unpromising ones. A single-worker stage
+   trains in the trial's own process, which holds the worker's resources and is reused by the
+   next trial (``reuse_actors``); several workers are a ``TorchTrainer`` the trial waits on;
 3. selects the trial with the best validation WGA (never test; ties by ``selection_key``) and
    writes ``best.json`` in the cell's Tune folder, the cell's done marker.
 
@@ -47,6 +48,7 @@ from fake2real.train.selection import SELECTION_METRIC
 from fake2real.train.metrics import selection_key
 from fake2real.train.methods import get_method
 from fake2real.train.mixtures import get_mixture
+from fake2real.train.spec import Resources
 
 DONE_FILE = "best.json"
 
@@ -153,7 +155,7 @@ def concurrent_trials(config: ExperimentConfig) -> int:
     """Trials at once: as many trainers as the cluster's GPUs (or CPUs) hold, at least one; on an
     autoscaling cluster, as many as its largest size holds (the demand is what makes it grow)."""
     search = config.sweep.search
-    return search.max_concurrent_trials or trainers_at_once(config, TRIAL_DRIVER_CPUS, "a search trial", TRIAL_DRIVER_TEXT)
+    return search.max_concurrent_trials or trainers_at_once(config, *_trial_driver(config))
 
 
 def experiments_at_once(config: ExperimentConfig) -> int:
@@ -191,13 +193,29 @@ def check_local_cluster(config: ExperimentConfig) -> None:
         return
     local = ({"CPU": cpus}, False), "the local Ray cluster the job starts without RAY_ADDRESS"
     if config.sweep.search.num_samples:
-        trainers_at_once(config, TRIAL_DRIVER_CPUS, "a search trial", TRIAL_DRIVER_TEXT, *local)
+        trainers_at_once(config, *_trial_driver(config), *local)
     trainers_at_once(config, 0.0, "an experiment's stage", "", *local)
 
 
-# The trial's own process only waits on its TorchTrainer: a sliver of a CPU (Tune refuses 0).
+# A trial's own process that only waits on its TorchTrainer: a sliver of a CPU (Tune refuses 0).
 TRIAL_DRIVER_CPUS = 0.1
 TRIAL_DRIVER_TEXT = f" + {TRIAL_DRIVER_CPUS} for its driver"
+
+
+def _trial_driver(config: ExperimentConfig) -> tuple[float, str, str]:
+    """(CPUs a trial's process holds besides its workers', what a trial is, the addition's words):
+    none when its single-worker stages train in that process (train/local.py)."""
+    if config.train.num_workers == 1:
+        return 0.0, "a search trial", ""
+    return TRIAL_DRIVER_CPUS, "a search trial", TRIAL_DRIVER_TEXT
+
+
+def trial_resources(config: ExperimentConfig) -> dict[str, float]:
+    """What a trial's process holds: its worker's resources when its stages train in it, else a
+    sliver of a CPU to wait on its ``TorchTrainer``."""
+    if config.train.num_workers == 1:
+        return Resources.of(config.train).bundle()
+    return {"CPU": TRIAL_DRIVER_CPUS}
 # A trial (re)started while the tracking server restarts waits this long for it, then fails in one
 # line; calls during the trial rely on MLflow's own retries (MLFLOW_HTTP_REQUEST_MAX_RETRIES).
 TRIAL_TRACKING_WAIT_S = 120.0
@@ -206,13 +224,12 @@ TRIAL_TRACKING_WAIT_S = 120.0
 def _trial(params: dict, cell: dict, tracking: dict, parent_run_id: str) -> None:
     """One Tune trial: the cell's experiment with ``params``, its last stage reporting to Tune."""
     from ray import tune
-    from ray.tune.integration.ray_train import TuneReportCallback
 
     from fake2real.track.mlflow_runs import Tracker
 
     config = apply(ExperimentConfig.model_validate(cell), params)
     tracker = Tracker(tracking["uri"], tracking["experiment"], tracking["artifacts"], wait_s=TRIAL_TRACKING_WAIT_S)
-    result = run_trial(config, tracker, parent_run_id, tune.get_context().get_trial_id(), (TuneReportCallback(),))
+    result = run_trial(config, tracker, parent_run_id, tune.get_context().get_trial_id())
     if result.stages[-1].reused:  # trained by an earlier attempt: Tune still needs its result
         tune.report({k: v for k, v in result.stages[-1].metrics.items() if k.startswith(("val/", "epoch", "final", SELECTION_STEP))})
 
@@ -277,6 +294,7 @@ def _tuner(config: ExperimentConfig, trainable, folder: Location, key: str):
             scheduler=scheduler,
             num_samples=search.num_samples,
             max_concurrent_trials=concurrent_trials(config),
+            reuse_actors=True,  # a trial's process, torch imported and warm, runs the next trial
         ),
         # A trial whose node died runs again (its stage resumes from its last checkpoint), as
         # often as a stage's worker group may restart.
@@ -300,7 +318,7 @@ def search_cell(config: ExperimentConfig, tracker, cell_run_id: str, runs: str |
     tracking = {"uri": tracker.uri, "experiment": tracker.experiment_name, "artifacts": str(tracker.artifact_root)}
     trainable = tune.with_resources(
         tune.with_parameters(_trial, cell=config.model_dump(mode="json"), tracking=tracking, parent_run_id=cell_run_id),
-        {"CPU": TRIAL_DRIVER_CPUS},
+        trial_resources(config),
     )
     grid = _tuner(config, trainable, folder, key).fit()
     finished = [r for r in grid if r.error is None and SELECTION_METRIC in (r.metrics or {})]

@@ -9,24 +9,29 @@ import subprocess
 import sys
 import time
 
+import pytest
 from mlflow.tracking import MlflowClient
+
+from fake2real.train.local import LATEST_FILE
 
 from helpers import REPO, run_job
 
 
-def test_interrupted_stage_resumes_from_its_last_checkpoint(ray_head, tmp_path):
+# A single-worker stage (train/local.py) resumes from the checkpoint its run folder names; a
+# TorchTrainer's from the one its snapshot registers: wait for the first one.
+@pytest.mark.parametrize("workers, first_checkpoint", [(1, LATEST_FILE), (2, "checkpoint_manager_snapshot.json")])
+def test_interrupted_stage_resumes_from_its_last_checkpoint(ray_head, tmp_path, workers, first_checkpoint):
     out = tmp_path / "out"
     tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
     args = [
         sys.executable, str(REPO / "jobs" / "train.py"), "--preset", "smoke",
         f"output_dir={out}", f"tracking.uri={tracking}", "train.mixture=none",
-        "train.real.epochs=12", "train.num_workers=1",
+        "train.real.epochs=12", f"train.num_workers={workers}",
     ]
     env = {**os.environ, **ray_head.env}
     first = subprocess.Popen(args, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 240
-    # Ray Train restores from the checkpoint its snapshot registers: wait for the first one.
-    while not list(out.glob("runs/real-*/checkpoint_manager_snapshot.json")):
+    while not list(out.glob(f"runs/real-*/{first_checkpoint}")):
         assert first.poll() is None, first.stdout.read()
         assert time.monotonic() < deadline, "no checkpoint appeared"
         time.sleep(0.1)
@@ -53,7 +58,8 @@ def test_interrupted_stage_resumes_from_its_last_checkpoint(ray_head, tmp_path):
     # A third run reuses the finished stage without training.
     third = subprocess.run(args, env=env, cwd=REPO, capture_output=True, text=True, timeout=200)
     assert third.returncode == 0, third.stderr[-3000:]
-    assert "TrainController" not in third.stdout + third.stderr
+    assert "TrainController" not in third.stdout + third.stderr and "(run_local" not in third.stdout + third.stderr
+    assert "epoch 1:" not in third.stdout + third.stderr
 
 
 def test_search_trials_share_a_relative_output_dir(ray_head, tmp_path):

@@ -145,3 +145,57 @@ def test_streamed_stage_survives_a_killed_worker_with_the_same_metrics(table, tw
     # The run's storage keeps the configured number of checkpoints; the stage hands over the latest.
     kept = sorted(path for path in (storage / f"real-{spec.key()}").glob("checkpoint_*") if path.is_dir())
     assert len(kept) == 2 and result.checkpoint_uri == str(kept[-1])
+
+
+def test_a_single_worker_stage_selects_as_its_ray_train_fit_does(ray_connected, table, tmp_path):
+    """The loop run in one process (a Ray task: ``train/local.py``) and the same single worker in a
+    ``TorchTrainer``: the same reports, epoch by epoch, and the same selected model."""
+    from fake2real.train.stage import _fit
+
+    spec, resources = _spec(table), Resources(1, 1.0, loader={"mode": "memory"})
+    trainer_metrics, _ = _fit(spec, resources, str(tmp_path / "trainer"), [ReportLog(tmp_path / "trainer.jsonl")], False)
+    local = run_stage(spec, resources, str(tmp_path / "local"), [ReportLog(tmp_path / "local.jsonl")])
+    assert not (tmp_path / "local" / spec.run_name / "checkpoint_manager_snapshot.json").exists()  # no Ray Train run
+    trainer_reports, local_reports = _reports(tmp_path / "trainer.jsonl"), _reports(tmp_path / "local.jsonl")
+    assert [r["epoch"] for r in local_reports] == [r["epoch"] for r in trainer_reports] == [-1, *range(EPOCHS), EPOCHS]
+    for mine, theirs in zip(local_reports, trainer_reports):
+        assert _evaluation(mine) == _evaluation(theirs), mine["epoch"]
+        assert mine.get("train/loss") == pytest.approx(theirs.get("train/loss"), abs=1e-6), mine["epoch"]
+    assert local.metrics["selected_epoch"] == trainer_metrics["selected_epoch"]
+    assert _evaluation(local.metrics) == _evaluation(trainer_metrics)
+    assert trainer_reports[-1]["test/balanced_accuracy"] >= 0.9  # a trained model: the comparison means something
+
+
+def test_a_single_worker_stage_whose_process_is_killed_resumes_with_the_same_metrics(ray_connected, table, tmp_path):
+    """The Ray task of a single-worker stage killed after its first checkpoints: Ray runs the task
+    again (``train.max_failures``), which resumes from the checkpoint its run folder names."""
+    from ray.util.state import list_tasks
+
+    from fake2real.train.local import LATEST_FILE
+
+    spec, storage = _spec(table), tmp_path / "runs"
+    resources = Resources(1, 1.0, max_failures=1, checkpoints_to_keep=2, loader={"mode": "memory"})
+    uninterrupted = run_stage(spec, resources, str(tmp_path / "uninterrupted"), [])
+    killed: list[int] = []
+
+    def kill_after_two_checkpoints(deadline: float) -> None:
+        latest = storage / spec.run_name / LATEST_FILE
+        while not (latest.exists() and json.loads(latest.read_text())["number"] >= 2):
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.05)
+        task = next(t for t in list_tasks(filters=[("func_or_class_name", "=", "run_local"), ("state", "=", "RUNNING")]))
+        os.kill(task.worker_pid, signal.SIGKILL)
+        killed.append(task.worker_pid)
+
+    killer = threading.Thread(target=kill_after_two_checkpoints, args=(time.monotonic() + 300,))
+    killer.start()
+    result = run_stage(spec, resources, str(storage), [ReportLog(tmp_path / "reports.jsonl")])
+    killer.join()
+    assert killed, "no stage process was killed"
+    assert 1 <= result.metrics["resumed_from_epoch"] < EPOCHS
+    assert _evaluation(result.metrics) == _evaluation(uninterrupted.metrics)
+    epochs = [r["epoch"] for r in _reports(tmp_path / "reports.jsonl")]
+    assert epochs[-1] == EPOCHS and sorted(set(epochs)) == [-1, *range(EPOCHS + 1)]
+    kept = sorted(path.name for path in (storage / spec.run_name).glob("checkpoint_*"))
+    assert len(kept) == 2 and result.checkpoint_uri == str(storage / spec.run_name / kept[-1])

@@ -143,7 +143,7 @@ def test_an_error_ends_the_sweep_and_nothing_new_starts(tmp_path, monkeypatch):
 def test_a_shared_stage_trains_once_while_the_other_experiment_waits(monkeypatch):
     trained, inside = [], []
 
-    def once(self, tracker, run_id, name, spec, callbacks):
+    def once(self, tracker, run_id, name, spec, in_trial, to_tune):
         inside.append(name)
         assert len(inside) == 1, "two threads trained the same stage at once"
         time.sleep(0.1)
@@ -158,7 +158,7 @@ def test_a_shared_stage_trains_once_while_the_other_experiment_waits(monkeypatch
             return "shared-stage"
 
     one = object.__new__(experiment.Experiment)  # its tables play no part in the lock
-    threads = [threading.Thread(target=one._train_stage, args=(None, None, name, Spec(), []))
+    threads = [threading.Thread(target=one._train_stage, args=(None, None, name, Spec(), False, False))
                for name in ("ffr/erm", "ffr/groupdro")]
     for thread in threads:
         thread.start()

@@ -15,7 +15,6 @@ from types import SimpleNamespace
 
 import pytest
 import ray.tune
-import ray.tune.integration.ray_train
 
 import fake2real.experiment as experiment
 import fake2real.search as search
@@ -55,7 +54,7 @@ def _no_training(monkeypatch, tmp_path):
     monkeypatch.setattr(experiment, "read_info", lambda path: SimpleNamespace(extra={"plan_id": Path(path).name}))
     monkeypatch.setattr(experiment, "run_posthoc_task", lambda *args: {})
 
-    def run_stage(spec, resources, runs, callbacks):
+    def run_stage(spec, resources, runs, callbacks, report_to_tune=False, single_worker=None):
         wga = _wga(spec)
         metrics = {"test/worst_group_accuracy": wga, "val/worst_group_accuracy": wga, "test/balanced_accuracy": wga}
         return StageResult(spec.key(), f"{tmp_path}/checkpoints/{spec.name}-{spec.key()}", metrics)
@@ -84,7 +83,6 @@ def _fake_search_cell(trials: list[dict], best: int, stopped: bool = False):
             trial_id = f"t{number:07d}"
             with pytest.MonkeyPatch.context() as patch:
                 patch.setattr(ray.tune, "get_context", lambda: SimpleNamespace(get_trial_id=lambda: trial_id))
-                patch.setattr(ray.tune.integration.ray_train, "TuneReportCallback", lambda: None)
                 if stopped:
                     patch.setattr(Tracker, "finish", lambda self, run_id, status="FINISHED": None)
                 search._trial(params, config.model_dump(mode="json"), tracking, cell_run_id)

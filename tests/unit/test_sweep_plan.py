@@ -100,8 +100,13 @@ def test_your_own_folders_planned_and_a_shortfall_refused_before_any_work(tmp_pa
 
 
 @pytest.mark.parametrize("overrides, message", [
-    (["train.num_workers=1", "train.cpus_per_worker=2", "sweep.search.num_samples=2"],
+    # A trial that waits on a TorchTrainer holds a sliver of a CPU besides its workers.
+    (["train.num_workers=2", "train.cpus_per_worker=1", "sweep.search.num_samples=2"],
      "config: a search trial needs 2.1 CPUs (train.num_workers × train.cpus_per_worker + 0.1 for its driver) "
+     "but the local Ray cluster the job starts without RAY_ADDRESS has 2: lower train.cpus_per_worker"),
+    # A single-worker trial trains in its own process: its worker's CPUs are all it holds.
+    (["train.num_workers=1", "train.cpus_per_worker=2.5", "sweep.search.num_samples=2"],
+     "config: a search trial needs 2.5 CPUs (train.num_workers × train.cpus_per_worker) "
      "but the local Ray cluster the job starts without RAY_ADDRESS has 2: lower train.cpus_per_worker"),
     (["train.cpus_per_worker=1.5"],
      "config: an experiment's stage needs 3 CPUs (train.num_workers × train.cpus_per_worker) "
@@ -129,6 +134,16 @@ def test_a_trainer_the_local_cluster_cannot_hold_is_refused_before_ray_and_any_r
     assert not (tmp_path / "out").exists()
     monkeypatch.setattr(search, "local_cluster_cpus", lambda: None)  # RAY_ADDRESS: that cluster is sized once Ray is up
     assert "stages to train after sharing" in sweep_dry_run(built)
+
+
+def test_a_single_worker_search_trial_fits_a_cluster_of_exactly_its_cpus(tmp_path, monkeypatch):
+    from fake2real import search
+
+    monkeypatch.setattr(search, "local_cluster_cpus", lambda: 2.0)
+    built = config(tmp_path, "train.num_workers=1", "train.cpus_per_worker=2", "sweep.search.num_samples=2")
+    assert "stages to train after sharing" in sweep_dry_run(built)
+    assert search.trial_resources(built) == {"CPU": 2.0}
+    assert search.trainers_at_once(built, *search._trial_driver(built), ({"CPU": 2.0}, False)) == 1
 
 
 def test_a_sweep_over_its_experiment_limit_is_refused_by_the_run_not_by_its_dry_run(tmp_path, monkeypatch):

@@ -14,7 +14,6 @@ import math
 import time
 from dataclasses import dataclass
 
-import ray.train.torch
 import torch
 import torch.nn.functional as F
 
@@ -105,7 +104,7 @@ class Trainer:
         self.initial_state = {k: v.detach().clone() for k, v in model.state_dict().items()} if method.warmup_epochs else None
         method.freeze(model)
         # DDP-wrapped with several workers; ``model`` (unwrapped) is what checkpoints and evaluation see.
-        self.forward = ray.train.torch.prepare_model(FeaturesAndLogits(model))
+        self.forward = worker.session.prepare(FeaturesAndLogits(model))
         self.model = model.to(worker.device)
         self.step_forward = torch.compile(self.forward) if compile else self.forward
         self.method, self.hparams, self.seed, self.worker = method, hparams, seed, worker

@@ -104,19 +104,23 @@ def peak_memory_mb(device: torch.device) -> dict:
 
 
 def train_loop_per_worker(config: dict) -> None:
-    """The stage ``config["spec"]`` (a ``StageSpec``) run with ``config["resources"]`` (``Resources``)."""
+    """The stage ``config["spec"]`` (a ``StageSpec``) run with ``config["resources"]`` (``Resources``)
+    by a Ray Train worker."""
     # Ray Train's per-report INFO line comes from a logger named by a file path (so LoggingConfig
     # misses it) through this worker's root logger; the controller callback prints a line per epoch.
     logging.getLogger().setLevel(logging.WARNING)
     quiet_own_tracebacks()  # a TrainingError here is the driver's one error line, not a traceback per worker
-    spec: StageSpec = config["spec"]
-    resources: Resources = config["resources"]
+    run_worker(config["spec"], config["resources"], Worker.current())
+
+
+def run_worker(spec: StageSpec, resources: Resources, worker: Worker) -> None:
+    """The stage as ``worker`` trains it: the whole stage for a single worker (``train/local.py``)."""
     loader = LoaderConfig(**resources.loader)
     parts = [(table, "train") for table in spec.train_tables] + [(spec.eval_table, "val"), (spec.eval_table, "test")]
     streamed, decoded_mb = stream_splits(loader, parts)
     stream_dir = _new_stream_dir(loader) if streamed else None
     try:
-        _train(spec, resources, loader, stream_dir, {"data/streamed": int(streamed), "data/decoded_mb": decoded_mb})
+        _train(spec, resources, worker, loader, stream_dir, {"data/streamed": int(streamed), "data/decoded_mb": decoded_mb})
     finally:
         if stream_dir is not None:
             shutil.rmtree(stream_dir, ignore_errors=True)
@@ -133,8 +137,8 @@ def _new_stream_dir(loader: LoaderConfig) -> str:
     return tempfile.mkdtemp(prefix=f"{STREAM_PREFIX}{socket.gethostname()}@{os.getpid()}-", dir=root)
 
 
-def _train(spec: StageSpec, resources: Resources, loader: LoaderConfig, stream_dir: str | None, data_metrics: dict) -> None:
-    worker = Worker.current()
+def _train(spec: StageSpec, resources: Resources, worker: Worker, loader: LoaderConfig, stream_dir: str | None,
+           data_metrics: dict) -> None:
     torch.manual_seed(spec.seed)  # the model's initial weights
     hparams = StageHparams(**spec.hparams)
     data = StageData.load(spec, loader, resources.cpus_per_worker, stream_dir, worker.device)
@@ -142,11 +146,11 @@ def _train(spec: StageSpec, resources: Resources, loader: LoaderConfig, stream_d
     method = get_method(spec.method)(spec.method_params, data.train_groups.numpy(), data.num_train_groups)
     trainer = Trainer(model, method, hparams, spec.seed, worker, resources.compile)
     model = trainer.model
-    checkpoint = ray.train.get_checkpoint()
+    checkpoint = worker.session.checkpoint()
     start_epoch, selection = _restore(trainer, checkpoint)
     # For the Grafana board; the experiment name is the Train run's name (ray_train_run_name).
     images_per_second = TRAIN_IMAGES_PER_SECOND.create()
-    throughput_tags = {"stage": ray.train.get_context().get_experiment_name(), "rank": str(worker.rank)}
+    throughput_tags = {"stage": worker.session.run_name, "rank": str(worker.rank)}
     if checkpoint is None:
         _report_start(spec, model, data, worker, selection)
     for epoch in range(start_epoch, trainer.total_epochs):

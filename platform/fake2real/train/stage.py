@@ -1,9 +1,11 @@
-"""One stage on Ray Train: a ``TorchTrainer`` identified by a hash of its spec.
+"""One stage, identified by a hash of its spec: a ``TorchTrainer`` for several workers (DDP), the
+loop in one process for a single worker (``train/local.py``: no worker group to start).
 
 The run's name is that hash, so running the same stage again resumes it from its latest
-checkpoint (Ray Train V2 restores by ``(storage_path, name)``), and a finished stage — marked by
-``stage_result.json`` — is reused without training. The next stage receives the selected
-checkpoint's URI, never a directory to scan.
+checkpoint (Ray Train V2 restores by ``(storage_path, name)``; a single-worker stage by the
+checkpoint its run folder names), and a finished stage — marked by ``stage_result.json`` — is
+reused without training. The next stage receives the selected checkpoint's URI, never a
+directory to scan.
 
 The marker names that checkpoint relative to the runs folder, so a workspace moved, copied or
 reached from another checkout finds its stages and hands over its own checkpoints. A stage
@@ -26,6 +28,7 @@ from ray.train.torch import TorchConfig, TorchTrainer
 from fake2real.data.storage import Location, relative_to
 from fake2real.data.markers import read_marker, write_marker
 from fake2real.interrupt import off_main_thread
+from fake2real.train.local import run_local, run_stage_task
 from fake2real.train.loop import train_loop_per_worker
 from fake2real.train.spec import Resources, StageSpec
 
@@ -35,6 +38,13 @@ RESULT_FILE = "stage_result.json"
 # at 0.2 s). Set in the process that starts the trainer, which passes it on to the controller; a
 # value the user set is kept.
 CONTROLLER_POLL_ENV, CONTROLLER_POLL_S = "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.2"
+# Ray Train's preemption watcher is one more actor per fit, and its start logs a core_worker
+# error line ("PreemptionWatcher … max_restarts > 0") that means nothing to a user.
+PREEMPTION_WATCHER_ENV = "RAY_TRAIN_ENABLE_PREEMPTION_WATCHER"
+
+# Where a single-worker stage runs (train/local.py): in this process, which holds its resources
+# (a search trial's), or as a Ray task that holds them.
+IN_PROCESS, AS_TASK = "in_process", "task"
 
 
 @dataclass
@@ -120,14 +130,36 @@ def _mark_done(spec: StageSpec, storage: Location, result: StageResult) -> None:
     write_marker(storage / spec.run_name / RESULT_FILE, marker | ({"adopted_from": result.legacy_key} if result.legacy_key else {}))
 
 
-def run_stage(spec: StageSpec, resources: Resources, storage: str, callbacks: list | None = None) -> StageResult:
-    """Train the stage (or resume it, or reuse its finished result)."""
+def run_stage(spec: StageSpec, resources: Resources, storage: str, callbacks: list | None = None, report_to_tune: bool = False,
+              single_worker: str = AS_TASK) -> StageResult:
+    """Train the stage (or resume it, or reuse its finished result); ``report_to_tune``: its
+    reports are a search trial's results; ``single_worker``: where a one-worker stage runs."""
     done = finished_stage(spec, storage)
     if done is not None:
         if done.legacy_key is not None:  # from now on found by its key, wherever the workspace goes
             _mark_done(spec, Location(storage), done)
         return done
+    callbacks = list(callbacks or [])
+    if resources.num_workers == 1:
+        if single_worker == IN_PROCESS:
+            metrics, checkpoint = run_local(spec, resources, storage, callbacks, report_to_tune)
+        else:
+            metrics, checkpoint = run_stage_task(spec, resources, storage, callbacks)
+    else:
+        metrics, checkpoint = _fit(spec, resources, storage, callbacks, report_to_tune)
+    outcome = StageResult(key=spec.key(), checkpoint_uri=checkpoint, metrics={k: v for k, v in metrics.items() if isinstance(v, (int, float))})
+    _mark_done(spec, Location(storage), outcome)
+    return outcome
+
+
+def _fit(spec: StageSpec, resources: Resources, storage: str, callbacks: list, report_to_tune: bool) -> tuple[dict, str]:
+    """The stage on a ``TorchTrainer``'s worker group: (the selected model's metrics, its checkpoint's URI)."""
     os.environ.setdefault(CONTROLLER_POLL_ENV, CONTROLLER_POLL_S)
+    os.environ.setdefault(PREEMPTION_WATCHER_ENV, "0")
+    if report_to_tune:  # created in the trial's process, called in Ray Train's controller
+        from ray.tune.integration.ray_train import TuneReportCallback
+
+        callbacks.append(TuneReportCallback())
     trainer = TorchTrainer(
         train_loop_per_worker,
         train_loop_config={"spec": spec, "resources": resources},
@@ -146,15 +178,11 @@ def run_stage(spec: StageSpec, resources: Resources, storage: str, callbacks: li
             failure_config=FailureConfig(max_failures=resources.max_failures),
             # Ray Train logs every report at INFO; MLflowStageCallback prints a line per epoch instead.
             logging_config=LoggingConfig(log_level="WARNING"),
-            callbacks=callbacks or [],
+            callbacks=callbacks,
         ),
     )
     # Not on the main thread: Ray Train would put its own SIGINT handler there (interrupt.py).
     result = off_main_thread(trainer.fit)
-    metrics = {k: v for k, v in result.metrics.items() if isinstance(v, (int, float))}
     # Named as a reused stage names it (Location's spelling of the runs folder, whatever Ray's):
     # the next stage's key is the same whether this one was trained now or found.
-    checkpoint = str(Location(storage) / spec.run_name / _last(checkpoint_uri(result.checkpoint)))
-    outcome = StageResult(key=spec.key(), checkpoint_uri=checkpoint, metrics=metrics)
-    _mark_done(spec, Location(storage), outcome)
-    return outcome
+    return result.metrics, str(Location(storage) / spec.run_name / _last(checkpoint_uri(result.checkpoint)))

@@ -1,7 +1,9 @@
-"""What one Ray Train worker holds for a stage: its place in the worker group and the stage's data.
+"""What one worker holds for a stage: its place in the worker group and the stage's data.
 
-``Worker`` is the worker's rank, group size and device, and how it reports (every worker reports:
-the report is a barrier; rank 0 alone writes the checkpoint). ``StageData`` is the stage's splits
+``Worker`` is the worker's rank, group size and device, and its ``Session``: how it reports and
+finds the checkpoint to resume from. A Ray Train worker's session is Ray Train's (every worker
+reports: the report is a barrier; rank 0 alone writes the checkpoint); a single-worker stage run in
+a process of its own has a ``LocalSession`` (``train/local.py``). ``StageData`` is the stage's splits
 as this worker reads them (decoded into memory, or streamed from ``stream_dir``), the evaluation
 groups' names, and the groups the method sees on the training set: (y, b) for one table, (y, b, g)
 for a mix of real and synthetic tables.
@@ -12,6 +14,7 @@ from __future__ import annotations
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import ray
 import ray.train
@@ -27,16 +30,47 @@ from fake2real.train.spec import LoaderConfig, StageSpec
 from fake2real.train.splits import Split, concat, read_split
 
 
+class Session(Protocol):
+    """Where a worker's reports go and its resume state comes from."""
+
+    run_name: str  # the stage's run (its folder in the runs storage)
+
+    def report(self, metrics: dict, checkpoint_dir: str | None) -> None: ...
+
+    def checkpoint(self) -> ray.train.Checkpoint | None: ...  # the latest reported, when resuming
+
+    def prepare(self, module: torch.nn.Module) -> torch.nn.Module: ...  # on its device (DDP-wrapped with several workers)
+
+
+class RayTrainSession:
+    """A Ray Train worker's: ``ray.train.report``, the checkpoint Ray Train restored, ``prepare_model``."""
+
+    @property
+    def run_name(self) -> str:
+        return ray.train.get_context().get_experiment_name()
+
+    def report(self, metrics: dict, checkpoint_dir: str | None) -> None:
+        ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(checkpoint_dir) if checkpoint_dir else None)
+
+    def checkpoint(self) -> ray.train.Checkpoint | None:
+        return ray.train.get_checkpoint()
+
+    def prepare(self, module: torch.nn.Module) -> torch.nn.Module:
+        return ray.train.torch.prepare_model(module)
+
+
 @dataclass(frozen=True)
 class Worker:
     rank: int
     world: int
     device: torch.device
+    session: Session
 
     @classmethod
     def current(cls) -> "Worker":
+        """A Ray Train worker."""
         context = ray.train.get_context()
-        return cls(context.get_world_rank(), context.get_world_size(), ray.train.torch.get_device())
+        return cls(context.get_world_rank(), context.get_world_size(), ray.train.torch.get_device(), RayTrainSession())
 
     @property
     def on_gpu(self) -> bool:
@@ -50,12 +84,10 @@ class Worker:
         what ``torch.save`` writes) when given."""
         metrics = {**metrics, NODE_ID_KEY: ray.get_runtime_context().get_node_id()}
         with tempfile.TemporaryDirectory() as directory:
-            checkpoint = None
-            if self.rank == 0 and files is not None:
-                for name, payload in files.items():
-                    torch.save(payload, Path(directory) / name)
-                checkpoint = ray.train.Checkpoint.from_directory(directory)
-            ray.train.report(metrics, checkpoint=checkpoint)
+            written = self.rank == 0 and files is not None
+            for name, payload in (files or {}).items() if written else ():
+                torch.save(payload, Path(directory) / name)
+            self.session.report(metrics, directory if written else None)
 
 
 @dataclass
