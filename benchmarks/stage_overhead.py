@@ -2,8 +2,12 @@
 
     python benchmarks/stage_overhead.py                            # Ray Train's poll: 2 s (its default)
     python benchmarks/stage_overhead.py --controller-poll-s 0.2    # what train/stage.py sets
+    python benchmarks/stage_overhead.py --controller-poll-s 0.2 --workers 1   # a single worker: train/local.py
 
-Measured on one local Ray, each ``TorchTrainer.fit`` a fresh worker group as in a sweep:
+Measured on one local Ray, each ``TorchTrainer.fit`` a fresh worker group as in a sweep; with one
+worker, our stage runs as the platform runs it (a Ray task in one of Ray's worker processes, after
+one warm-up stage as a sweep's earlier stages would have run; ``train/local.py``) and, for
+comparison, the same stage on a ``TorchTrainer``:
 
 - Ray Train alone, with train functions that do nothing but what is named: return at once; one
   ``report``; one report with a small checkpoint; ten reports with checkpoints (the per-report
@@ -118,14 +122,16 @@ def _fit(function, config: dict, storage: str, name: str, workers: int, cpus: fl
     return _timed(trainer.fit)
 
 
-def _stage(table: str, epochs: int, storage: str, workers: int, cpus: float, tag: str) -> tuple[float, float]:
+def _stage(table: str, epochs: int, storage: str, workers: int, cpus: float, tag: str, trainer: bool = False) -> tuple[float, float]:
+    """Our stage as the platform runs it, or (``trainer``) on a ``TorchTrainer`` whatever its workers."""
     from fake2real.sections import TrainConfig
     from fake2real.train.spec import Resources, StageSpec
-    from fake2real.train.stage import run_stage
+    from fake2real.train.stage import _fit, run_stage
 
     hparams = {**TrainConfig().real.model_dump(), "epochs": epochs}
-    spec = StageSpec(f"overhead-{tag}-{epochs}", (table,), table, "erm", {}, "small_cnn", hparams, seed=0)
-    return _timed(lambda: run_stage(spec, Resources(workers, cpus, loader={"mode": "memory"}), storage))
+    spec = StageSpec(f"overhead-{tag}-{epochs}{'-trainer' if trainer else ''}", (table,), table, "erm", {}, "small_cnn", hparams, seed=0)
+    resources = Resources(workers, cpus, loader={"mode": "memory"})
+    return _timed(lambda: _fit(spec, resources, storage, [], False) if trainer else run_stage(spec, resources, storage))
 
 
 def _in_process(table: str, root: Path) -> dict[str, float]:
@@ -184,23 +190,32 @@ def main() -> None:
         "our stage, 1 epoch": lambda i: _stage(table, 1, storage, *shape, tag=str(i)),
         "our stage, 3 epochs": lambda i: _stage(table, 3, storage, *shape, tag=str(i)),
     }
+    if args.workers == 1:  # the platform's path is train/local.py: the TorchTrainer's beside it
+        cases["our stage on a TorchTrainer, 1 epoch"] = lambda i: _stage(table, 1, storage, *shape, tag=str(i), trainer=True)
+        cases["our stage on a TorchTrainer, 3 epochs"] = lambda i: _stage(table, 3, storage, *shape, tag=str(i), trainer=True)
+        # Stages of a sweep find Ray's worker process warm (torch imported): so do the measured ones.
+        warm_up = _stage(table, 1, storage, *shape, tag="warm-up")[0]
     timed = {name: [case(i) for i in range(args.repeats)] for name, case in cases.items()}
     seconds = {name: [wall for wall, _ in values] for name, values in timed.items()}
     median = {name: statistics.median(values) for name, values in seconds.items()}
     cpu = {name: statistics.median(c for _, c in values) for name, values in timed.items()}
     per_report = (median["Ray Train, ten reports with checkpoints"] - median["Ray Train, one report with a checkpoint"]) / 9
-    per_epoch = (median["our stage, 3 epochs"] - median["our stage, 1 epoch"]) / 2
 
     print(f"\n{args.workers} worker(s) × {args.cpus_per_worker:g} CPU, controller poll {args.controller_poll_s:g} s, "
-          f"median of {args.repeats} fits each; Ray started in {ray_start:.1f} s\n")
+          f"median of {args.repeats} fits each; Ray started in {ray_start:.1f} s"
+          + (f"; the warm-up stage (a fresh worker process) took {warm_up:.1f} s" if args.workers == 1 else "") + "\n")
     print(f"| what | seconds | machine CPU-seconds ({os.cpu_count()} cores) |\n|---|---|---|")
     for name, values in seconds.items():
         print(f"| {name} | {median[name]:.1f} ({', '.join(f'{v:.1f}' for v in values)}) | {cpu[name]:.1f} |")
-    per_epoch_cpu = (cpu["our stage, 3 epochs"] - cpu["our stage, 1 epoch"]) / 2
     print(f"| per report with a checkpoint (ten − one, over 9) | {per_report:.2f} | |")
-    print(f"| per epoch of our stage (3 − 1 epochs, over 2) | {per_epoch:.2f} | {per_epoch_cpu:.1f} |")
-    print(f"| **fixed cost of our stage** (1 epoch − one epoch's work) | **{median['our stage, 1 epoch'] - per_epoch:.1f}** | "
-          f"**{cpu['our stage, 1 epoch'] - per_epoch_cpu:.1f}** |")
+    for stage in ("our stage", "our stage on a TorchTrainer"):
+        if f"{stage}, 1 epoch" not in median:
+            continue
+        one, three = f"{stage}, 1 epoch", f"{stage}, 3 epochs"
+        per_epoch, per_epoch_cpu = (median[three] - median[one]) / 2, (cpu[three] - cpu[one]) / 2
+        print(f"| per epoch of {stage} (3 − 1 epochs, over 2) | {per_epoch:.2f} | {per_epoch_cpu:.1f} |")
+        print(f"| **fixed cost of {stage}** (1 epoch − one epoch's work) | **{median[one] - per_epoch:.1f}** | "
+              f"**{cpu[one] - per_epoch_cpu:.1f}** |")
     for name, value in _in_process(table, root).items():
         print(f"| in one process: {name} | {value:.2f} | |")
     # Where a fit's CPU goes: the Ray processes one more no-op fit starts, by title.

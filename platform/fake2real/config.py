@@ -35,6 +35,9 @@ ADDED_LATER = {
     "sweep.axes": {},
     "train.input_size": None,
     "dataset.fashion_mnist": FashionWorld().model_dump(mode="json"),
+    "train.real.head_warmup_epochs": 0, "train.synthetic.head_warmup_epochs": 0, "train.asb.head_warmup_epochs": 0,
+    # A search's own key (search.cell_key) holds every search setting: its searches are new ones.
+    "sweep.search.head_warmup": True,
 }
 _GRID_CHECKED = "sweep.axes checked"  # validation context of ExperimentConfig.cell
 # What a sweep varies by its own fields, or what names the job rather than its computation: no axis.

@@ -35,10 +35,11 @@ MEASURED_GENERATOR_TRAINING: dict[tuple[str, tuple[int, ...]], float] = {
 }
 
 
-# (device, workers per stage) -> seconds a stage costs besides its epochs (Ray Train starting its
-# controller, helpers and workers, the table decoded, the start and final evaluations):
-# benchmarks/stage_overhead.py, 2026-11-29, 2-core CPU, "fixed cost of our stage".
-MEASURED_STAGE_START_S: dict[tuple[str, int], float] = {("cpu", 1): 10.1, ("cpu", 2): 12.7}
+# (device, workers per stage) -> seconds a stage costs besides its epochs (the table decoded, the
+# start and final evaluations, and for several workers Ray Train starting its controller, helpers
+# and workers): benchmarks/stage_overhead.py, 2-core CPU, "fixed cost of our stage". One worker:
+# 2026-12-06, a Ray task in a warm worker process (train/local.py; 9.6 s on a TorchTrainer).
+MEASURED_STAGE_START_S: dict[tuple[str, int], float] = {("cpu", 1): 0.7, ("cpu", 2): 12.7}
 
 
 def stage_start_s(config) -> float | None:

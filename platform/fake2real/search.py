@@ -36,6 +36,7 @@ from fake2real.data.markers import read_marker, write_marker
 from fake2real.data.storage import Location
 from fake2real.errors import ConfigError, Fake2RealError
 from fake2real.runtime import cluster_capacity, local_cluster_cpus
+from fake2real.seeding import stable_seed
 from fake2real import identity
 from fake2real.experiment import run_experiments, run_trial, train_shared_stages
 from fake2real.stats import interval
@@ -95,15 +96,20 @@ def search_space(config: ExperimentConfig) -> tuple[dict, dict]:
     stage = getattr(config.train, _last_stage_section(config))
     if search.min_epochs > stage.epochs:
         raise ConfigError(f"config: sweep.search.min_epochs ({search.min_epochs}) exceeds the stage's epochs ({stage.epochs})")
+    lr = lr_range(config)
     space = {
-        "lr": to_tune(search.lr),
+        "lr": to_tune(lr),
         "weight_decay": to_tune(search.weight_decay),
         "epochs": to_tune(("int", search.min_epochs, stage.epochs)),
     }
     defaults = {"lr": stage.lr, "weight_decay": stage.weight_decay, "epochs": stage.epochs}
-    if search.freeze_bn and get_mixture(config.train.mixture).stages[-1].init_from_previous:
+    from_previous = get_mixture(config.train.mixture).stages[-1].init_from_previous
+    if search.freeze_bn and from_previous:
         space["freeze_bn"] = to_tune(("choice", [False, True]))
         defaults["freeze_bn"] = stage.freeze_bn
+    if search.head_warmup and from_previous:
+        space["head_warmup_epochs"] = to_tune(("choice", list(HEAD_WARMUP_EPOCHS)))
+        defaults["head_warmup_epochs"] = stage.head_warmup_epochs
     method = get_method(_trained_method(config))
     configured = config.train.method_params.get(method.name, {})
     for hp in method.hyperparameters:
@@ -111,10 +117,25 @@ def search_space(config: ExperimentConfig) -> tuple[dict, dict]:
         defaults[f"method.{hp.name}"] = configured.get(hp.name, hp.default)
     # Optuna's log-uniform needs the default inside (0, ∞): a configured weight decay of 0 is
     # outside the searched range, so the defaults point is clipped into it.
-    for name in ("lr", "weight_decay"):
-        kind, low, high = getattr(search, name)
+    for name, (kind, low, high) in (("lr", lr), ("weight_decay", search.weight_decay)):
         defaults[name] = min(max(defaults[name], low), high)
     return space, defaults
+
+
+# LP-FT's searched choices: the head alone for this many of the stage's first epochs.
+HEAD_WARMUP_EPOCHS = (0, 1, 2)
+# A stage that starts from a previous stage's model is searched down to its lr / LR_REACH: the
+# gentle fine-tuning that rescued FFR with GroupDRO at r = 0.999 (docs/results/searched.md).
+LR_REACH = 100.0
+
+
+def lr_range(config: ExperimentConfig) -> tuple[str, float, float]:
+    """``sweep.search.lr``, its low end reaching a hundredth of the stage's configured lr for a stage
+    that starts from a previous one."""
+    kind, low, high = config.sweep.search.lr
+    if get_mixture(config.train.mixture).stages[-1].init_from_previous:
+        low = min(low, getattr(config.train, _last_stage_section(config)).lr / LR_REACH)
+    return kind, low, high
 
 
 def apply(config: ExperimentConfig, params: dict) -> ExperimentConfig:
@@ -124,6 +145,8 @@ def apply(config: ExperimentConfig, params: dict) -> ExperimentConfig:
     hparams = {"lr": float(params["lr"]), "weight_decay": float(params["weight_decay"]), "epochs": int(params["epochs"])}
     if "freeze_bn" in params:
         hparams["freeze_bn"] = bool(params["freeze_bn"])
+    if "head_warmup_epochs" in params:
+        hparams["head_warmup_epochs"] = int(params["head_warmup_epochs"])
     update = {
         "train": {
             section: hparams,
@@ -149,6 +172,18 @@ def search_key(config: ExperimentConfig) -> str:
     if get_mixture(config.train.mixture).needs_synthetic:
         return cell_key(config)
     return cell_key(config.real_data_only())
+
+
+def search_seed(config: ExperimentConfig, key: str) -> int:
+    """TPE's seed for the search ``key``: ``sweep.search.seed`` and the key, so cells with the
+    same space try different configurations after the defaults (a decision: docs/design.md §5)."""
+    return stable_seed(config.sweep.search.seed, key) % 2**32  # Optuna's samplers take 32 bits
+
+
+def stage1_trials(num_samples: int) -> int:
+    """A stage-1 search's share of its cell's ``num_samples``: half, rounded down; the cell's
+    own search gets the rest, so an FFR cell tries as many configurations as any other cell."""
+    return num_samples // 2
 
 
 def concurrent_trials(config: ExperimentConfig) -> int:
@@ -290,7 +325,7 @@ def _tuner(config: ExperimentConfig, trainable, folder: Location, key: str):
         tune_config=tune.TuneConfig(
             metric=SELECTION_METRIC,
             mode="max",
-            search_alg=OptunaSearch(points_to_evaluate=[defaults], seed=search.seed),
+            search_alg=OptunaSearch(points_to_evaluate=[defaults], seed=search_seed(config, key)),
             scheduler=scheduler,
             num_samples=search.num_samples,
             max_concurrent_trials=concurrent_trials(config),
@@ -346,8 +381,19 @@ def searches_stage1(config: ExperimentConfig) -> bool:
 
 def stage1_cell(config: ExperimentConfig) -> ExperimentConfig:
     """The search of FFR's stage 1: the cell ``synthetic_only``/``erm`` (the same stage, by hash)
-    on FFR's synthetic data; an ablation of FFR keeps the hyperparameters selected for FFR."""
-    return ExperimentConfig.model_validate(merge(config.model_dump(), {"train": {"mixture": "synthetic_only", "method": "erm"}}))
+    on FFR's synthetic data, with its share of the cell's trials; an ablation of FFR keeps the
+    hyperparameters selected for FFR."""
+    trials = stage1_trials(config.sweep.search.num_samples)
+    return ExperimentConfig.model_validate(merge(config.model_dump(), {"train": {"mixture": "synthetic_only", "method": "erm"},
+                                                                       "sweep": {"search": {"num_samples": trials}}}))
+
+
+def last_stage_cell(config: ExperimentConfig) -> ExperimentConfig:
+    """The cell as its own search runs: with a stage-1 search, the trials that search leaves."""
+    if not searches_stage1(config):
+        return config
+    left = config.sweep.search.num_samples - stage1_trials(config.sweep.search.num_samples)
+    return ExperimentConfig.model_validate(merge(config.model_dump(), {"sweep": {"search": {"num_samples": left}}}))
 
 
 def with_searched_stage1(cell: ExperimentConfig, tracker, cell_run: str, runs: str) -> ExperimentConfig:
@@ -358,7 +404,7 @@ def with_searched_stage1(cell: ExperimentConfig, tracker, cell_run: str, runs: s
     if "stage1.selected.lr" not in tracker.client.get_run(cell_run).data.params:
         tracker.log_params(cell_run, {f"stage1.selected.{k}": v for k, v in found.params.items()})
     selected = apply(stage1, found.params).train.synthetic
-    return ExperimentConfig.model_validate(merge(cell.model_dump(), {"train": {"synthetic": selected.model_dump()}}))
+    return ExperimentConfig.model_validate(merge(last_stage_cell(cell).model_dump(), {"train": {"synthetic": selected.model_dump()}}))
 
 
 def run_searched_cell(cell: ExperimentConfig, seeds: list[int], tracker, sweep_run_id: str, runs: str) -> list:

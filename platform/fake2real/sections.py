@@ -230,15 +230,21 @@ class SearchConfig(_Section):
     """Hyperparameter search per sweep cell (search.py). ``num_samples: 0`` = no search: every
     cell trains with the configured hyperparameters (the evidence tables use that)."""
 
-    num_samples: int = Field(0, ge=0)  # Optuna (TPE) trials per cell
-    seed: Seed = 0  # TPE's sampler seed
+    # Optuna (TPE) trials per cell; a cell with a stage-1 search (``stage1``) spends half of them
+    # (rounded down) there and the rest on its last stage: every cell tries as many configurations.
+    num_samples: int = Field(0, ge=0)
+    seed: Seed = 0  # TPE's sampler seed: each cell's is derived from it and the cell's key
     # Searched for the cell's last stage, besides the method's own declared space. Epochs are
-    # searched as an integer in [min_epochs, the stage's configured epochs].
+    # searched as an integer in [min_epochs, the stage's configured epochs]. For a stage that starts
+    # from a previous one, the lr range reaches down to a hundredth of the stage's configured lr.
     lr: tuple[Literal["loguniform", "uniform"], float, float] = ("loguniform", 1e-4, 1e-2)
     weight_decay: tuple[Literal["loguniform", "uniform"], float, float] = ("loguniform", 1e-6, 1e-3)
     min_epochs: int = Field(1, ge=1)
     # freeze_bn ∈ {false, true} searched for a stage that starts from a previous one (the reference's).
     freeze_bn: bool = True
+    # LP-FT for a stage that starts from a previous one: head_warmup_epochs ∈ {0, 1, 2} searched
+    # (beyond the reference, docs/protocol.md).
+    head_warmup: bool = True
     # Search FFR's stage 1 first, as the cell synthetic_only/erm, once per (dataset, r); FFR cells
     # then train stage 1 with its selection. False: train.synthetic as set.
     stage1: bool = False

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from fake2real.config import ExperimentConfig, axis_name, point_label
 from fake2real.data.storage import Location, upload
+from fake2real.errors import ConfigError
 from fake2real.checks import check_cluster, check_experiments
 from fake2real.experiment import ExperimentResult, run_experiments
 from fake2real.generate.backends import backend_of
@@ -54,6 +55,9 @@ def check_sweep(config: ExperimentConfig) -> None:
     mixtures = _all_names(config)[0]
     if config.sweep.search.num_samples and any(searches_stage1(cell) for cell in search_cells(config)):
         mixtures = mixtures + ["synthetic_only"]  # the stage-1 search trains on FFR's synthetic data
+        if config.sweep.search.num_samples < 2:
+            raise ConfigError("config: sweep.search.stage1 splits a cell's sweep.search.num_samples between its stage-1 search "
+                              f"and its own: it needs at least 2, got {config.sweep.search.num_samples}")
     check_sweep_generation(config, mixtures)
     if config.sweep.search.num_samples:  # every cell's space, before any cell trains
         for cell in search_cells(config):

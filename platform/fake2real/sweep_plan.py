@@ -27,7 +27,7 @@ from fake2real.experiment import stage_spec
 from fake2real.generate.backends import backend_of
 from fake2real.generate.generator_training import finished_generator
 from fake2real.generators import generator_job
-from fake2real.search import search_key, searches_stage1, stage1_cell
+from fake2real.search import last_stage_cell, search_key, searches_stage1, stage1_cell
 from fake2real.pools import check_shortfall, ensure_pool, pool_counts
 from fake2real.synthetic import Draw, Pool, draw_location, synthetic_draw
 from fake2real.train.mixtures import get_mixture
@@ -229,11 +229,12 @@ def dry_run(config: ExperimentConfig) -> str:
     if search.num_samples:
         # A search is shared by the cells of one key: a stage-1 search by every method of its
         # (dataset, r), a real-data-only cell's by the points of the renderer's knobs.
-        searched = list({search_key(c): c for c in search_cells(config)}.values())
-        searched += list({search_key(s): s for s in (stage1_cell(c) for c in searched if searches_stage1(c))}.values())
+        cells = list({search_key(c): c for c in search_cells(config)}.values())
+        searched = [last_stage_cell(c) for c in cells]  # each with its own trials: a stage-1 search takes its share
+        searched += list({search_key(s): s for s in (stage1_cell(c) for c in cells if searches_stage1(c))}.values())
         for cell in searched:
             key, last = list(stage_work(_single(cell), workspace, real_info).items())[-1]
-            trials += [replace(last, done=False)] * search.num_samples  # a trial's hyperparameters are new
+            trials += [replace(last, done=False)] * cell.sweep.search.num_samples  # a trial's hyperparameters are new
             if not last.done:  # the cell's first seed reuses its selected trial's stage: not trained twice
                 work.pop(key, None)
     names: dict[str, int] = {}
@@ -244,7 +245,8 @@ def dry_run(config: ExperimentConfig) -> str:
     lines.append(f"stages to train after sharing: {len(work)} ({', '.join(f'{n} {name}' for name, n in sorted(names.items()))}){besides}; "
                  f"already trained: {done}")
     if search.num_samples:
-        lines.append(f"search trials: {len(trials)} ({search.num_samples} per searched cell; each trains its cell's last stage)")
+        lines.append(f"search trials: {len(trials)} ({search.num_samples} per searched cell, its stage-1 search's included; "
+                     "each trains its search's last stage)")
     generated = sum(need.to_add for need in needs if need.pool.prompt is not None)
     image_passes = sum(s.image_passes for s in [*work.values(), *trials])
     lines += _cost(config, rates(config), generated, image_passes)
@@ -274,8 +276,8 @@ def _start_ups(config: ExperimentConfig, runs: int) -> str:
     shape = f"{config.train.num_workers} {'GPU' if config.train.use_gpu else 'CPU'} worker(s) per stage"
     seconds = stage_start_s(config)
     if seconds is None:
-        return f"stage start-ups: {runs} Ray Train runs; no measured fixed cost for {shape}"
-    return (f"stage start-ups: {runs} Ray Train runs × {seconds:g} s = {runs * seconds / 3600:.2f} h one after another "
+        return f"stage start-ups: {runs} stages; no measured fixed cost for {shape}"
+    return (f"stage start-ups: {runs} stages × {seconds:g} s = {runs * seconds / 3600:.2f} h one after another "
             f"(measured for {shape} on a 2-core CPU machine, benchmarks/RESULTS.md; not in the estimate above)")
 
 

@@ -99,7 +99,7 @@ def test_a_searched_plan_counts_each_points_search_and_its_selected_trial_once(t
     # Of the 16 stages of two seeds, each searched cell's seed-0 last stage is its selected trial:
     # real 4 − 2, FFR's stage 1 per point and seed 4, stage 2 8 − 4.
     assert "stages to train after sharing: 10 (2 real, 4 stage1_synthetic, 4 stage2_real) besides the searches'" in text
-    assert "stage start-ups: 22 Ray Train runs" in text
+    assert "stage start-ups: 22 stages" in text
 
 
 def test_experiments_run_at_once_and_come_back_in_order(tmp_path, monkeypatch):

@@ -24,8 +24,9 @@ def test_every_method_space_is_a_valid_optuna_space(method, mixture):
     assert set(distributions) == set(space) == set(defaults)
     # The last stage's method: a mixture may fix it (ffr_reversed ends with ERM on synthetic data).
     trained = get_mixture(mixture).stages[-1].method or get_method(method).base_method or method
-    # freeze_bn is searched for a stage that starts from the previous stage's model (the reference's).
-    handed_over = {"freeze_bn"} if get_mixture(mixture).stages[-1].init_from_previous else set()
+    # freeze_bn (the reference's) and LP-FT's head warm-up are searched for a stage that starts
+    # from the previous stage's model.
+    handed_over = {"freeze_bn", "head_warmup_epochs"} if get_mixture(mixture).stages[-1].init_from_previous else set()
     assert {f"method.{hp.name}" for hp in get_method(trained).hyperparameters} | {"lr", "weight_decay", "epochs"} | handed_over == set(space)
     for name, distribution in distributions.items():
         assert isinstance(distribution, optuna.distributions.BaseDistribution)
@@ -129,3 +130,65 @@ def test_trials_tune_stopped_are_killed_and_a_trial_that_failed_stays_failed(tmp
     status = {t: [tracker.client.get_run(r).info.status for r in pair] for t, pair in runs.items()}
     assert status == {"a": ["FINISHED"] * 2, "b": ["KILLED"] * 2, "c": ["KILLED"] * 2, "d": ["FAILED"] * 2}
     assert tracker.client.get_run(cell).info.status == "RUNNING"  # the cell goes on to its seeds
+
+
+def test_a_stage_that_starts_from_a_previous_one_searches_two_decades_below_its_lr():
+    ffr = build_config(overrides={"train": {"mixture": "ffr", "real": {"lr": 1e-3}}})
+    low, high = OptunaSearch.convert_search_space(search_space(ffr)[0])["lr"].low, OptunaSearch.convert_search_space(search_space(ffr)[0])["lr"].high
+    assert (low, high) == (pytest.approx(1e-5), 1e-2)
+    # A stage from random (or ImageNet) weights keeps the configured range.
+    none = OptunaSearch.convert_search_space(search_space(build_config(overrides={"train": {"mixture": "none"}}))[0])["lr"]
+    assert (none.low, none.high) == (1e-4, 1e-2)
+    # A configured range already reaching lower is kept.
+    wide = build_config(overrides={"train": {"mixture": "ffr"}, "sweep": {"search": {"lr": ["loguniform", 1e-7, 1e-2]}}})
+    assert OptunaSearch.convert_search_space(search_space(wide)[0])["lr"].low == 1e-7
+
+
+def test_lp_ft_is_searched_and_applied_to_the_last_stage():
+    from fake2real.search import HEAD_WARMUP_EPOCHS, apply
+
+    config = build_config(overrides={"train": {"mixture": "ffr"}})
+    space, defaults = search_space(config)
+    assert list(OptunaSearch.convert_search_space(space)["head_warmup_epochs"].choices) == list(HEAD_WARMUP_EPOCHS)
+    assert defaults["head_warmup_epochs"] == 0  # the configured default is the first trial
+    trial = apply(config, {**defaults, "head_warmup_epochs": 2})
+    assert trial.train.real.head_warmup_epochs == 2 and trial.train.synthetic.head_warmup_epochs == 0
+    off = build_config(overrides={"train": {"mixture": "ffr"}, "sweep": {"search": {"head_warmup": False}}})
+    assert "head_warmup_epochs" not in search_space(off)[0]
+
+
+def test_each_cell_draws_with_a_seed_of_its_own():
+    from fake2real.search import search_key, search_seed
+
+    erm = build_config(overrides={"train": {"mixture": "ffr", "method": "erm"}, "sweep": {"search": {"num_samples": 4}}})
+    dro = build_config(overrides={"train": {"mixture": "ffr", "method": "groupdro"}, "sweep": {"search": {"num_samples": 4}}})
+    seeds = {search_seed(c, search_key(c)) for c in (erm, dro)}
+    assert len(seeds) == 2 and all(0 <= seed < 2**32 for seed in seeds)
+    assert search_seed(erm, search_key(erm)) == search_seed(erm, search_key(erm))  # stable: a restored search draws alike
+    other = build_config(overrides={"train": {"mixture": "ffr", "method": "erm"}, "sweep": {"search": {"num_samples": 4, "seed": 1}}})
+    assert search_seed(other, search_key(other)) != search_seed(erm, search_key(erm))
+
+
+@pytest.mark.parametrize("num_samples, stage1, last", [(2, 1, 1), (5, 2, 3), (8, 4, 4)])
+def test_a_stage1_search_spends_its_share_of_the_cells_trials(num_samples, stage1, last):
+    from fake2real.search import last_stage_cell, stage1_cell
+
+    cell = build_config(overrides={"train": {"mixture": "ffr"}, "sweep": {"search": {"num_samples": num_samples, "stage1": True}}})
+    assert stage1_cell(cell).sweep.search.num_samples == stage1
+    assert last_stage_cell(cell).sweep.search.num_samples == last
+    # A cell without a stage-1 search (or without the setting) keeps its whole budget.
+    none = build_config(overrides={"train": {"mixture": "none"}, "sweep": {"search": {"num_samples": num_samples, "stage1": True}}})
+    assert last_stage_cell(none).sweep.search.num_samples == num_samples
+
+
+def test_a_stage1_search_needs_two_trials_to_split(tmp_path, monkeypatch):
+    from fake2real.sweep import check_sweep
+
+    monkeypatch.setenv("RAY_ADDRESS", "ray-head:6379")  # a cluster the job joins: sized once Ray is up, not here
+    config = build_config(overrides={"output_dir": str(tmp_path), "sweep": {"search": {"num_samples": 1, "stage1": True}}})
+    with pytest.raises(ConfigError) as error:
+        check_sweep(config)
+    assert str(error.value) == ("config: sweep.search.stage1 splits a cell's sweep.search.num_samples between its stage-1 search "
+                                "and its own: it needs at least 2, got 1")
+    # Without an FFR-like cell there is nothing to split.
+    check_sweep(build_config(overrides={"output_dir": str(tmp_path), "sweep": {"mixtures": ["none"], "search": {"num_samples": 1, "stage1": True}}}))

@@ -114,8 +114,16 @@ class Trainer:
 
     def new_optimizer(self) -> torch.optim.Optimizer:
         trained = [p for p in self.model.parameters() if p.requires_grad]
+        if self.hparams.head_warmup_epochs:  # LP-FT: the head's group and the backbone's (its lr 0 while the head warms up)
+            head = {id(p) for p in self.model.fc.parameters()}
+            trained = [group for group in ({"params": [p for p in trained if id(p) in head], "name": "head"},
+                                           {"params": [p for p in trained if id(p) not in head], "name": "backbone"}) if group["params"]]
         # Fused Adam: one kernel for all parameters on GPUs; the reference implementation on CPUs.
         return torch.optim.Adam(trained, lr=self.hparams.lr, weight_decay=self.hparams.weight_decay, fused=self.worker.on_gpu or None)
+
+    def head_only(self, epoch: int) -> bool:
+        """Whether ``epoch`` trains the classifier head alone (LP-FT's first phase)."""
+        return 0 <= epoch - self.warmup < self.hparams.head_warmup_epochs
 
     def resume_state(self) -> dict:
         """What a restarted worker needs to continue: model, optimizer and method state."""
@@ -138,8 +146,15 @@ class Trainer:
     def run_epoch(self, epoch: int, data: StageData) -> EpochResult:
         """Train on this worker's shard of the method's order for ``epoch``."""
         self.forward.train()
-        if self.hparams.freeze_bn:
+        head_only = self.head_only(epoch)
+        if self.hparams.freeze_bn or head_only:  # linear probing: the starting model's features, statistics included
             freeze_batch_norm_statistics(self.model)
+        if self.hparams.head_warmup_epochs and epoch - self.warmup == self.hparams.head_warmup_epochs:
+            # Fine-tuning starts: the backbone's Adam moments start from zero, as if it joined now
+            # (its gradients were computed, unused, while the head warmed up).
+            for group in self.optimizer.param_groups:
+                for parameter in group["params"] if group.get("name") == "backbone" else ():
+                    self.optimizer.state.pop(parameter, None)
         generator = torch.Generator().manual_seed(self.seed + epoch)
         local = shard(self.method.epoch_indices(epoch, generator), self.worker.rank, self.worker.world)
         batch_size = self.hparams.batch_size // self.worker.world  # the global batch, split evenly (config checks it divides)
@@ -163,5 +178,6 @@ class Trainer:
         # The schedule runs over each phase: the warm-up model's epochs, then the stage's.
         phase_start, phase_epochs = (0, self.warmup) if epoch < self.warmup else (self.warmup, self.hparams.epochs)
         lr = self.hparams.lr * lr_factor(self.hparams.lr_schedule, (epoch - phase_start + progress_in_epoch) / phase_epochs)
+        backbone_frozen = self.head_only(epoch)
         for group in self.optimizer.param_groups:
-            group["lr"] = lr
+            group["lr"] = 0.0 if backbone_frozen and group.get("name") == "backbone" else lr

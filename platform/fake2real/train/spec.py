@@ -17,7 +17,7 @@ from fake2real.section_base import _Section
 
 # Fields added after stages were stored join the key only when set: stored stages keep their names.
 ADDED_LATER = {"pretrained": None, "keep_start": False, "hparams.lr_schedule": "constant", "hparams.freeze_bn": False,
-               "input_size": None}
+               "input_size": None, "hparams.head_warmup_epochs": 0}
 
 
 # StageSpec's fields that name tables and files: those inside the workspace are keyed relative to it.
@@ -33,6 +33,10 @@ class StageHparams(_Section):
     lr_schedule: Literal["constant", "cosine"] = "constant"
     # Batch-norm statistics frozen while training (the reference's --freeze_bn, for FFR's stage 2).
     freeze_bn: bool = False
+    # LP-FT (beyond the reference, docs/protocol.md): the first epochs train the classifier head
+    # alone on the starting model's features (backbone and its batch-norm statistics fixed), then
+    # everything; counted in ``epochs``.
+    head_warmup_epochs: int = Field(0, ge=0)
 
 
 class LoaderConfig(_Section):
