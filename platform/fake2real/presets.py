@@ -16,7 +16,8 @@ REFERENCE_TRAINING = {
 PRESETS: dict[str, dict] = {
     # The README's main command: the built-in benchmark, none/ffr × erm/groupdro, three seeds, so
     # its table has intervals (one seed's FFR figures moved between machines by up to 0.34 WGA).
-    "quick": {"name": "quick", "sweep": {"seeds": [0, 1, 2]}},
+    # One worker per stage (train/local.py: no worker group to start), experiments side by side.
+    "quick": {"name": "quick", "sweep": {"seeds": [0, 1, 2]}, "train": {"num_workers": 1}},
     # Seconds of training, for tests: tiny tables, one epoch, FFR's shared stage 1 and a 2-trial search per cell.
     "smoke": {
         "name": "smoke",
