@@ -85,3 +85,40 @@ def test_search_trials_share_a_relative_output_dir(ray_head, tmp_path):
     trials = list(ray_head.tmp.glob("session_*/artifacts/*/cell-*/working_dirs/*"))
     assert trials, "no trial folder found where Ray puts them"
     assert not [trial for trial in trials if (trial / "out").exists() or (trial / "mlflow.db").exists()]
+
+
+def test_a_killed_search_trial_resumes_its_single_worker_stage(ray_head, ray_connected, tmp_path):
+    """A single-worker stage trains in its Tune trial's own process (train/local.py): that process
+    killed after the stage's first checkpoints, Tune runs the trial again (train.max_failures) and
+    the stage resumes from the checkpoint its run folder names, in the same MLflow stage run."""
+    import json
+
+    from ray.util.state import list_actors
+
+    from fake2real.track.names import LEVEL_TAG, STAGE
+
+    out = tmp_path / "out"
+    args = ("sweep.py", "--preset", "smoke", f"output_dir={out}", f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}",
+            "sweep.mixtures=[none]", "sweep.methods=[erm]", "sweep.seeds=[0]", "sweep.search.num_samples=1",
+            "sweep.search.asha=false", "sweep.search.min_epochs=12", "train.real.epochs=12", "train.num_workers=1",
+            "train.max_failures=1", "generation.test_images_per_group=0")
+    sweep = subprocess.Popen([sys.executable, str(REPO / "jobs" / args[0]), *args[1:]], env={**os.environ, **ray_head.env},
+                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline, killed = time.monotonic() + 300, None
+    while killed is None:
+        assert sweep.poll() is None, sweep.stdout.read()[-3000:]
+        assert time.monotonic() < deadline, "no trial reached its second checkpoint"
+        for latest in out.glob(f"runs/real-*/{LATEST_FILE}"):
+            if json.loads(latest.read_text())["number"] >= 2:
+                trial = next(a for a in list_actors(filters=[("state", "=", "ALIVE")]) if "ImplicitFunc" in a.class_name)
+                os.kill(trial.pid, signal.SIGKILL)
+                killed = trial.pid
+        time.sleep(0.05)
+    output = sweep.communicate(timeout=600)[0]
+    assert sweep.returncode == 0, output[-3000:]
+    metrics = json.loads(next(out.glob("runs/real-*/stage_result.json")).read_text())["metrics"]
+    assert 2 <= metrics["resumed_from_epoch"] < 12 and metrics["epoch"] == 12, metrics
+    # The selected trial's stage, resumed, is seed 0's: one stage run in MLflow, FINISHED.
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("fake2real").experiment_id], filter_string=f"tags.`{LEVEL_TAG}` = '{STAGE}'")
+    assert [run.info.status for run in runs] == ["FINISHED"], [(run.info.run_name, run.info.status) for run in runs]

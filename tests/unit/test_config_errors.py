@@ -223,3 +223,17 @@ def test_stored_image_sizes_are_capped_alike(override, message):
 def test_a_config_path_that_is_a_directory_says_so(tmp_path):
     refused(lambda: build_config(tmp_path), f"config: {tmp_path} is a directory, not a config file")
     refused(lambda: build_config(tmp_path / "absent.yaml"), f"config: file not found: {tmp_path / 'absent.yaml'}")
+
+
+# --- LP-FT and its search (issue 28) -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("override, message", [
+    ("train.real.head_warmup_epochs=-1", "config: train.real.head_warmup_epochs: Input should be greater than or equal to 0 (got -1)"),
+    ("train.real.head_warmup_epochs=1.5", "config: train.real.head_warmup_epochs: Input should be a valid integer, got a number with a fractional part (got 1.5)"),
+    ("sweep.search.head_warmup=maybe", "config: sweep.search.head_warmup: Input should be a valid boolean, unable to interpret input (got 'maybe')"),
+])
+def test_lp_ft_settings_are_checked_as_the_config_is_read(override, message):
+    with pytest.raises(ConfigError) as caught:
+        build_config(overrides=[override])
+    assert str(caught.value) == message
