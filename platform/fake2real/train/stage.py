@@ -141,6 +141,8 @@ def run_stage(spec: StageSpec, resources: Resources, storage: str, callbacks: li
         return done
     callbacks = list(callbacks or [])
     if resources.num_workers == 1:
+        if report_to_tune and single_worker != IN_PROCESS:
+            raise ValueError("a single-worker stage reports to Tune from its trial's own process (single_worker=IN_PROCESS)")
         if single_worker == IN_PROCESS:
             metrics, checkpoint = run_local(spec, resources, storage, callbacks, report_to_tune)
         else:
