@@ -23,8 +23,11 @@ PRESETS: dict[str, dict] = {
         "name": "smoke",
         "dataset": {"bias_ratio": 0.9, "val_floor": 2, "shapes": {"train_per_group": 40, "val_per_group": 10, "test_per_group": 10}},
         "generation": {"batch_size": 16},
-        # 0.9 CPU per worker: two workers and a search trial's driver (0.1) fit on 2 cores.
-        "train": {"cpus_per_worker": 0.9, "real": {"epochs": 1, "batch_size": 32}, "synthetic": {"epochs": 1, "batch_size": 32}},
+        # One worker per stage (train/local.py: no worker group to start; tests that need the
+        # TorchTrainer path ask for two); 0.9 CPU per worker: with two workers, a search trial's
+        # driver (0.1) still fits on 2 cores.
+        "train": {"num_workers": 1, "cpus_per_worker": 0.9, "real": {"epochs": 1, "batch_size": 32},
+                  "synthetic": {"epochs": 1, "batch_size": 32}},
         "sweep": {"mixtures": ["ffr"], "methods": ["erm", "groupdro"], "seeds": [0], "search": {"num_samples": 2}},
     },
     # The paper's grid for a GPU cluster, on the dataset of --config (e.g. configs/celeba/r0.99.yaml):

@@ -175,7 +175,13 @@ def mlflow_server():
 
 
 def pytest_collection_modifyitems(items):
-    """The autoscaling-cluster test first: it starts a Ray cluster of its own and stops it before
-    the shared head starts. (Two clusters at once on 2 cores would slow both; Ray Train's
-    placement-group cleaner also connects to whichever cluster RAY_ADDRESS names.)"""
-    items.sort(key=lambda item: item.module.__name__ != "test_autoscaling_cluster")
+    """The unit tests, then the autoscaling-cluster test first of the integration tests: it starts
+    a Ray cluster of its own and stops it before the shared head starts. (Two clusters at once on
+    2 cores would slow both; Ray Train's placement-group cleaner also connects to whichever
+    cluster RAY_ADDRESS names.)"""
+    def order(item) -> int:
+        if Path(str(item.fspath)).resolve().is_relative_to(Path(__file__).resolve().parent):
+            return 1 if item.module.__name__ == "test_autoscaling_cluster" else 2
+        return 0
+
+    items.sort(key=order)

@@ -40,6 +40,7 @@ FIRST, SECOND = "cluster-first", "cluster-second"
 TRIALS = PRESETS["smoke"]["sweep"]["search"]["num_samples"]
 EPOCHS = 5  # every trial trains all of them (no ASHA): a window to kill a node mid-stage
 IDLE_TIMEOUT_S = 30  # cluster/local-autoscaling.yaml: idle_timeout_minutes 0.5
+WORKERS = 2  # per stage (the smoke preset has one)
 
 
 @dataclass
@@ -114,6 +115,8 @@ def test_the_sweep_on_an_autoscaling_cluster_survives_its_faults(stack, s3_serve
         "--address", cluster.dashboard_url, "--working-dir", f"local://{REPO}", "--",
         "python", "jobs/sweep.py", "--preset", "smoke", f"output_dir={out}", f"tracking.experiment={EXPERIMENT}",
         "train.max_failures=2", f"train.real.epochs={EPOCHS}", f"sweep.search.min_epochs={EPOCHS}", "sweep.search.asha=false",
+        # Two workers per stage: a TorchTrainer's worker group on the node that is killed (DDP's path).
+        f"train.num_workers={WORKERS}",
     ]
 
     def job_alive():

@@ -30,6 +30,7 @@ from fake2real.config import build_config
 from fake2real.data.table import read_info
 from fake2real.presets import preset
 from fake2real.sweep import SweepResult, run_sweep
+from fake2real.train.local import LATEST_FILE
 from helpers import free_port, run_job, stop_group, wait_http
 
 FIGURES = ("wga-vs-bias-ratio", "group-accuracy", "g-leakage", "synthetic-images-0", "saliency")
@@ -239,7 +240,7 @@ def test_grafana_board_on_prometheus(smoke_sweep, prometheus_server, ray_head):
     print(f"{len(with_data)} of {len(targets['All'])} board targets with data:", *with_data, sep="\n  ")
     assert not problems, "\n".join(problems) + f"\ntargets: {server.targets()}"
 
-    # Labels: a Train worker's `stage` is its Train run's name; a generator's `actor` its actor id.
+    # Labels: a training worker's `stage` is its stage's run name; a generator's `actor` its actor id.
     # Values: over the sweep the counter grew by the images of the synthetic pools it generated,
     # for its backend and no other.
     all_ = {key[1:]: result for key, result in results.items() if key[0] == "All"}
@@ -248,8 +249,10 @@ def test_grafana_board_on_prometheus(smoke_sweep, prometheus_server, ray_head):
     grown = {backend: n - before.get(backend, 0.0) for backend, n in _last(all_["Images generated", "A"], "backend").items()}
     grown = {backend: n for backend, n in grown.items() if n}
     assert grown == {smoke_sweep.backend: sum(read_info(p).num_rows for p in pools)}, (grown, smoke_sweep.generated_before, pools)
+    # The sweep's stages are single-worker ones (train/local.py): no Ray Train run, their label the
+    # run folder each stage wrote its checkpoints in (a trial ASHA stopped has no result in it).
     stages = set(_last(all_["Training images/s per worker", "A"], "stage"))
-    runs = {s["metric"]["ray_train_run_name"] for s in all_["Ray Train run state", "A"]}
+    runs = {marker.parent.name for marker in (smoke_sweep.output_dir / "runs").glob(f"*/{LATEST_FILE}")}
     assert stages and stages <= runs, (stages, runs)
     actors = set(_last(all_["Generation images/s per actor", "A"], "actor"))
     assert actors and all(re.fullmatch(r"[0-9a-f]{32}", actor) for actor in actors), actors

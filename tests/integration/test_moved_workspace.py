@@ -49,7 +49,7 @@ def test_a_moved_workspace_reuses_every_stage(ray_head, tmp_path):
 
     assert not retrained, sorted(retrained)
     assert output.count("finished earlier, reused") == 3, output[-3000:]
-    assert "TrainController" not in output
+    assert "TrainController" not in output and "(run_local" not in output and "epoch 1:" not in output
     # Found again in MLflow too: one run per stage, none twinned by the second sweep.
     client = MlflowClient(tracking_uri=f"sqlite:///{moved / 'mlflow.db'}")
     runs = client.search_runs([client.get_experiment_by_name("fake2real").experiment_id])

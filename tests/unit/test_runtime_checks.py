@@ -77,8 +77,11 @@ def test_an_autoscaling_cluster_is_sized_by_what_it_can_grow_to(monkeypatch):
     monkeypatch.setattr(runtime.ray, "cluster_resources", lambda: {"memory": 1e9})
     monkeypatch.setattr(runtime, "autoscaler_max", lambda: {"CPU": 4.0})
     assert runtime.cluster_capacity() == ({"CPU": 4.0, "memory": 1e9}, False)
-    smoke = build_config(base=PRESETS["smoke"])  # a trial: 2 workers × 0.9 CPU + 0.1 for its driver
+    # A trial waiting on a TorchTrainer: 2 workers × 0.9 CPU + 0.1 for its driver.
+    smoke = build_config(overrides=["train.num_workers=2"], base=PRESETS["smoke"])
     assert concurrent_trials(smoke) == 2
+    # A single-worker trial trains in its own process: 0.9 CPU each.
+    assert concurrent_trials(build_config(base=PRESETS["smoke"])) == 4
     monkeypatch.setattr(runtime, "autoscaler_max", lambda: {})  # an autoscaler of unknown limits (KubeRay)
     assert runtime.cluster_capacity() == ({"memory": 1e9}, True)
     assert concurrent_trials(smoke) == 1

@@ -11,6 +11,8 @@ from fake2real.presets import PRESETS
 from fake2real.search import TRIAL_DRIVER_CPUS
 from test_cluster_files import CLUSTER, load, ray_schema, where
 
+WORKERS = 2  # per stage in tests/integration/test_autoscaling_cluster.py (its WORKERS)
+
 LOCAL = CLUSTER / "local-autoscaling.yaml"
 
 
@@ -31,9 +33,9 @@ def test_it_is_shaped_like_the_cloud_clusters():
     (worker,) = [spec for name, spec in types.items() if name != config["head_node_type"]]
     assert (worker["min_workers"], worker["max_workers"], config["max_workers"]) == (0, 2, 2)
     assert 10 <= config["idle_timeout_minutes"] * 60 <= 90
-    # A smoke trial (its trainer's workers and its own driver) fits one worker node.
+    # A trial of the autoscaling test's smoke sweep (its trainer's workers and its own driver) fits one worker node.
     smoke = build_config(base=PRESETS["smoke"]).train
-    assert worker["resources"]["CPU"] >= smoke.num_workers * smoke.cpus_per_worker + TRIAL_DRIVER_CPUS
+    assert worker["resources"]["CPU"] >= WORKERS * smoke.cpus_per_worker + TRIAL_DRIVER_CPUS
 
 
 def test_the_head_port_line_is_there_to_fill_in():
