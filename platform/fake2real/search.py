@@ -35,7 +35,7 @@ from fake2real.config import ExperimentConfig, merge, point_label
 from fake2real.data.markers import read_marker, write_marker
 from fake2real.data.storage import Location
 from fake2real.errors import ConfigError, Fake2RealError
-from fake2real.runtime import cluster_capacity, local_cluster_cpus
+from fake2real.capacity import concurrent_trials, experiments_at_once, trial_resources
 from fake2real.seeding import stable_seed
 from fake2real import identity
 from fake2real.experiment import run_experiments, run_trial, train_shared_stages
@@ -49,7 +49,6 @@ from fake2real.train.selection import SELECTION_METRIC
 from fake2real.train.metrics import selection_key
 from fake2real.train.methods import get_method
 from fake2real.train.mixtures import get_mixture
-from fake2real.train.spec import Resources
 
 DONE_FILE = "best.json"
 
@@ -186,71 +185,6 @@ def stage1_trials(num_samples: int) -> int:
     return num_samples // 2
 
 
-def concurrent_trials(config: ExperimentConfig) -> int:
-    """Trials at once: as many trainers as the cluster's GPUs (or CPUs) hold, at least one; on an
-    autoscaling cluster, as many as its largest size holds (the demand is what makes it grow)."""
-    search = config.sweep.search
-    return search.max_concurrent_trials or trainers_at_once(config, *_trial_driver(config))
-
-
-def experiments_at_once(config: ExperimentConfig) -> int:
-    """Experiments of a sweep trained at once (``sweep.max_concurrent_experiments``, else as many
-    as the cluster holds): each waits on its own trainer from a thread of the driver."""
-    return config.sweep.max_concurrent_experiments or trainers_at_once(config, 0.0, "an experiment's stage", "")
-
-
-def trainers_at_once(config: ExperimentConfig, extra_cpus: float, what: str, extra_text: str,
-                     capacity: tuple[dict[str, float], bool] | None = None, cluster: str = "the cluster") -> int:
-    """How many trainers of ``config.train`` (each with ``extra_cpus`` beside it) the cluster
-    holds (``capacity``: its resources and whether it may grow; default: the running cluster's)."""
-    train = config.train
-    resources, may_grow = capacity or cluster_capacity()
-    per_trainer = train.num_workers * train.cpus_per_worker + extra_cpus
-    by_cpu = int(resources.get("CPU", 0) // per_trainer)
-    if train.use_gpu:  # an autoscaling cluster may have no GPU node yet: at least one
-        return max(1, min(int(resources.get("GPU", 0) // train.num_workers), by_cpu))
-    if by_cpu < 1 and may_grow:  # an autoscaler of unknown limits: one at a time, unless told
-        return 1
-    if by_cpu < 1:
-        raise ConfigError(
-            f"config: {what} needs {per_trainer:g} CPUs (train.num_workers × train.cpus_per_worker{extra_text}) "
-            f"but {cluster} has {resources.get('CPU', 0):g}: lower train.cpus_per_worker"
-        )
-    return by_cpu
-
-
-def check_local_cluster(config: ExperimentConfig) -> None:
-    """Before Ray starts (and before any MLflow run): when the job will start a local cluster, a
-    trainer — a search trial's with its driver — that needs more CPUs than this machine has is
-    refused now, with the message the running cluster's check gives (``trainers_at_once``)."""
-    cpus = local_cluster_cpus()
-    if cpus is None:
-        return
-    local = ({"CPU": cpus}, False), "the local Ray cluster the job starts without RAY_ADDRESS"
-    if config.sweep.search.num_samples:
-        trainers_at_once(config, *_trial_driver(config), *local)
-    trainers_at_once(config, 0.0, "an experiment's stage", "", *local)
-
-
-# A trial's own process that only waits on its TorchTrainer: a sliver of a CPU (Tune refuses 0).
-TRIAL_DRIVER_CPUS = 0.1
-TRIAL_DRIVER_TEXT = f" + {TRIAL_DRIVER_CPUS} for its driver"
-
-
-def _trial_driver(config: ExperimentConfig) -> tuple[float, str, str]:
-    """(CPUs a trial's process holds besides its workers', what a trial is, the addition's words):
-    none when its single-worker stages train in that process (train/local.py)."""
-    if config.train.num_workers == 1:
-        return 0.0, "a search trial", ""
-    return TRIAL_DRIVER_CPUS, "a search trial", TRIAL_DRIVER_TEXT
-
-
-def trial_resources(config: ExperimentConfig) -> dict[str, float]:
-    """What a trial's process holds: its worker's resources when its stages train in it, else a
-    sliver of a CPU to wait on its ``TorchTrainer``."""
-    if config.train.num_workers == 1:
-        return Resources.of(config.train).bundle()
-    return {"CPU": TRIAL_DRIVER_CPUS}
 # A trial (re)started while the tracking server restarts waits this long for it, then fails in one
 # line; calls during the trial rely on MLflow's own retries (MLFLOW_HTTP_REQUEST_MAX_RETRIES).
 TRIAL_TRACKING_WAIT_S = 120.0

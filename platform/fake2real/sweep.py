@@ -24,7 +24,8 @@ from fake2real.experiment import ExperimentResult, run_experiments
 from fake2real.generate.backends import backend_of
 from fake2real.report.table import markdown, write_charts, write_csv
 from fake2real.runtime import init_ray
-from fake2real.search import check_local_cluster, experiments_at_once, run_searched_cell, search_space, searches_stage1, stage1_cell
+from fake2real.capacity import check_local_cluster, experiments_at_once
+from fake2real.search import run_searched_cell, search_space, searches_stage1, stage1_cell
 from fake2real.sweep_plan import cells, check_size, pool_needs, prepare_pools, real_cells, search_cells
 from fake2real.synthetic import check_sweep_generation
 from fake2real.track.mlflow_runs import Tracker, resolve_uri

@@ -118,13 +118,13 @@ def test_your_own_folders_planned_and_a_shortfall_refused_before_any_work(tmp_pa
      "but the local Ray cluster the job starts without RAY_ADDRESS has 2: lower train.cpus_per_worker"),
 ])
 def test_a_trainer_the_local_cluster_cannot_hold_is_refused_before_ray_and_any_run(tmp_path, monkeypatch, overrides, message):
-    from fake2real import search, sweep
+    from fake2real import capacity, sweep
     from fake2real.errors import ConfigError
 
     def started(*_, **__):
         raise AssertionError("MLflow or Ray was reached before the sweep's checks refused it")
 
-    monkeypatch.setattr(search, "local_cluster_cpus", lambda: 2.0)  # no RAY_ADDRESS: a 2-core machine's own cluster
+    monkeypatch.setattr(capacity, "local_cluster_cpus", lambda: 2.0)  # no RAY_ADDRESS: a 2-core machine's own cluster
     monkeypatch.setattr(sweep, "Tracker", started)
     monkeypatch.setattr(sweep, "init_ray", started)
     built = config(tmp_path, *overrides)
@@ -133,18 +133,18 @@ def test_a_trainer_the_local_cluster_cannot_hold_is_refused_before_ray_and_any_r
             job(built)
         assert str(info.value) == message
     assert not (tmp_path / "out").exists()
-    monkeypatch.setattr(search, "local_cluster_cpus", lambda: None)  # RAY_ADDRESS: that cluster is sized once Ray is up
+    monkeypatch.setattr(capacity, "local_cluster_cpus", lambda: None)  # RAY_ADDRESS: that cluster is sized once Ray is up
     assert "stages to train after sharing" in sweep_dry_run(built)
 
 
 def test_a_single_worker_search_trial_fits_a_cluster_of_exactly_its_cpus(tmp_path, monkeypatch):
-    from fake2real import search
+    from fake2real import capacity
 
-    monkeypatch.setattr(search, "local_cluster_cpus", lambda: 2.0)
+    monkeypatch.setattr(capacity, "local_cluster_cpus", lambda: 2.0)
     built = config(tmp_path, "train.num_workers=1", "train.cpus_per_worker=2", "sweep.search.num_samples=2")
     assert "stages to train after sharing" in sweep_dry_run(built)
-    assert search.trial_resources(built) == {"CPU": 2.0}
-    assert search.trainers_at_once(built, *search._trial_driver(built), ({"CPU": 2.0}, False)) == 1
+    assert capacity.trial_resources(built) == {"CPU": 2.0}
+    assert capacity.trainers_at_once(built, *capacity.trial_driver(built), ({"CPU": 2.0}, False)) == 1
 
 
 def test_a_sweep_over_its_experiment_limit_is_refused_by_the_run_not_by_its_dry_run(tmp_path, monkeypatch):

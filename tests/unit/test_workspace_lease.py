@@ -8,7 +8,7 @@ import pytest
 import ray
 
 import fake2real.data.lease as lease
-import fake2real.search as search
+import fake2real.capacity as capacity
 from fake2real.config import build_config
 from fake2real.data.storage import Location, is_file
 from fake2real.entrypoints import generate_dry_run, generate_job, ingest_job, sweep_dry_run, sweep_job, train_job
@@ -18,7 +18,7 @@ from fake2real.errors import InUseError
 @pytest.fixture
 def config(tmp_path, monkeypatch):
     monkeypatch.setattr(ray, "init", lambda *a, **k: pytest.fail("Ray started"))
-    monkeypatch.setattr(search, "local_cluster_cpus", lambda: None)  # this machine's cores are no part of it
+    monkeypatch.setattr(capacity, "local_cluster_cpus", lambda: None)  # this machine's cores are no part of it
     monkeypatch.setattr(lease, "SETTLE_S", 0.0)
     return build_config(overrides=[f"output_dir={tmp_path / 'out'}", f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}"])
 
