@@ -1,4 +1,5 @@
-"""One stage's training loop, run by every Ray Train worker (``train_loop_per_worker``).
+"""One stage's training loop, run by every Ray Train worker (``train_loop_per_worker``), or by the
+one worker of a single-worker stage in its own process (``run_worker``, ``train/local.py``).
 
 Before the first epoch the model the stage starts from (random, ImageNet or the previous stage's)
 is evaluated on validation and reported as the start (MLflow step 0). Each epoch: train
@@ -148,7 +149,7 @@ def _train(spec: StageSpec, resources: Resources, worker: Worker, loader: Loader
     model = trainer.model
     checkpoint = worker.session.checkpoint()
     start_epoch, selection = _restore(trainer, checkpoint)
-    # For the Grafana board; the experiment name is the Train run's name (ray_train_run_name).
+    # For the Grafana board: the stage's run name (Ray Train's ray_train_run_name for several workers).
     images_per_second = TRAIN_IMAGES_PER_SECOND.create()
     throughput_tags = {"stage": worker.session.run_name, "rank": str(worker.rank)}
     if checkpoint is None:
