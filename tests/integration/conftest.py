@@ -21,7 +21,7 @@ import pytest
 import s3
 from helpers import BIN, free_port, stop_group, wait_http
 
-pytestmark = pytest.mark.integration
+HERE = Path(__file__).resolve().parent
 
 
 class RayHead:
@@ -174,13 +174,24 @@ def mlflow_server():
         stop_group(process, grace=10)
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest's own hook deselects by -m
 def pytest_collection_modifyitems(items):
-    """The unit tests, then the autoscaling-cluster test first of the integration tests: it starts
+    """Every test under this folder is marked ``integration`` (a ``pytestmark`` in a conftest marks
+    nothing), so ``pytest -m "not integration"`` runs the unit tests alone.
+
+    The unit tests, then the autoscaling-cluster test first of the integration tests: it starts
     a Ray cluster of its own and stops it before the shared head starts. (Two clusters at once on
     2 cores would slow both; Ray Train's placement-group cleaner also connects to whichever
     cluster RAY_ADDRESS names.)"""
+    def here(item) -> bool:
+        return Path(str(item.fspath)).resolve().is_relative_to(HERE)
+
+    for item in items:
+        if here(item):
+            item.add_marker(pytest.mark.integration)
+
     def order(item) -> int:
-        if Path(str(item.fspath)).resolve().is_relative_to(Path(__file__).resolve().parent):
+        if here(item):
             return 1 if item.module.__name__ == "test_autoscaling_cluster" else 2
         return 0
 
