@@ -11,7 +11,6 @@ from fake2real.runtime import check_tracking_for_cluster, require_resources
 from fake2real.synthetic import check_generation, needs_generation
 from fake2real.train.methods import get_method, resolve_params
 from fake2real.train.mixtures import get_mixture
-from fake2real.train.models import build_model
 from fake2real.train.spec import Resources
 
 
@@ -22,6 +21,8 @@ def check_experiments(config: ExperimentConfig, mixtures: list[str], methods: li
     if needs_generation(config, mixtures):
         check_generation(config)
     if config.train.pretrained_file:  # the file exists, is a state dict, and fits the backbone
+        from fake2real.train.models import build_model  # torch: only for a file to check
+
         build_model(config.train.model, 2, config.train.pretrained_file)
     for name in mixtures:
         _check_group_labels(config, name, methods)

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 import time
 from pathlib import Path
 
-import ray
-
 from fake2real.interrupt import catch_again
+from fake2real.lazy import lazy_module
+
+# Imported at first use: a dry run, or a job that fails its checks, never starts Ray.
+ray = lazy_module("ray")
 
 
 def init_ray() -> None:
@@ -32,7 +35,7 @@ def stop_ray(wait_for_lines: bool = True) -> None:
     """Let the lines Ray forwards from workers arrive (unless the job was stopped: not worth a
     wait), then stop them: what the driver prints next is the last thing it prints (an error line,
     ``cli.main``). Nothing when Ray is not up."""
-    if not ray.is_initialized():
+    if "ray" not in sys.modules or not ray.is_initialized():  # never imported: never started
         return
     if wait_for_lines:
         _wait_for_forwarded_lines()

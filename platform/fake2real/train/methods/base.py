@@ -21,9 +21,11 @@ from dataclasses import dataclass
 from typing import Any, Callable, ClassVar
 
 import numpy as np
-import torch
 
 from fake2real.errors import ConfigError
+from fake2real.lazy import lazy_module
+
+torch = lazy_module("torch")  # imported at first use: a config reads the declarations here without torch
 
 
 @dataclass(frozen=True)

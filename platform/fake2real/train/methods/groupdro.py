@@ -12,9 +12,10 @@ reference (``count + (count == 0)``).
 
 from __future__ import annotations
 
-import torch
-
+from fake2real.lazy import lazy_module
 from fake2real.train.methods.base import Hyperparameter, Method, register
+
+torch = lazy_module("torch")  # imported at first use: a config reads the declarations here without torch
 
 
 @register

@@ -10,9 +10,11 @@ validation worst-group accuracy, as every method here) considers phase-2 epochs 
 from __future__ import annotations
 
 import numpy as np
-import torch
 
+from fake2real.lazy import lazy_module
 from fake2real.train.methods.base import Hyperparameter, Method, register
+
+torch = lazy_module("torch")  # imported at first use: a config reads the declarations here without torch
 
 
 @register

@@ -6,9 +6,10 @@ weights average to 1 over the training set and the learning rate means what it m
 
 from __future__ import annotations
 
-import torch
-
+from fake2real.lazy import lazy_module
 from fake2real.train.methods.base import Method, register
+
+torch = lazy_module("torch")  # imported at first use: a config reads the declarations here without torch
 
 
 @register
