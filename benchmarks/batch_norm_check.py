@@ -16,7 +16,7 @@ import argparse
 import torch
 
 from fake2real import cli
-from fake2real.train.loop import BEST_MODEL
+from fake2real.train.spec import BEST_MODEL
 from fake2real.train.models import build_model
 from fake2real.train.tensors import load_split
 

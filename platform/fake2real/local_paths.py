@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 from fake2real.config import ExperimentConfig
 from fake2real.track.mlflow_runs import absolute_sqlite
-from fake2real.train.models import IMAGENET
+from fake2real.train.spec import IMAGENET
 
 
 def _local(value: str) -> bool:

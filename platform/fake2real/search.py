@@ -41,10 +41,9 @@ from fake2real import identity
 from fake2real.experiment import run_experiments, run_trial, train_shared_stages
 from fake2real.stats import interval
 from fake2real.track.names import (
-    AXES_TAG, CELL, LEVEL_TAG, PARENT_TAG, TEST_WGA, TRIAL_TAG, VAL_WGA, cell_run_name, experiment_run_name, mark_selected,
-    stage_run_id_tag,
+    AXES_TAG, CELL, LEVEL_TAG, PARENT_TAG, SELECTION_STEP, TEST_WGA, TRIAL_TAG, VAL_WGA, cell_run_name, experiment_run_name,
+    mark_selected, stage_run_id_tag,
 )
-from fake2real.train.loop import SELECTION_STEP
 from fake2real.train.selection import SELECTION_METRIC
 from fake2real.train.metrics import selection_key
 from fake2real.train.methods import get_method

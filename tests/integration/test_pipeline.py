@@ -13,7 +13,7 @@ from fake2real.experiment import run_experiment
 from fake2real.presets import preset
 from fake2real.track.mlflow_runs import Tracker
 from fake2real.track.names import PARENT_TAG
-from fake2real.train.loop import BEST_MODEL
+from fake2real.train.spec import BEST_MODEL
 
 
 def test_ffr_groupdro_end_to_end(ray_connected, mlflow_server, tmp_path):

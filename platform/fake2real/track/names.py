@@ -51,6 +51,9 @@ FILTERS = {
 TEST_WGA = "test/worst_group_accuracy"
 VAL_WGA = "val/worst_group_accuracy"
 SORT_METRIC = TEST_WGA
+# Epochs that compete for selection so far (a warm-up model's count 0; the selected model's
+# report is one more): the time axis of early stopping (search.py's ASHA).
+SELECTION_STEP = "selection_step"
 
 
 def cell_label(bias_ratio: float | None, mixture: str, method: str, point: str = "") -> str:

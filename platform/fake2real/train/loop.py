@@ -44,22 +44,18 @@ import torch
 
 from fake2real.errors import ConfigError, TrainingError
 from fake2real.runtime import quiet_own_tracebacks
+from fake2real.track.names import SELECTION_STEP
 from fake2real.track.ray_metrics import TRAIN_IMAGES_PER_SECOND
 from fake2real.train.epoch import EpochResult, Trainer
 from fake2real.train.evaluation import broadcast_model_state
 from fake2real.train.methods import get_method
 from fake2real.train.models import Classifier, build_model
 from fake2real.train.selection import Selection
-from fake2real.train.spec import LoaderConfig, Resources, StageHparams, StageSpec
+from fake2real.train.spec import BEST_MODEL, RESUME_STATE, LoaderConfig, Resources, StageHparams, StageSpec
 from fake2real.train.splits import decoded_bytes
 from fake2real.train.worker import StageData, Worker
 
 
-BEST_MODEL = "best_model.pt"
-RESUME_STATE = "resume_state.pt"
-# Epochs that compete for selection so far (a warm-up model's count 0; the selected model's
-# report is one more): the time axis of early stopping (search.py's ASHA).
-SELECTION_STEP = "selection_step"
 # Folders of streamed copies: <prefix><host>@<pid of the worker>-<random>.
 STREAM_PREFIX = "fake2real-stream-"
 

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from fake2real.errors import ConfigError
+from fake2real.train.spec import IMAGENET
 
 # ImageNet statistics: the ResNets expect them, and they are harmless for the small CNN.
 IMAGENET_NORMALISATION = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
@@ -106,7 +107,6 @@ MODELS = {
     "efficientnet_lite0": ModelKind(_efficientnet_lite0, "_fc.", LITE_NORMALISATION, _lite0_weights, 0.1),
 }
 # train.pretrained: this keyword loads the model's packaged ImageNet weights (others: a local file).
-IMAGENET = "imagenet"
 
 
 def weights_path(name: str, pretrained: str) -> str:

@@ -24,11 +24,11 @@ from fake2real import identity
 from fake2real.data.storage import Location, get_bytes, is_file, put_bytes, relative_to
 from fake2real.data.table import group_name, read_info
 from fake2real.errors import DataError
-from fake2real.train.loop import BEST_MODEL
 from fake2real.train.methods import get_method
 from fake2real.train.metrics import evaluate_predictions
 from fake2real.train.models import build_model
 from fake2real.train.probe import g_leakage_auroc
+from fake2real.train.spec import BEST_MODEL
 from fake2real.train.tensors import load_split
 
 

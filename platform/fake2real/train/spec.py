@@ -20,6 +20,14 @@ ADDED_LATER = {"pretrained": None, "keep_start": False, "hparams.lr_schedule": "
                "input_size": None, "hparams.head_warmup_epochs": 0}
 
 
+# A stage's checkpoint: the selected model (what the next stage or a post-hoc step starts from)
+# and what a restarted stage resumes from. Declared here, not in loop.py, so that reading a
+# checkpoint needs neither torch's training loop nor Ray Train.
+BEST_MODEL = "best_model.pt"
+RESUME_STATE = "resume_state.pt"
+# ``pretrained``'s value for the model's ImageNet backbone (train/models.py).
+IMAGENET = "imagenet"
+
 # StageSpec's fields that name tables and files: those inside the workspace are keyed relative to it.
 LOCATIONS = ("train_tables", "eval_table", "init_checkpoint", "pretrained")
 
@@ -69,7 +77,7 @@ class StageSpec:
     hparams: dict
     seed: int
     init_checkpoint: str | None = None
-    pretrained: str | None = None  # the backbone's weights: a local file or "imagenet" (models.IMAGENET)
+    pretrained: str | None = None  # the backbone's weights: a local file or "imagenet" (IMAGENET)
     keep_start: bool = False  # the starting model competes in selection (train.keep_start)
     input_size: int | None = None  # images resized to this inside the model (train.input_size)
     # output_dir: where its tables and checkpoints are, when in it, enters the key relative to it
