@@ -1,5 +1,5 @@
-"""Shared test helpers: the repository root, running a job as a user would, a free local port,
-waiting for a server and stopping a process group."""
+"""Shared test helpers: the repository root, an experiment config written under a test's folder,
+running a job as a user would, a free local port, waiting for a server and stopping a process group."""
 
 from __future__ import annotations
 
@@ -26,6 +26,17 @@ def run_job(script: str, *args: str, env: dict | None = None, timeout: float = 6
         cwd=cwd or REPO,
         env={**os.environ, **(env or {})},
     )
+
+
+def experiment_config(root: Path, *overrides: str, **fields):
+    """An ``ExperimentConfig`` whose ``output_dir`` is ``root/out``: ``key=value`` overrides (values
+    read as YAML, as on a job's command line), then top-level fields and whole sections as Python
+    values (``dataset={"bias_ratio": 0.9}``) merged over them; validated as a whole by build_config.
+    Unit tests get it bound to their tmp_path as the ``make_config`` fixture (tests/unit/conftest.py)."""
+    from fake2real.config import build_config, merge, parse_overrides
+
+    data = merge({"output_dir": str(root / "out")}, parse_overrides(list(overrides)))
+    return build_config(overrides=merge(data, fields))
 
 
 def write_locally(rows, path, batch_fn, fn_kwargs, info, sources=None):

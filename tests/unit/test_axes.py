@@ -20,10 +20,6 @@ from fake2real.workspace import Workspace, real_location
 GAP_AND_ARTIFACT = "sweep.axes={dataset.shapes.semantic_gap: [0.0, 0.5], dataset.shapes.artifact_strength: [0.0, 0.08, 0.3]}"
 
 
-def config(tmp_path, *overrides):
-    return build_config(overrides=[f"output_dir={tmp_path / 'out'}", *overrides])
-
-
 @pytest.mark.parametrize("axes, message", [
     ("{dataset.shapes.nope: [1]}", "config: sweep.axes: unknown config key 'dataset.shapes.nope'"),
     ("{seed: [1, 2]}", "config: sweep.axes.seed: not an axis (use sweep.seeds)"),
@@ -36,9 +32,9 @@ def config(tmp_path, *overrides):
     ("{dataset.shapes.semantic_gap: [0, 7]}",
      "config: sweep.axes: at semantic_gap=7: dataset.shapes.semantic_gap: Input should be less than or equal to 1 (got 7)"),
 ])
-def test_an_axis_is_checked_before_any_work_in_one_line(tmp_path, axes, message):
+def test_an_axis_is_checked_before_any_work_in_one_line(make_config, axes, message):
     with pytest.raises(ConfigError) as caught:
-        config(tmp_path, f"sweep.axes={axes}")
+        make_config(f"sweep.axes={axes}")
     assert str(caught.value) == message
 
 
@@ -49,16 +45,16 @@ def test_points_are_checked_as_a_whole():
         build_config(overrides=["sweep.axes={train.num_workers: [1, 3], train.real.batch_size: [128]}"])
 
 
-def test_without_axes_the_sweep_keeps_its_identity_and_with_them_it_has_its_own(tmp_path):
-    plain = config(tmp_path)
-    assert plain.digest() == build_config(overrides=[f"output_dir={tmp_path / 'out'}", "sweep.axes={}"]).digest()
-    assert config(tmp_path, GAP_AND_ARTIFACT).digest() != plain.digest()
+def test_without_axes_the_sweep_keeps_its_identity_and_with_them_it_has_its_own(make_config):
+    plain = make_config()
+    assert plain.digest() == make_config("sweep.axes={}").digest()
+    assert make_config(GAP_AND_ARTIFACT).digest() != plain.digest()
     # How many run at once is how a sweep runs, not what it computes.
-    assert config(tmp_path, "sweep.max_concurrent_experiments=3").digest() == plain.digest()
+    assert make_config("sweep.max_concurrent_experiments=3").digest() == plain.digest()
 
 
-def test_cells_span_the_product_and_carry_their_point(tmp_path):
-    sweep = config(tmp_path, GAP_AND_ARTIFACT, "sweep.seeds=[0, 1]")
+def test_cells_span_the_product_and_carry_their_point(make_config):
+    sweep = make_config(GAP_AND_ARTIFACT, "sweep.seeds=[0, 1]")
     found = cells(sweep)
     assert len(found) == 2 * 6 * 4  # seeds × points × (none, ffr) × (erm, groupdro)
     first_seed = [c for c in found if c.seed == 0]
@@ -67,23 +63,23 @@ def test_cells_span_the_product_and_carry_their_point(tmp_path):
     for cell in found:
         assert (cell.dataset.shapes.semantic_gap, cell.dataset.shapes.artifact_strength) == tuple(cell.point().values())
     assert [c.seed for c in found] == [0] * 24 + [1] * 24  # seed-major
-    assert config(tmp_path).point() == {}
+    assert make_config().point() == {}
 
 
-def test_a_real_table_is_shared_by_points_that_only_change_the_synthetic_renderer(tmp_path):
+def test_a_real_table_is_shared_by_points_that_only_change_the_synthetic_renderer(tmp_path, make_config):
     workspace = Workspace(Location(str(tmp_path / "out")))
-    default = config(tmp_path)
+    default = make_config()
     # The default world's table keeps its name: tables stored before are found again.
     assert real_location(default, workspace).name == "real-shapes-" + default.digest("dataset")
-    sweep = config(tmp_path, GAP_AND_ARTIFACT)
+    sweep = make_config(GAP_AND_ARTIFACT)
     assert {str(real_location(c, workspace)) for c in cells(sweep)} == {str(real_location(default, workspace))}
     assert len(real_cells(sweep)) == 1
-    harder = config(tmp_path, "sweep.axes={dataset.shapes.y_difficulty: [0.3, 0.6]}")
+    harder = make_config("sweep.axes={dataset.shapes.y_difficulty: [0.3, 0.6]}")
     assert len(real_cells(harder)) == 2  # the real images change: a table per point
 
 
-def test_the_plan_shares_what_no_axis_changes(tmp_path):
-    text = sweep_dry_run(config(tmp_path, "sweep.axes={dataset.shapes.artifact_strength: [0.0, 0.3]}"))
+def test_the_plan_shares_what_no_axis_changes(make_config):
+    text = sweep_dry_run(make_config("sweep.axes={dataset.shapes.artifact_strength: [0.0, 0.3]}"))
     assert "axis points: 2 (artifact_strength=0.0; artifact_strength=0.3)" in text
     assert len(re.findall(r"^  r=0.99: ", text, re.M)) == 1  # one real table
     assert len(re.findall(r"pool-shapes-\w+ \(procedural, train\)", text)) == 2  # a pool per artifact strength
@@ -91,9 +87,9 @@ def test_the_plan_shares_what_no_axis_changes(tmp_path):
     assert "stages to train after sharing: 8 (2 real, 2 stage1_synthetic, 4 stage2_real)" in text
 
 
-def test_a_searched_plan_counts_each_points_search_and_its_selected_trial_once(tmp_path):
-    text = sweep_dry_run(config(tmp_path, "sweep.axes={dataset.shapes.artifact_strength: [0.0, 0.3]}", "sweep.seeds=[0,1]",
-                                "sweep.search.num_samples=2", "train.num_workers=1"))
+def test_a_searched_plan_counts_each_points_search_and_its_selected_trial_once(make_config):
+    text = sweep_dry_run(make_config("sweep.axes={dataset.shapes.artifact_strength: [0.0, 0.3]}", "sweep.seeds=[0,1]",
+                                     "sweep.search.num_samples=2", "train.num_workers=1"))
     # Searched cells: none × 2 methods (shared by both points) + ffr × 2 methods × 2 points = 6, so 12 trials.
     assert "search trials: 12 (2 per searched cell" in text
     # Of the 16 stages of two seeds, each searched cell's seed-0 last stage is its selected trial:
@@ -102,7 +98,7 @@ def test_a_searched_plan_counts_each_points_search_and_its_selected_trial_once(t
     assert "stage start-ups: 22 stages" in text
 
 
-def test_experiments_run_at_once_and_come_back_in_order(tmp_path, monkeypatch):
+def test_experiments_run_at_once_and_come_back_in_order(make_config, monkeypatch):
     running, peak, lock = [0], [0], threading.Lock()
 
     def fake_run(config, tracker, parent_run_id=None):
@@ -115,7 +111,7 @@ def test_experiments_run_at_once_and_come_back_in_order(tmp_path, monkeypatch):
         return experiment.ExperimentResult("none", "erm", config.seed, f"run-{config.seed}")
 
     monkeypatch.setattr(experiment, "run_experiment", fake_run)
-    configs = [config(tmp_path, f"seed={seed}") for seed in range(6)]
+    configs = [make_config(f"seed={seed}") for seed in range(6)]
     seen = []
     results = experiment.run_experiments(configs, None, None, 2, lambda done, latest: seen.append((len(done), latest.seed)))
     assert [r.seed for r in results] == list(range(6))
@@ -123,7 +119,7 @@ def test_experiments_run_at_once_and_come_back_in_order(tmp_path, monkeypatch):
     assert [n for n, _ in seen] == [1, 2, 3, 4, 5, 6] and sorted(s for _, s in seen) == list(range(6))
 
 
-def test_an_error_ends_the_sweep_and_nothing_new_starts(tmp_path, monkeypatch):
+def test_an_error_ends_the_sweep_and_nothing_new_starts(make_config, monkeypatch):
     started = []
 
     def fake_run(config, tracker, parent_run_id=None):
@@ -135,7 +131,7 @@ def test_an_error_ends_the_sweep_and_nothing_new_starts(tmp_path, monkeypatch):
 
     monkeypatch.setattr(experiment, "run_experiment", fake_run)
     with pytest.raises(RuntimeError, match="stage failed"):
-        experiment.run_experiments([config(tmp_path, f"seed={s}") for s in range(5)], None, None, 2)
+        experiment.run_experiments([make_config(f"seed={s}") for s in range(5)], None, None, 2)
     time.sleep(0.3)
     assert sorted(started) == [0, 1, 2] or sorted(started) == [0, 1]  # the error stops what had not started
 

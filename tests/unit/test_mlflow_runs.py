@@ -19,7 +19,6 @@ import ray.tune
 import fake2real.experiment as experiment
 import fake2real.search as search
 from fake2real import cli
-from fake2real.config import build_config
 from fake2real.errors import TrackingError
 from fake2real.sections import DatasetConfig
 from fake2real.entrypoints import where_to_look
@@ -31,6 +30,7 @@ from fake2real.track.names import (
 )
 from fake2real.track.params import dataset_params
 from fake2real.train.stage import StageResult
+from helpers import experiment_config
 
 REPO = Path(__file__).resolve().parents[2]
 README_FILTERS = re.compile(r"<!-- mlflow-filters.*?-->(.*?)<!-- /mlflow-filters -->", re.S)
@@ -60,10 +60,6 @@ def _no_training(monkeypatch, tmp_path):
         return StageResult(spec.key(), f"{tmp_path}/checkpoints/{spec.name}-{spec.key()}", metrics)
 
     monkeypatch.setattr(experiment, "run_stage", run_stage)
-
-
-def _config(tmp_path, **overrides):
-    return build_config(overrides={"output_dir": str(tmp_path / "outputs"), **overrides})
 
 
 def _sweep_run(tracker, config) -> str:
@@ -104,22 +100,22 @@ def _fill_store(monkeypatch, tmp_path) -> Tracker:
     0 and 1) and a jobs/train.py run."""
     _no_training(monkeypatch, tmp_path)
     tracker = Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}", "fake2real", tmp_path / "mlartifacts")
-    quick = _config(tmp_path, name="quick", dataset={"bias_ratio": 0.99})
+    quick = experiment_config(tmp_path, name="quick", dataset={"bias_ratio": 0.99})
     quick_run = _sweep_run(tracker, quick)
     for mixture, method in [("none", "erm"), ("ffr", "erm"), ("ffr", "groupdro")]:
-        cell = _config(tmp_path, name="quick", dataset={"bias_ratio": 0.99}, train={"mixture": mixture, "method": method})
+        cell = experiment_config(tmp_path, name="quick", dataset={"bias_ratio": 0.99}, train={"mixture": mixture, "method": method})
         experiment.run_experiment(cell, tracker, parent_run_id=quick_run)
     tracker.finish(quick_run)
 
-    searched = _config(tmp_path, name="searched", dataset={"bias_ratio": 0.9}, train={"mixture": "ffr", "method": "groupdro"},
-                       sweep={"search": {"num_samples": 2}, "max_concurrent_experiments": 2})  # its seeds at once, in threads
+    searched = experiment_config(tmp_path, name="searched", dataset={"bias_ratio": 0.9}, train={"mixture": "ffr", "method": "groupdro"},
+                                 sweep={"search": {"num_samples": 2}, "max_concurrent_experiments": 2})  # its seeds at once, in threads
     searched_run = _sweep_run(tracker, searched)
     trials = [{"lr": 0.002, "weight_decay": 1e-4, "epochs": 2, "method.eta": 0.1}, {"lr": 0.004, "weight_decay": 1e-5, "epochs": 3, "method.eta": 0.3}]
     monkeypatch.setattr(search, "search_cell", _fake_search_cell(trials, best=1))
     search.run_searched_cell(searched, [0, 1], tracker, searched_run, str(tmp_path / "runs"))
     tracker.finish(searched_run)
 
-    experiment.run_experiment(_config(tmp_path, dataset={"bias_ratio": 0.95}), tracker)  # jobs/train.py
+    experiment.run_experiment(experiment_config(tmp_path, dataset={"bias_ratio": 0.95}), tracker)  # jobs/train.py
     return tracker
 
 
@@ -174,14 +170,14 @@ def test_a_selected_trial_becomes_its_seeds_experiment(store):
 
 
 @pytest.mark.parametrize("closed", ["KILLED", "FAILED"])
-def test_the_stages_of_a_stopped_selected_trial_finish_with_the_experiment_its_run_became(monkeypatch, tmp_path, closed):
+def test_the_stages_of_a_stopped_selected_trial_finish_with_the_experiment_its_run_became(monkeypatch, tmp_path, make_config, closed):
     """Tune stopped the trials at their last report: the search marked their runs KILLED. Seed 0
     reuses the selected trial's run and stages; the stopped trial's process, ending, may close
     its stage again (FAILED) while seed 0 runs. The experiment and the stages it used end FINISHED."""
     _no_training(monkeypatch, tmp_path)
     tracker = Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}", "fake2real", tmp_path / "mlartifacts")
-    cell = _config(tmp_path, name="searched", dataset={"bias_ratio": 0.9}, train={"mixture": "ffr", "method": "groupdro"},
-                   sweep={"search": {"num_samples": 2}, "max_concurrent_experiments": 2})  # its seeds at once, in threads
+    cell = make_config(name="searched", dataset={"bias_ratio": 0.9}, train={"mixture": "ffr", "method": "groupdro"},
+                       sweep={"search": {"num_samples": 2}, "max_concurrent_experiments": 2})  # its seeds at once, in threads
     trials = [{"lr": 0.002, "weight_decay": 1e-4, "epochs": 2, "method.eta": 0.1}, {"lr": 0.004, "weight_decay": 1e-5, "epochs": 3, "method.eta": 0.3}]
     monkeypatch.setattr(search, "search_cell", _fake_search_cell(trials, best=1, stopped=True))
     named = lambda name: next(run for run in _runs(tracker) if run.info.run_name == name)  # noqa: E731

@@ -9,18 +9,17 @@ import ray
 
 import fake2real.data.lease as lease
 import fake2real.capacity as capacity
-from fake2real.config import build_config
 from fake2real.data.storage import Location, is_file
 from fake2real.entrypoints import generate_dry_run, generate_job, ingest_job, sweep_dry_run, sweep_job, train_job
 from fake2real.errors import InUseError
 
 
 @pytest.fixture
-def config(tmp_path, monkeypatch):
+def config(make_config, tmp_path, monkeypatch):
     monkeypatch.setattr(ray, "init", lambda *a, **k: pytest.fail("Ray started"))
     monkeypatch.setattr(capacity, "local_cluster_cpus", lambda: None)  # this machine's cores are no part of it
     monkeypatch.setattr(lease, "SETTLE_S", 0.0)
-    return build_config(overrides=[f"output_dir={tmp_path / 'out'}", f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}"])
+    return make_config(f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}")
 
 
 @pytest.mark.parametrize("job", [ingest_job, generate_job, train_job, sweep_job])

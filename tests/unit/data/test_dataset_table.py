@@ -24,13 +24,15 @@ def write(path, splits=("train", "val", "test"), source="real", dataset="folder"
     return path
 
 
-def config(tmp_path, table, **dataset):
-    return build_config(overrides={"output_dir": str(tmp_path / "out"), "dataset": {"name": "folder", "table": str(table), "bias_ratio": None, **dataset}})
+@pytest.fixture
+def config(make_config):
+    """``config(table, **dataset)``: a config that reads the finished table ``table``, under the test's tmp_path."""
+    return lambda table, **dataset: make_config(dataset={"name": "folder", "table": str(table), "bias_ratio": None, **dataset})
 
 
-def test_a_finished_table_is_used_as_it_is(tmp_path):
+def test_a_finished_table_is_used_as_it_is(tmp_path, config):
     table = write(tmp_path / "mine")
-    built = config(tmp_path, table)
+    built = config(table)
     assert prepare_real(built, Workspace.create(built)) == Location(table)
     assert not (tmp_path / "out" / "data").exists()  # nothing built
 
@@ -42,8 +44,8 @@ def test_a_finished_table_is_used_as_it_is(tmp_path):
     (lambda p: write(p / "celeba", dataset="celeba"), "dataset.table: {p}/celeba holds dataset 'celeba', not 'folder' (set dataset.name: celeba)"),
     (lambda p: write(p / "hole", skip=("test", (1, 1))), "dataset.table {p}/hole test split: group y1_b1 is empty (y0_b0=1, y0_b1=1, y1_b0=1)"),
 ])
-def test_a_bad_table_fails_in_one_line(tmp_path, table, message):
-    built = config(tmp_path, table(tmp_path))
+def test_a_bad_table_fails_in_one_line(tmp_path, config, table, message):
+    built = config(table(tmp_path))
     with pytest.raises(DataError) as info:
         prepare_real(built, Workspace.create(built))
     assert str(info.value) == message.format(p=tmp_path)
@@ -68,25 +70,25 @@ def as_text(rows, column):
     (lambda rows: rows.drop_columns(["image"]), "part part-00000.parquet has no column 'image' (a table has id, image, y, b, g, split)"),
     (lambda rows: as_text(rows, "seed"), "column 'seed' is string, not int64 (part part-00000.parquet)"),
 ])
-def test_a_table_whose_columns_break_the_contract_is_refused_when_accepted(tmp_path, change, message):
+def test_a_table_whose_columns_break_the_contract_is_refused_when_accepted(tmp_path, config, change, message):
     table = rewrite_part(write(tmp_path / "mine"), change)
-    built = config(tmp_path, table)
+    built = config(table)
     for accept in (lambda: prepare_real(built, Workspace.create(built)), lambda: planned_real_info(built)):  # the run, the dry run
         with pytest.raises(DataError) as info:
             accept()
         assert str(info.value) == f"dataset.table: {table}: {message}"
 
 
-def test_a_real_table_without_provenance_columns_is_accepted(tmp_path):
+def test_a_real_table_without_provenance_columns_is_accepted(tmp_path, config):
     table = rewrite_part(write(tmp_path / "mine"), lambda rows: rows.select(["id", "image", "y", "b", "g", "split"]))
-    built = config(tmp_path, table)
+    built = config(table)
     assert prepare_real(built, Workspace.create(built)) == Location(table)
 
 
-def test_an_unfinished_table_is_not_used(tmp_path):
+def test_an_unfinished_table_is_not_used(tmp_path, config):
     table = write(tmp_path / "mine")
     (table / "table.json").unlink()
-    built = config(tmp_path, table)
+    built = config(table)
     with pytest.raises(DataError, match=r"is missing or incomplete \(no table\.json\)$"):
         prepare_real(built, Workspace.create(built))
 

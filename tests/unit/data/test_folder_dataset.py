@@ -264,13 +264,13 @@ ESCAPES = [
 
 
 @pytest.mark.parametrize("escape", ESCAPES, ids=["dotdot", "dotdot-deeper", "etc-passwd", "symlinked-file", "symlinked-folder"])
-def test_a_path_that_leaves_the_root_is_refused_before_any_image_is_read(tmp_path, root, escape):
+def test_a_path_that_leaves_the_root_is_refused_before_any_image_is_read(tmp_path, make_config, root, escape):
     path = escape(root, tmp_path)
     with pytest.raises(DataError) as info:
         listing(config(root), folder)
     assert str(info.value) == f"{root}/metadata.csv: line 2: path '{path}' leaves the images' root folder {root}"
     # The dry run lists the same way: it refuses too, with nothing written.
-    built = build_config(overrides={"output_dir": str(tmp_path / "out"), "dataset": {"name": "folder", "root": str(root), "bias_ratio": None}})
+    built = make_config(dataset={"name": "folder", "root": str(root), "bias_ratio": None})
     with pytest.raises(DataError, match="leaves the images' root folder"):
         planned_real_info(built)
     assert not (tmp_path / "out").exists()
@@ -318,10 +318,10 @@ STRAY = " too few for its groups to have train, val and test rows (a stray value
     ({10: ("cta", "0")}, "line 10: class 'cta' is on this line only:"),
     ({6: ("cat", "2"), 7: ("cat", "2"), 10: ("cat", "7")}, "line 10: bias '7' is on this line only:"),  # the rarest first
 ])
-def test_a_stray_label_is_named_with_its_line(tmp_path, labels, message):
+def test_a_stray_label_is_named_with_its_line(tmp_path, make_config, labels, message):
     root = fixtures.folder(tmp_path / "pets")
     with_labels(root, labels)
-    built = build_config(overrides={"output_dir": str(tmp_path / "out"), "dataset": {"name": "folder", "root": str(root), "bias_ratio": None}})
+    built = make_config(dataset={"name": "folder", "root": str(root), "bias_ratio": None})
     for listed in (lambda: listing(config(root), folder), lambda: planned_real_info(built)):  # the ingest, the dry run
         with pytest.raises(DataError) as info:
             listed()

@@ -13,7 +13,6 @@ import pytest
 import native_fixtures as fixtures
 from helpers import write_locally
 from fake2real import pools
-from fake2real.config import build_config
 from fake2real.data import imported, ingest
 from fake2real.data.sources import DIGEST_KEY, SOURCES_FILE, changed_source, digest
 from fake2real.data.storage import Location
@@ -27,17 +26,17 @@ SECOND = 10**9
 
 
 @pytest.fixture
-def setup(tmp_path, monkeypatch):
+def setup(make_config, tmp_path, monkeypatch):
     monkeypatch.setattr(ingest, "write_on_ray", write_locally)
     monkeypatch.setattr(imported, "write_on_ray", write_locally)
     monkeypatch.setattr(pools, "init_ray", lambda: None)
     real = fixtures.folder(tmp_path / "pets")
     synthetic = fixtures.synthetic_folder(tmp_path / "generated", per_group=7)
-    config = build_config(overrides=[
-        f"output_dir={tmp_path / 'out'}", "dataset.name=folder", f"dataset.root={real}", "dataset.bias_ratio=null",
+    config = make_config(
+        "dataset.name=folder", f"dataset.root={real}", "dataset.bias_ratio=null",
         "dataset.image_size=16", "generation.backend=folder", f"generation.folder.root={synthetic}",
         "generation.test_images_per_group=0", "train.mixture=ffr",
-    ])
+    )
     return config, Workspace(Location(str(tmp_path / "out"))), real, synthetic
 
 

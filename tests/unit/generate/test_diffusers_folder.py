@@ -7,7 +7,6 @@ import shutil
 
 import pytest
 
-from fake2real.config import build_config
 from fake2real.errors import ConfigError
 from fake2real.synthetic import check_generation
 from tiny_sd import build_tiny_sd
@@ -18,11 +17,13 @@ def tiny(tmp_path_factory):
     return build_tiny_sd(tmp_path_factory.mktemp("sd") / "tiny")
 
 
-def config(model):
-    return build_config(overrides={"generation": {"backend": "diffusers", "diffusers": {"model": str(model)}, "prompts": "celeba"}})
+@pytest.fixture
+def config(make_config):
+    """``config(model)``: the diffusers backend on the pipeline folder ``model``, CelebA's prompts."""
+    return lambda model: make_config(generation={"backend": "diffusers", "diffusers": {"model": str(model)}, "prompts": "celeba"})
 
 
-def test_a_whole_pipeline_passes(tiny):
+def test_a_whole_pipeline_passes(tiny, config):
     check_generation(config(tiny))
 
 
@@ -34,7 +35,7 @@ def test_a_whole_pipeline_passes(tiny):
         ("vae", "lists the component 'vae' (AutoencoderKL) but has no vae/ folder"),
     ],
 )
-def test_a_pipeline_with_a_missing_part_is_refused_in_one_line(tiny, tmp_path, remove, message):
+def test_a_pipeline_with_a_missing_part_is_refused_in_one_line(tiny, tmp_path, config, remove, message):
     copy = shutil.copytree(tiny, tmp_path / "copy")
     target = copy / remove
     shutil.rmtree(target) if target.is_dir() else target.unlink()

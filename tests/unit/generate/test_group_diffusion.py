@@ -25,9 +25,11 @@ def root(tmp_path):
     fashion_mnist.read_native.cache_clear()
 
 
-def _config(root, *overrides):
-    return build_config(overrides=[f"dataset.name=fashion_mnist", f"dataset.root={root}", "dataset.fashion_mnist.val_per_group=5",
-                                   "dataset.fashion_mnist.test_per_group=8", *BACKEND, *overrides])
+@pytest.fixture
+def fashion_config(make_config, root):
+    """``fashion_config(*overrides)``: the native Fashion-MNIST fixture with the group-conditioned backend."""
+    return lambda *overrides: make_config("dataset.name=fashion_mnist", f"dataset.root={root}", "dataset.fashion_mnist.val_per_group=5",
+                                          "dataset.fashion_mnist.test_per_group=8", *BACKEND, *overrides)
 
 
 def _folder(path, class_names=("pullover", "coat"), bias_names=("warm", "cool")):
@@ -39,9 +41,9 @@ def _folder(path, class_names=("pullover", "coat"), bias_names=("warm", "cool"))
     return str(path)
 
 
-def test_a_given_folder_makes_each_image_from_its_own_seed(tmp_path, root):
+def test_a_given_folder_makes_each_image_from_its_own_seed(tmp_path, fashion_config):
     folder = _folder(tmp_path / "gen")
-    config = _config(root, f"generation.group_diffusion.model={folder}", "generation.group_diffusion.steps=3")
+    config = fashion_config(f"generation.group_diffusion.model={folder}", "generation.group_diffusion.steps=3")
     backend_of(config).check(config)
     generator = make_generator("group_diffusion", backend_of(config).identity(config))
     y, b, seeds = np.array([0, 1, 1]), np.array([1, 0, 1]), np.array([7, 8, 9])
@@ -53,30 +55,30 @@ def test_a_given_folder_makes_each_image_from_its_own_seed(tmp_path, root):
     assert generator.steps == 3 and generator.generator.startswith("group_diffusion:")
 
 
-def test_a_group_it_was_not_trained_on_is_refused(tmp_path, root):
+def test_a_group_it_was_not_trained_on_is_refused(tmp_path, fashion_config):
     folder = _folder(tmp_path / "gen")
-    generator = make_generator("group_diffusion", backend_of(_config(root, f"generation.group_diffusion.model={folder}")).identity(
-        _config(root, f"generation.group_diffusion.model={folder}")))
+    generator = make_generator("group_diffusion", backend_of(fashion_config(f"generation.group_diffusion.model={folder}")).identity(
+        fashion_config(f"generation.group_diffusion.model={folder}")))
     with pytest.raises(DataError, match=r"asked for group y2_b0; the generator was trained for 2 classes × 2 biases \(pullover, coat × warm, cool\)"):
         generator.generate(np.array([2]), np.array([0]), ["p"], np.array([1]))
 
 
-def test_a_folder_trained_for_other_groups_names_both(tmp_path, root):
+def test_a_folder_trained_for_other_groups_names_both(tmp_path, fashion_config):
     folder = _folder(tmp_path / "gen", class_names=("shirt", "coat"))
-    config = _config(root, f"generation.group_diffusion.model={folder}")
+    config = fashion_config(f"generation.group_diffusion.model={folder}")
     with pytest.raises(ConfigError, match=r"^config: generation.group_diffusion.model: .* was trained for classes \['shirt', 'coat'\] × "
                                           r"biases \['warm', 'cool'\], not dataset fashion_mnist's \['pullover', 'coat'\] × \['warm', 'cool'\]$"):
         backend_of(config).check(config)
 
 
-def test_missing_or_unfinished_folders_are_one_line(tmp_path, root):
-    config = _config(root, f"generation.group_diffusion.model={tmp_path / 'nowhere'}")
+def test_missing_or_unfinished_folders_are_one_line(tmp_path, fashion_config):
+    config = fashion_config(f"generation.group_diffusion.model={tmp_path / 'nowhere'}")
     with pytest.raises(ConfigError, match=r"^config: generation.group_diffusion.model: no generator at .*nowhere"):
         backend_of(config).check(config)
     folder = _folder(tmp_path / "gen")
     (tmp_path / "gen" / "groups.json").unlink()
     with pytest.raises(ConfigError, match=r"is not a generator the platform trained \(no groups.json\)"):
-        backend_of(_config(root, f"generation.group_diffusion.model={folder}")).check(_config(root, f"generation.group_diffusion.model={folder}"))
+        backend_of(fashion_config(f"generation.group_diffusion.model={folder}")).check(fashion_config(f"generation.group_diffusion.model={folder}"))
 
 
 def test_a_dataset_without_held_apart_images_needs_a_folder():
@@ -85,25 +87,25 @@ def test_a_dataset_without_held_apart_images_needs_a_folder():
         backend_of(config).check(config)
 
 
-def test_the_pool_names_the_generator_by_its_key_not_its_place(tmp_path, root):
-    base = _config(root)
-    elsewhere = _config(root, f"output_dir={tmp_path / 'other'}")
+def test_the_pool_names_the_generator_by_its_key_not_its_place(tmp_path, fashion_config):
+    base = fashion_config()
+    elsewhere = fashion_config(f"output_dir={tmp_path / 'other'}")
     pool = lambda config: synthetic_pool(config, Workspace.create(config)).id  # noqa: E731
     assert pool(base) == pool(elsewhere)
     # What the generator computes is its key; how it runs is not.
-    assert pool(_config(root, "generation.group_diffusion.training.num_workers=2",
-                        "generation.group_diffusion.training.checkpoint_every=7")) == pool(base)
-    assert pool(_config(root, "generation.group_diffusion.training.steps=10")) != pool(base)
-    assert pool(_config(root, "generation.group_diffusion.steps=10")) != pool(base)
+    assert pool(fashion_config("generation.group_diffusion.training.num_workers=2",
+                               "generation.group_diffusion.training.checkpoint_every=7")) == pool(base)
+    assert pool(fashion_config("generation.group_diffusion.training.steps=10")) != pool(base)
+    assert pool(fashion_config("generation.group_diffusion.steps=10")) != pool(base)
     # The held-apart images do not depend on the bias ratio: one generator for every ratio.
     job = backend_of(base).trained_generator
-    assert job(base).spec.key() == job(_config(root, "dataset.bias_ratio=0.999")).spec.key()
+    assert job(base).spec.key() == job(fashion_config("dataset.bias_ratio=0.999")).spec.key()
 
 
-def test_a_group_conditioned_generator_cannot_leave_the_bias_out(root):
+def test_a_group_conditioned_generator_cannot_leave_the_bias_out(fashion_config):
     from fake2real.train.mixtures import get_mixture
 
-    config = _config(root)
+    config = fashion_config()
     with pytest.raises(ConfigError, match=r"^config: mixture 'ffr_unbalanced' needs images made without bias words; "
                                           r"generation.backend=group_diffusion makes every image for a \(class, bias\) group$"):
         synthetic_pool(config, Workspace.create(config), get_mixture("ffr_unbalanced"))

@@ -27,8 +27,10 @@ def real_table(folder, train: dict[str, int]):
     return finalize(folder, TableInfo("celeba", CELEBA_CLASSES, CELEBA_BIASES, "real", group_counts={"train": train}))
 
 
-def config(tmp_path, **generation):
-    return build_config(overrides={"output_dir": str(tmp_path / "out"), "generation": {"prompts": "celeba", **generation}})
+@pytest.fixture
+def config(make_config):
+    """``config(**generation)``: CelebA's prompts and these generation fields, under the test's tmp_path."""
+    return lambda **generation: make_config(generation={"prompts": "celeba", **generation})
 
 
 def _counts(plan) -> dict:
@@ -36,8 +38,8 @@ def _counts(plan) -> dict:
     return {(r["y"], r["b"]): r["id_count"] for r in rows}
 
 
-def test_dry_run_lists_distinct_prompts_per_group(tmp_path):
-    cfg = config(tmp_path, prompts="spuco_animals", images_per_group=40)
+def test_dry_run_lists_distinct_prompts_per_group(config):
+    cfg = config(prompts="spuco_animals", images_per_group=40)
     text = generate_dry_run(cfg)
     _, plan, _ = synthetic_plan(cfg, Workspace.create(cfg))
     lines = text.splitlines()
@@ -56,32 +58,32 @@ def load_groups(name):
     return sorted(load_template(name).all_groups())
 
 
-def test_biased_counts_share_images_per_group_by_the_real_groups(tmp_path):
+def test_biased_counts_share_images_per_group_by_the_real_groups(tmp_path, config):
     real = real_table(tmp_path / "real", {"y0_b0": 2, "y0_b1": 8, "y1_b0": 9, "y1_b1": 1})
-    cfg = config(tmp_path, real_table=str(real), images_per_group=100)
+    cfg = config(real_table=str(real), images_per_group=100)
     workspace = Workspace.create(cfg)
     # class 0: 2 × 100 shared 2 : 8; class 1: 200 shared 9 : 1
     assert _counts(synthetic_plan(cfg, workspace, get_mixture("ffr_biased"))[1]) == {(0, 0): 40, (0, 1): 160, (1, 0): 180, (1, 1): 20}
     assert _counts(synthetic_plan(cfg, workspace, get_mixture("ffr"))[1]) == {g: 100 for g in [(0, 0), (0, 1), (1, 0), (1, 1)]}
     # without images_per_group: ffr's budget, (9 - 2) + (9 - 8) + 0 + (9 - 1) = 16 → 4 per group, 8 per class
-    cfg = config(tmp_path, real_table=str(real))
+    cfg = config(real_table=str(real))
     assert _counts(synthetic_plan(cfg, workspace, get_mixture("ffr_biased"))[1]) == {(0, 0): 1, (0, 1): 6, (1, 0): 7}
 
 
-def test_rebuttal_pixelate_at_severity_5_is_a_config(tmp_path):
-    cfg = config(tmp_path, images_per_group=2, ablation_degradation={"kind": "pixelate", "severity": 5})
+def test_rebuttal_pixelate_at_severity_5_is_a_config(config):
+    cfg = config(images_per_group=2, ablation_degradation={"kind": "pixelate", "severity": 5})
     workspace = Workspace.create(cfg)
     _, _, info = synthetic_plan(cfg, workspace, get_mixture("ffr_degraded"))
     assert info.extra["degradation"] == {"kind": "pixelate", "severity": 5}
     assert synthetic_plan(cfg, workspace, get_mixture("ffr"))[2].extra["degradation"] is None
-    cfg = config(tmp_path, images_per_group=2, ablation_degradation={"kind": "reference", "severity": 5})
+    cfg = config(images_per_group=2, ablation_degradation={"kind": "reference", "severity": 5})
     assert synthetic_plan(cfg, workspace, get_mixture("ffr_degraded"))[2].extra["degradation"] == {"kind": "reference", "severity": 5}
 
 
-def test_every_budget_draws_from_one_pool_and_generation_output_holds_one_pool(tmp_path):
+def test_every_budget_draws_from_one_pool_and_generation_output_holds_one_pool(tmp_path, config):
     real = real_table(tmp_path / "real", {"y0_b0": 2, "y0_b1": 30, "y1_b0": 30, "y1_b1": 4})
     output = tmp_path / "celeba-sd"
-    cfg = config(tmp_path, real_table=str(real), output=str(output))
+    cfg = config(real_table=str(real), output=str(output))
     workspace = Workspace.create(cfg)
     ffr = synthetic_draw(cfg, workspace, get_mixture("ffr"))
     usb = synthetic_draw(cfg, workspace, get_mixture("usb"))
