@@ -117,7 +117,8 @@ def main() -> None:
     lines = [
         f"### Generation — {torch.cuda.get_device_name() if gpu else platform.processor() or 'CPU'} ({os.cpu_count()} cores)",
         "",
-        f"Command: `python benchmarks/generation.py {' '.join(sys.argv[1:])}`; model: {'tiny random' if args.tiny else args.model or 'SD 1.5 architecture, random weights'}, {resolution}².",
+        f"Command: `python benchmarks/generation.py {' '.join(sys.argv[1:])}`; "
+        f"model: {'tiny random' if args.tiny else args.model or 'SD 1.5 architecture, random weights'}, {resolution}².",
         "",
         "| steps | reference images/s | ours images/s | speed-up | UNet TFLOP/s (ours) | share of matmul peak |",
         "|---|---|---|---|---|---|",

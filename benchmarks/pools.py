@@ -86,7 +86,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--no-growth", action="store_true", help="skip part 2 (no Ray)")
     args = parser.parse_args()
-    print("| sweep | tables before | images before | pools | images with pools | fewer | largest cell | pool ÷ its largest cell | reference (10,000 per group per pool) |")
+    print("| sweep | tables before | images before | pools | images with pools | fewer | largest cell | pool ÷ its largest cell "
+          "| reference (10,000 per group per pool) |")
     print("|---|---|---|---|---|---|---|---|---|")
     for label, ablations in (("paper preset, all mixtures and ablations", True), ("paper preset, main grid only", False)):
         c = counts(ablations)

@@ -120,7 +120,8 @@ def main() -> None:
 
     print(f"\nDevice: {device}; batch {args.batch_size} per worker; {args.epochs} epochs (the last timed); "
           f"{args.cpus_per_worker:g} CPUs per worker; precision {'bf16 autocast' if args.gpu else 'fp32'}{', torch.compile' if args.compile else ''}.\n")
-    print("| model | image | train images | workers | (a) in memory, img/s per worker | (b) Parquet JPEG stream, img/s per worker | b/a | input wait (a / b) | peak host MB (a / b) | peak GPU MB (a / b) |")
+    print("| model | image | train images | workers | (a) in memory, img/s per worker | (b) Parquet JPEG stream, img/s per worker | b/a "
+          "| input wait (a / b) | peak host MB (a / b) | peak GPU MB (a / b) |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for name, size, count, workers, a, b in rows:
         print(

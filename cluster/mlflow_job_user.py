@@ -22,7 +22,8 @@ def main() -> None:
     parser.add_argument("username")
     parser.add_argument("experiment", help="the MLflow experiment the jobs log to (tracking.experiment)")
     args = parser.parse_args()
-    missing = [name for name in ("MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "FAKE2REAL_JOB_PASSWORD") if not os.environ.get(name)]
+    needed = ("MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "FAKE2REAL_JOB_PASSWORD")
+    missing = [name for name in needed if not os.environ.get(name)]
     if missing:
         sys.exit(f"error: set {', '.join(missing)} (the admin's URI and credentials, the job user's password)")
 

@@ -113,7 +113,8 @@ def test_config_file_not_utf8(tmp_path):
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ("train: {method: erm\n", "line 2, column 1: not valid YAML: expected ',' or '}', but got '<stream end>' (while parsing a flow mapping at line 1, column 8)"),
+        ("train: {method: erm\n",
+         "line 2, column 1: not valid YAML: expected ',' or '}', but got '<stream end>' (while parsing a flow mapping at line 1, column 8)"),
         ("a: [1, 2\n", "line 2, column 1: not valid YAML: expected ',' or ']', but got '<stream end>' (while parsing a flow sequence at line 1, column 4)"),
         ("train:\n\t- 1\n", "line 2, column 1: not valid YAML: found character '\\t' that cannot start any token (while scanning for the next token)"),
         ("name: 'x\n", "line 2, column 1: not valid YAML: found unexpected end of stream (while scanning a quoted scalar at line 1, column 7)"),
@@ -130,7 +131,8 @@ def test_malformed_config_file(tmp_path, content, message):
     [
         ("sweep.seeds=[0,1", "not valid YAML at column 17: expected ',' or ']', but got '<stream end>' (while parsing a flow sequence at column 13)"),
         ("name='x", "not valid YAML at column 8: found unexpected end of stream (while scanning a quoted scalar at column 6)"),
-        ("train.method_params={groupdro: {eta: 1}", "not valid YAML at column 40: expected ',' or '}', but got '<stream end>' (while parsing a flow mapping at column 21)"),
+        ("train.method_params={groupdro: {eta: 1}",
+         "not valid YAML at column 40: expected ',' or '}', but got '<stream end>' (while parsing a flow mapping at column 21)"),
     ],
 )
 def test_malformed_override(item, message):
@@ -161,7 +163,8 @@ def test_builtin_templates_still_load():
     ("train.method_params={grupdro: {eta: 0.1}}", "config: train.method_params: unknown method 'grupdro' (known: dfr, "),
     ("sweep.ablation_mixtures=[ffr_reversal]", "config: sweep.ablation_mixtures: unknown mixture 'ffr_reversal' (known: "),
     ("sweep.ablation_methods=[dfrr]", "config: sweep.ablation_methods: unknown method 'dfrr' (known: "),
-    ("dataset.name=mnist", "config: dataset.name: unknown dataset 'mnist' (known: celeba, celebahq, fashion_mnist, folder, shapes, spuco_animals, utkface, waterbirds)"),
+    ("dataset.name=mnist",
+     "config: dataset.name: unknown dataset 'mnist' (known: celeba, celebahq, fashion_mnist, folder, shapes, spuco_animals, utkface, waterbirds)"),
     ("generation.counts_from=usbb", "config: generation.counts_from: unknown count rule 'usbb' (known: usb, asb, ffr, biased)"),
 ])
 def test_names_are_checked_where_they_are_declared(override, message):
@@ -230,7 +233,8 @@ def test_a_config_path_that_is_a_directory_says_so(tmp_path):
 
 @pytest.mark.parametrize("override, message", [
     ("train.real.head_warmup_epochs=-1", "config: train.real.head_warmup_epochs: Input should be greater than or equal to 0 (got -1)"),
-    ("train.real.head_warmup_epochs=1.5", "config: train.real.head_warmup_epochs: Input should be a valid integer, got a number with a fractional part (got 1.5)"),
+    ("train.real.head_warmup_epochs=1.5",
+     "config: train.real.head_warmup_epochs: Input should be a valid integer, got a number with a fractional part (got 1.5)"),
     ("sweep.search.head_warmup=maybe", "config: sweep.search.head_warmup: Input should be a valid boolean, unable to interpret input (got 'maybe')"),
 ])
 def test_lp_ft_settings_are_checked_as_the_config_is_read(override, message):

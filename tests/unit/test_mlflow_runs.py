@@ -78,7 +78,7 @@ def _fake_search_cell(trials: list[dict], best: int, stopped: bool = False):
         for number, params in enumerate(trials):
             trial_id = f"t{number:07d}"
             with pytest.MonkeyPatch.context() as patch:
-                patch.setattr(ray.tune, "get_context", lambda: SimpleNamespace(get_trial_id=lambda: trial_id))
+                patch.setattr(ray.tune, "get_context", lambda trial_id=trial_id: SimpleNamespace(get_trial_id=lambda: trial_id))
                 if stopped:
                     patch.setattr(Tracker, "finish", lambda self, run_id, status="FINISHED": None)
                 search._trial(params, config.model_dump(mode="json"), tracking, cell_run_id)

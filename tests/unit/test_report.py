@@ -1,4 +1,5 @@
-"""The sweep's results table and chart: per bias ratio, mean ± 95 % interval over seeds, missing values shown, and whether the best cell is separated from the runner-up."""
+"""The sweep's results table and chart: per bias ratio, mean ± 95 % interval over seeds, missing values shown, and whether the best
+cell is separated from the runner-up."""
 
 from __future__ import annotations
 

@@ -37,7 +37,7 @@ def test_interval_is_the_student_t_interval_of_the_mean():
 
 
 def test_cells_group_seeds_and_skip_missing_metrics():
-    records = [record(0.9, "ffr", "erm", s, w, leakage=l) for s, w, l in ((0, 0.6, 0.9), (1, 0.8, None))]
+    records = [record(0.9, "ffr", "erm", s, w, leakage=leak) for s, w, leak in ((0, 0.6, 0.9), (1, 0.8, None))]
     records.append(record(0.99, "ffr", "erm", 0, 0.1))
     wga = intervals(records, "test/worst_group_accuracy")
     assert wga[(0.9, "ffr", "erm")].mean == pytest.approx(0.7) and wga[(0.9, "ffr", "erm")].n == 2

@@ -94,7 +94,8 @@ def test_an_unfinished_table_is_not_used(tmp_path, config):
 
 
 @pytest.mark.parametrize(("dataset", "message"), [
-    ({"name": "folder", "table": "/t", "root": "/r", "bias_ratio": None}, "config: dataset.root: a finished table (dataset.table) is used as it is; unset dataset.root"),
+    ({"name": "folder", "table": "/t", "root": "/r", "bias_ratio": None},
+     "config: dataset.root: a finished table (dataset.table) is used as it is; unset dataset.root"),
     ({"name": "folder", "table": "/t"}, "config: dataset.bias_ratio: a finished table (dataset.table) is used as it is; set it to null"),
     ({"name": "celeba", "table": "/t", "bias_ratio": 0.9}, "config: dataset.bias_ratio: a finished table (dataset.table) is used as it is; set it to null"),
 ])

@@ -68,7 +68,8 @@ def edit(root, old, new, count=1):
     (lambda r: edit(r, '"dog","outdoor"', '"2","outdoor"'), r"^{root}/metadata\.csv: line 2: unknown class '2' \(known: cat, dog\)$"),
     (lambda r: edit(r, '"class"', '"label"'), r"^{root}/metadata\.csv: missing column 'class' \("),
     (lambda r: (r / "gen/cat_indoor_1.png").unlink(), r"^listed image '{root}/gen/cat_indoor_1\.png' is missing \(1 missing in all\)$"),
-    (lambda r: edit(r, "gen/dog_indoor_0.png", "gen/dog_outdoor_0.png"), r"^{root}/metadata\.csv: line 3: path 'gen/dog_outdoor_0\.png' is listed twice \(first at line 2\)$"),
+    (lambda r: edit(r, "gen/dog_indoor_0.png", "gen/dog_outdoor_0.png"),
+     r"^{root}/metadata\.csv: line 3: path 'gen/dog_outdoor_0\.png' is listed twice \(first at line 2\)$"),
     (lambda r: edit(r, ",100,", ",x1,"), r"^{root}/metadata\.csv: line 2: seed must be an integer, got 'x1'$"),
 ])
 def test_bad_folders_fail_in_one_line(root, damage, pattern):
@@ -121,7 +122,8 @@ def test_pool_table_in_the_contract(tmp_path, root, monkeypatch):
     by_id = {row["id"]: row for row in table.to_pylist()}
     first = by_id[pool_row_id("pool7", 0, 0, 0)]
     assert first["image"] == (root / "gen/cat_indoor_0.png").read_bytes()
-    assert (first["g"], first["split"], first["prompt"], first["seed"], first["generator"]) == (SYNTHETIC, "train", "a photo of a cat indoor", 103, "sdxl-turbo")
+    assert (first["g"], first["split"], first["prompt"], first["seed"], first["generator"]) == (
+        SYNTHETIC, "train", "a photo of a cat indoor", 103, "sdxl-turbo")
     assert (first["steps"], first["guidance"], first["rejections"]) == (None, None, 0)
     assert by_id[pool_row_id("pool7", 1, 1, 2)]["image"] == (root / "gen/dog_outdoor_2.png").read_bytes()
 

@@ -35,7 +35,8 @@ def test_prompt():
 
 def test_get_dataset():
     assert get_dataset("shapes") is shapes
-    with pytest.raises(ConfigError, match="unknown dataset 'mnist' .*known: celeba, celebahq, fashion_mnist, folder, shapes, spuco_animals, utkface, waterbirds"):
+    with pytest.raises(ConfigError,
+                       match="unknown dataset 'mnist' .*known: celeba, celebahq, fashion_mnist, folder, shapes, spuco_animals, utkface, waterbirds"):
         get_dataset("mnist")
 
 

@@ -99,7 +99,8 @@ def test_a_backend_lives_in_its_own_file():
     from pathlib import Path
 
     package = Path(__file__).resolve().parents[3] / "platform" / "fake2real"
-    own = {package / "generate" / "backends.py"} | {package / "generate" / f"{module}.py" for module in ("procedural", "diffusers_backend", "folder", "group_diffusion")}
+    own = {package / "generate" / "backends.py"} | {
+        package / "generate" / f"{module}.py" for module in ("procedural", "diffusers_backend", "folder", "group_diffusion")}
     classes = "|".join(backend.__name__ for backend in BACKENDS.values())
     pattern = re.compile(rf"\b({classes})\b|backend\s*[!=]=|[!=]=\s*['\"]({'|'.join(BACKENDS)})['\"]\s*$")
     found = [f"{path.relative_to(package)}:{number}: {line.strip()}" for path in sorted(package.rglob("*.py")) if path not in own

@@ -54,7 +54,8 @@ def test_reweight_weights_and_loss():
     # mean weight over the training set is 1
     assert method.group_weights[GROUPS].mean().item() == pytest.approx(1.0)
     losses = torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)
-    batch = Batch(per_sample_loss=losses, logits=torch.zeros(3, 2), labels=torch.zeros(3, dtype=torch.int64), groups=torch.tensor([0, 1, 2]), features=torch.zeros(3, 1))
+    batch = Batch(per_sample_loss=losses, logits=torch.zeros(3, 2), labels=torch.zeros(3, dtype=torch.int64), groups=torch.tensor([0, 1, 2]),
+                  features=torch.zeros(3, 1))
     loss = method.loss(batch, Reducer())
     assert loss.item() == pytest.approx((2 / 3 * 1 + 2 * 2 + 1 * 3) / 3)
 
