@@ -36,7 +36,7 @@ ADDED_LATER = {
     "train.input_size": None,
     "dataset.fashion_mnist": FashionWorld().model_dump(mode="json"),
     "train.real.head_warmup_epochs": 0, "train.synthetic.head_warmup_epochs": 0, "train.asb.head_warmup_epochs": 0,
-    # A search's own key (search.cell_key) holds every search setting: its searches are new ones.
+    # A search's own key (search_plan.cell_key) holds every search setting: its searches are new ones.
     "sweep.search.head_warmup": True,
 }
 _GRID_CHECKED = "sweep.axes checked"  # validation context of ExperimentConfig.cell

@@ -31,23 +31,20 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 
+from fake2real.capacity import concurrent_trials, experiments_at_once, trial_resources
 from fake2real.config import ExperimentConfig, merge, point_label
 from fake2real.data.markers import read_marker, write_marker
 from fake2real.data.storage import Location
-from fake2real.errors import ConfigError, Fake2RealError
-from fake2real.capacity import concurrent_trials, experiments_at_once, trial_resources
-from fake2real.seeding import stable_seed
-from fake2real import identity
+from fake2real.errors import Fake2RealError
 from fake2real.experiment import run_experiments, run_trial, train_shared_stages
+from fake2real.search_plan import apply, cell_key, declared_space, last_stage_cell, search_key, search_seed, searches_stage1, stage1_cell, with_seed
 from fake2real.stats import interval
 from fake2real.track.names import (
-    AXES_TAG, CELL, LEVEL_TAG, PARENT_TAG, SELECTION_STEP, TEST_WGA, TRIAL_TAG, VAL_WGA, cell_run_name, experiment_run_name,
-    mark_selected, stage_run_id_tag,
+    AXES_TAG, CELL, LEVEL_TAG, SELECTION_STEP, TEST_WGA, VAL_WGA, cell_run_name, experiment_run_name, mark_selected,
 )
-from fake2real.train.selection import SELECTION_METRIC
 from fake2real.train.metrics import selection_key
-from fake2real.train.methods import get_method
 from fake2real.train.mixtures import get_mixture
+from fake2real.train.selection import SELECTION_METRIC
 
 DONE_FILE = "best.json"
 
@@ -60,15 +57,6 @@ class CellSearch:
     trials: int
     trial_epochs: int  # epochs trained over all trials (ASHA's saving shows here)
     reused: bool = False
-
-
-def _trained_method(config: ExperimentConfig) -> str:
-    """The method the searched (last) stage trains."""
-    return get_mixture(config.train.mixture).stages[-1].method_for(config.train.method)
-
-
-def _last_stage_section(config: ExperimentConfig) -> str:
-    return get_mixture(config.train.mixture).stages[-1].hparams_section
 
 
 def to_tune(distribution: tuple | list):
@@ -88,100 +76,9 @@ def to_tune(distribution: tuple | list):
 
 
 def search_space(config: ExperimentConfig) -> tuple[dict, dict]:
-    """(Tune space, the configured defaults as one point): ``lr``, ``weight_decay``, ``epochs``
-    and ``method.<name>`` for each hyperparameter the trained method declares."""
-    search = config.sweep.search
-    stage = getattr(config.train, _last_stage_section(config))
-    if search.min_epochs > stage.epochs:
-        raise ConfigError(f"config: sweep.search.min_epochs ({search.min_epochs}) exceeds the stage's epochs ({stage.epochs})")
-    lr = lr_range(config)
-    space = {
-        "lr": to_tune(lr),
-        "weight_decay": to_tune(search.weight_decay),
-        "epochs": to_tune(("int", search.min_epochs, stage.epochs)),
-    }
-    defaults = {"lr": stage.lr, "weight_decay": stage.weight_decay, "epochs": stage.epochs}
-    from_previous = get_mixture(config.train.mixture).stages[-1].init_from_previous
-    if search.freeze_bn and from_previous:
-        space["freeze_bn"] = to_tune(("choice", [False, True]))
-        defaults["freeze_bn"] = stage.freeze_bn
-    if search.head_warmup and from_previous:
-        space["head_warmup_epochs"] = to_tune(("choice", list(HEAD_WARMUP_EPOCHS)))
-        defaults["head_warmup_epochs"] = stage.head_warmup_epochs
-    method = get_method(_trained_method(config))
-    configured = config.train.method_params.get(method.name, {})
-    for hp in method.hyperparameters:
-        space[f"method.{hp.name}"] = to_tune(hp.distribution)
-        defaults[f"method.{hp.name}"] = configured.get(hp.name, hp.default)
-    # Optuna's log-uniform needs the default inside (0, ∞): a configured weight decay of 0 is
-    # outside the searched range, so the defaults point is clipped into it.
-    for name, (kind, low, high) in (("lr", lr), ("weight_decay", search.weight_decay)):
-        defaults[name] = min(max(defaults[name], low), high)
-    return space, defaults
-
-
-# LP-FT's searched choices: the head alone for this many of the stage's first epochs.
-HEAD_WARMUP_EPOCHS = (0, 1, 2)
-# A stage that starts from a previous stage's model is searched down to its lr / LR_REACH: the
-# gentle fine-tuning that rescued FFR with GroupDRO at r = 0.999 (docs/results/searched.md).
-LR_REACH = 100.0
-
-
-def lr_range(config: ExperimentConfig) -> tuple[str, float, float]:
-    """``sweep.search.lr``, its low end reaching a hundredth of the stage's configured lr for a stage
-    that starts from a previous one."""
-    kind, low, high = config.sweep.search.lr
-    if get_mixture(config.train.mixture).stages[-1].init_from_previous:
-        low = min(low, getattr(config.train, _last_stage_section(config)).lr / LR_REACH)
-    return kind, low, high
-
-
-def apply(config: ExperimentConfig, params: dict) -> ExperimentConfig:
-    """The cell's config with a trial's hyperparameters in place."""
-    section = _last_stage_section(config)
-    method = _trained_method(config)
-    hparams = {"lr": float(params["lr"]), "weight_decay": float(params["weight_decay"]), "epochs": int(params["epochs"])}
-    if "freeze_bn" in params:
-        hparams["freeze_bn"] = bool(params["freeze_bn"])
-    if "head_warmup_epochs" in params:
-        hparams["head_warmup_epochs"] = int(params["head_warmup_epochs"])
-    update = {
-        "train": {
-            section: hparams,
-            "method_params": {method: {k.removeprefix("method."): v for k, v in params.items() if k.startswith("method.")}},
-        }
-    }
-    return ExperimentConfig.model_validate(merge(config.model_dump(), update))
-
-
-def cell_key(config: ExperimentConfig) -> str:
-    """What the search's outcome depends on: the cell, the search settings (not how many trials
-    run at once) and the searched method's declared space (it lives in code)."""
-    settings = config.sweep.search.model_dump(mode="json", exclude={"max_concurrent_trials"})
-    declared = [(hp.name, hp.default, list(hp.distribution)) for hp in get_method(_trained_method(config)).hyperparameters]
-    extra = json.dumps([settings, declared], sort_keys=True, default=list)
-    return identity.key(f"{config.digest('dataset', 'generation', 'train', 'seed')}|{extra}")
-
-
-def search_key(config: ExperimentConfig) -> str:
-    """The key of the cell's search (its Tune experiment and done marker): ``cell_key``, without
-    the synthetic renderer's knobs for a mixture trained on real data alone, so the points of a
-    sweep over those knobs share one search (its trials' runs stay under the first point's cell)."""
-    if get_mixture(config.train.mixture).needs_synthetic:
-        return cell_key(config)
-    return cell_key(config.real_data_only())
-
-
-def search_seed(config: ExperimentConfig, key: str) -> int:
-    """TPE's seed for the search ``key``: ``sweep.search.seed`` and the key, so cells with the
-    same space try different configurations after the defaults (a decision: docs/design.md §5)."""
-    return stable_seed(config.sweep.search.seed, key) % 2**32  # Optuna's samplers take 32 bits
-
-
-def stage1_trials(num_samples: int) -> int:
-    """A stage-1 search's share of its cell's ``num_samples``: half, rounded down; the cell's
-    own search gets the rest, so an FFR cell tries as many configurations as any other cell."""
-    return num_samples // 2
+    """(Tune space, the configured defaults as one point): ``search_plan.declared_space`` as Tune domains."""
+    declared, defaults = declared_space(config)
+    return {name: to_tune(distribution) for name, distribution in declared.items()}, defaults
 
 
 # A trial (re)started while the tracking server restarts waits this long for it, then fails in one
@@ -200,37 +97,6 @@ def _trial(params: dict, cell: dict, tracking: dict, parent_run_id: str) -> None
     result = run_trial(config, tracker, parent_run_id, tune.get_context().get_trial_id())
     if result.stages[-1].reused:  # trained by an earlier attempt: Tune still needs its result
         tune.report({k: v for k, v in result.stages[-1].metrics.items() if k.startswith(("val/", "epoch", "final", SELECTION_STEP))})
-
-
-def close_stopped_trials(tracker, cell_run_id: str, stopped: set[str]) -> None:
-    """Runs of trials Tune stopped (ASHA) never finished themselves: mark them KILLED. Such a run
-    is still RUNNING, or FAILED when the stop reached its training as an error first; ``stopped``
-    holds the ids of the trials Tune reports without an error, so a trial that failed stays FAILED."""
-    client = tracker.client
-
-    def children(parent: str) -> list:
-        return client.search_runs([tracker.experiment_id], filter_string=f"tags.`{PARENT_TAG}` = '{parent}'")
-
-    for run in children(cell_run_id):
-        if TRIAL_TAG not in run.data.tags:
-            continue
-        to_kill = ("RUNNING", "FAILED") if run.data.tags[TRIAL_TAG] in stopped else ("RUNNING",)
-        if run.info.status in to_kill:
-            for stage in children(run.info.run_id):
-                if stage.info.status in to_kill:
-                    tracker.finish(stage.info.run_id, "KILLED")
-            tracker.finish(run.info.run_id, "KILLED")
-
-
-def finish_stage_runs(tracker, run_id: str, mixture: str) -> None:
-    """The stage runs a finished experiment used, FINISHED as it is. Seed 0's experiment may be
-    the selected trial's run, reusing its stages: a stopped trial's stage was KILLED by
-    ``close_stopped_trials``, or FAILED by the trial's own process ending after the seed reused it."""
-    tags = tracker.client.get_run(run_id).data.tags
-    for plan in get_mixture(mixture).stages:
-        stage_run = tags.get(stage_run_id_tag(plan.name))
-        if stage_run and tracker.client.get_run(stage_run).info.status != "FINISHED":
-            tracker.finish(stage_run)
 
 
 def _tuner(config: ExperimentConfig, trainable, folder: Location, key: str):
@@ -293,40 +159,12 @@ def search_cell(config: ExperimentConfig, tracker, cell_run_id: str, runs: str |
     if not finished:
         first = next((r.error for r in grid if r.error is not None), None)
         raise Fake2RealError(f"search: every trial of cell {key} failed: {str(first).strip().splitlines()[-1] if first else 'no result'}")
-    close_stopped_trials(tracker, cell_run_id, {r.metrics["trial_id"] for r in grid if r.error is None and "trial_id" in (r.metrics or {})})
+    tracker.close_stopped_trials(cell_run_id, {r.metrics["trial_id"] for r in grid if r.error is None and "trial_id" in (r.metrics or {})})
     best = max(finished, key=lambda r: selection_key(r.metrics))  # equal keys: the earliest trial
     epochs = sum(int(r.metrics.get(SELECTION_STEP, 0)) - (1 if r.metrics.get("final") else 0) for r in finished)
     outcome = CellSearch(key, dict(best.config), float(best.metrics[SELECTION_METRIC]), len(grid), epochs)
     write_marker(folder / f"cell-{key}" / DONE_FILE, asdict(outcome))
     return outcome
-
-
-def with_seed(config: ExperimentConfig, seed: int) -> ExperimentConfig:
-    return ExperimentConfig.model_validate(merge(config.model_dump(), {"seed": seed}))
-
-
-def searches_stage1(config: ExperimentConfig) -> bool:
-    """Whether the cell's stage 1 is searched first: ``sweep.search.stage1`` and a mixture whose
-    first stage trains on synthetic data only and hands its model over (FFR and its ablations)."""
-    stages = get_mixture(config.train.mixture).stages
-    return config.sweep.search.stage1 and len(stages) > 1 and stages[0].data == "synthetic" and stages[1].init_from_previous
-
-
-def stage1_cell(config: ExperimentConfig) -> ExperimentConfig:
-    """The search of FFR's stage 1: the cell ``synthetic_only``/``erm`` (the same stage, by hash)
-    on FFR's synthetic data, with its share of the cell's trials; an ablation of FFR keeps the
-    hyperparameters selected for FFR."""
-    trials = stage1_trials(config.sweep.search.num_samples)
-    return ExperimentConfig.model_validate(merge(config.model_dump(), {"train": {"mixture": "synthetic_only", "method": "erm"},
-                                                                       "sweep": {"search": {"num_samples": trials}}}))
-
-
-def last_stage_cell(config: ExperimentConfig) -> ExperimentConfig:
-    """The cell as its own search runs: with a stage-1 search, the trials that search leaves."""
-    if not searches_stage1(config):
-        return config
-    left = config.sweep.search.num_samples - stage1_trials(config.sweep.search.num_samples)
-    return ExperimentConfig.model_validate(merge(config.model_dump(), {"sweep": {"search": {"num_samples": left}}}))
 
 
 def with_searched_stage1(cell: ExperimentConfig, tracker, cell_run: str, runs: str) -> ExperimentConfig:
@@ -363,7 +201,7 @@ def run_searched_cell(cell: ExperimentConfig, seeds: list[int], tracker, sweep_r
         results = run_experiments([with_seed(selected, seed) for seed in seeds], tracker, cell_run, experiments_at_once(cell))
         for result in results:  # seed 0's run may be the selected trial's: name and tag it for what it is now
             mark_selected(tracker.client, result.run_id, experiment_run_name(ratio, mixture, method, result.seed, point_label(point)))
-            finish_stage_runs(tracker, result.run_id, mixture)
+            tracker.finish_stage_runs(result.run_id, [plan.name for plan in get_mixture(mixture).stages])
     summary = {"search/trials": found.trials, "search/trial_epochs": found.trial_epochs, "search/best_trial_val_wga": found.best_val_wga}
     for metric in (TEST_WGA, "test/balanced_accuracy", VAL_WGA):
         spread = interval([r.metrics.get(metric) for r in results])

@@ -25,7 +25,8 @@ from fake2real.generate.backends import backend_of
 from fake2real.report.table import markdown, write_charts, write_csv
 from fake2real.runtime import init_ray
 from fake2real.capacity import check_local_cluster, experiments_at_once
-from fake2real.search import run_searched_cell, search_space, searches_stage1, stage1_cell
+from fake2real.search import run_searched_cell
+from fake2real.search_plan import declared_space, distinct_searches, searches_stage1
 from fake2real.sweep_plan import cells, check_size, pool_needs, prepare_pools, real_cells, search_cells
 from fake2real.synthetic import check_sweep_generation
 from fake2real.track.mlflow_runs import Tracker, resolve_uri
@@ -60,11 +61,9 @@ def check_sweep(config: ExperimentConfig) -> None:
             raise ConfigError("config: sweep.search.stage1 splits a cell's sweep.search.num_samples between its stage-1 search "
                               f"and its own: it needs at least 2, got {config.sweep.search.num_samples}")
     check_sweep_generation(config, mixtures)
-    if config.sweep.search.num_samples:  # every cell's space, before any cell trains
-        for cell in search_cells(config):
-            search_space(cell)
-            if searches_stage1(cell):
-                search_space(stage1_cell(cell))
+    if config.sweep.search.num_samples:  # every search's space, before any cell trains
+        for search in distinct_searches(search_cells(config)):
+            declared_space(search)
     # A local cluster's CPUs are known before Ray starts: a trainer it can never hold fails here,
     # not once the sweep's MLflow runs exist (each distinct train section: an axis may change it).
     for cell in {cell.train.model_dump_json(): cell for cell in search_cells(config)}.values():

@@ -27,7 +27,7 @@ from fake2real.experiment import stage_spec
 from fake2real.generate.backends import backend_of
 from fake2real.generate.generator_training import finished_generator
 from fake2real.generators import generator_job
-from fake2real.search import last_stage_cell, search_key, searches_stage1, stage1_cell
+from fake2real.search_plan import distinct_searches, searches_stage1, stage1_cell
 from fake2real.pools import check_shortfall, ensure_pool, pool_counts
 from fake2real.synthetic import Draw, Pool, draw_location, synthetic_draw
 from fake2real.train.mixtures import get_mixture
@@ -227,12 +227,7 @@ def dry_run(config: ExperimentConfig) -> str:
     search = config.sweep.search
     trials: list[StageWork] = []
     if search.num_samples:
-        # A search is shared by the cells of one key: a stage-1 search by every method of its
-        # (dataset, r), a real-data-only cell's by the points of the renderer's knobs.
-        cells = list({search_key(c): c for c in search_cells(config)}.values())
-        searched = [last_stage_cell(c) for c in cells]  # each with its own trials: a stage-1 search takes its share
-        searched += list({search_key(s): s for s in (stage1_cell(c) for c in cells if searches_stage1(c))}.values())
-        for cell in searched:
+        for cell in distinct_searches(search_cells(config)):  # as the run's searches share them, by key
             key, last = list(stage_work(_single(cell), workspace, real_info).items())[-1]
             trials += [replace(last, done=False)] * cell.sweep.search.num_samples  # a trial's hyperparameters are new
             if not last.done:  # the cell's first seed reuses its selected trial's stage: not trained twice

@@ -22,6 +22,7 @@ from fake2real import cli
 from fake2real.errors import TrackingError
 from fake2real.sections import DatasetConfig
 from fake2real.entrypoints import where_to_look
+from fake2real.search_plan import cell_key
 from fake2real.sweep import SweepResult
 from fake2real.track.mlflow_runs import Tracker, existing_store
 from fake2real.track.names import (
@@ -83,8 +84,8 @@ def _fake_search_cell(trials: list[dict], best: int, stopped: bool = False):
                     patch.setattr(Tracker, "finish", lambda self, run_id, status="FINISHED": None)
                 search._trial(params, config.model_dump(mode="json"), tracking, cell_run_id)
         if stopped:
-            search.close_stopped_trials(tracker, cell_run_id, {f"t{number:07d}" for number in range(len(trials))})
-        return search.CellSearch(search.cell_key(config), trials[best], 0.5, len(trials), 3 * len(trials))
+            tracker.close_stopped_trials(cell_run_id, {f"t{number:07d}" for number in range(len(trials))})
+        return search.CellSearch(cell_key(config), trials[best], 0.5, len(trials), 3 * len(trials))
 
     return search_cell
 

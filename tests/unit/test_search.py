@@ -8,7 +8,8 @@ from ray.tune.search.optuna import OptunaSearch
 
 from fake2real.config import build_config
 from fake2real.errors import ConfigError
-from fake2real.search import apply, cell_key, close_stopped_trials, search_space, searches_stage1, stage1_cell, with_seed
+from fake2real.search import search_space
+from fake2real.search_plan import apply, cell_key, searches_stage1, stage1_cell, with_seed
 from fake2real.track.mlflow_runs import Tracker
 from fake2real.track.names import CELL, LEVEL_TAG, STAGE, trial_run_tags
 from fake2real.train.methods import METHODS, get_method
@@ -126,7 +127,7 @@ def test_trials_tune_stopped_are_killed_and_a_trial_that_failed_stays_failed(tmp
             tracker.finish(stage, status)
             tracker.finish(run, status)
         runs[trial] = (run, stage)
-    close_stopped_trials(tracker, cell, stopped={"a", "c"})  # the trials Tune reports without an error
+    tracker.close_stopped_trials(cell, stopped={"a", "c"})  # the trials Tune reports without an error
     status = {t: [tracker.client.get_run(r).info.status for r in pair] for t, pair in runs.items()}
     assert status == {"a": ["FINISHED"] * 2, "b": ["KILLED"] * 2, "c": ["KILLED"] * 2, "d": ["FAILED"] * 2}
     assert tracker.client.get_run(cell).info.status == "RUNNING"  # the cell goes on to its seeds
@@ -145,7 +146,7 @@ def test_a_stage_that_starts_from_a_previous_one_searches_two_decades_below_its_
 
 
 def test_lp_ft_is_searched_and_applied_to_the_last_stage():
-    from fake2real.search import HEAD_WARMUP_EPOCHS, apply
+    from fake2real.search_plan import HEAD_WARMUP_EPOCHS, apply
 
     config = build_config(overrides={"train": {"mixture": "ffr"}})
     space, defaults = search_space(config)
@@ -158,7 +159,7 @@ def test_lp_ft_is_searched_and_applied_to_the_last_stage():
 
 
 def test_each_cell_draws_with_a_seed_of_its_own():
-    from fake2real.search import search_key, search_seed
+    from fake2real.search_plan import search_key, search_seed
 
     erm = build_config(overrides={"train": {"mixture": "ffr", "method": "erm"}, "sweep": {"search": {"num_samples": 4}}})
     dro = build_config(overrides={"train": {"mixture": "ffr", "method": "groupdro"}, "sweep": {"search": {"num_samples": 4}}})
@@ -171,7 +172,7 @@ def test_each_cell_draws_with_a_seed_of_its_own():
 
 @pytest.mark.parametrize("num_samples, stage1, last", [(2, 1, 1), (5, 2, 3), (8, 4, 4)])
 def test_a_stage1_search_spends_its_share_of_the_cells_trials(num_samples, stage1, last):
-    from fake2real.search import last_stage_cell, stage1_cell
+    from fake2real.search_plan import last_stage_cell, stage1_cell
 
     cell = build_config(overrides={"train": {"mixture": "ffr"}, "sweep": {"search": {"num_samples": num_samples, "stage1": True}}})
     assert stage1_cell(cell).sweep.search.num_samples == stage1
@@ -192,3 +193,21 @@ def test_a_stage1_search_needs_two_trials_to_split(tmp_path, monkeypatch):
                                 "and its own: it needs at least 2, got 1")
     # Without an FFR-like cell there is nothing to split.
     check_sweep(build_config(overrides={"output_dir": str(tmp_path), "sweep": {"mixtures": ["none"], "search": {"num_samples": 1, "stage1": True}}}))
+
+
+def test_the_searches_a_sweep_runs_each_once_as_it_runs_them():
+    """What the dry run counts and the run searches: one list, shared by key (search_plan.distinct_searches)."""
+    from fake2real.search_plan import distinct_searches, search_key
+    from fake2real.sweep_plan import search_cells
+
+    config = build_config(overrides=["sweep.axes={dataset.shapes.semantic_gap: [0.0, 0.5]}", "sweep.mixtures=[none, ffr]",
+                                     "sweep.methods=[erm, groupdro]", "sweep.search.num_samples=4", "sweep.search.stage1=true"])
+    searches = distinct_searches(search_cells(config))
+    kinds = sorted((s.train.mixture, s.train.method, s.sweep.search.num_samples) for s in searches)
+    # none's searches are shared by the renderer's points; FFR's stage 1 by the methods of a point
+    assert kinds == [("ffr", "erm", 2)] * 2 + [("ffr", "groupdro", 2)] * 2 + [("none", "erm", 4), ("none", "groupdro", 4)] \
+        + [("synthetic_only", "erm", 2)] * 2
+    assert len({search_key(s) for s in searches}) == len(searches)
+    # An FFR-shaped mixture is one that pretrains on synthetic data alone, by its stages.
+    assert {name for name in ("none", "usb", "asb", "ffr", "ffr_reversed", "synthetic_only", "ffr_biased")
+            if get_mixture(name).pretrains_on_synthetic} == {"ffr", "ffr_biased"}

@@ -25,7 +25,9 @@ from pathlib import Path
 
 from fake2real.errors import TrackingError, redact
 from fake2real.interrupt import stopping
-from fake2real.track.names import EXPERIMENT_KIND, EXPERIMENT_KIND_TAG, KEY_TAG, LEVEL_TAG, PARENT_TAG, RUN_NAME_TAG, RUNS_PAGE
+from fake2real.track.names import (
+    EXPERIMENT_KIND, EXPERIMENT_KIND_TAG, KEY_TAG, LEVEL_TAG, PARENT_TAG, RUN_NAME_TAG, RUNS_PAGE, TRIAL_TAG, stage_run_id_tag,
+)
 
 
 def resolve_uri(configured: str | None) -> str:
@@ -185,6 +187,33 @@ class Tracker:
             if run_id:
                 self.finish(run_id, "KILLED" if isinstance(exc, KeyboardInterrupt) or stopping() else "FAILED")
             raise
+
+    def _children(self, parent: str) -> list:
+        return self.client.search_runs([self.experiment_id], filter_string=f"tags.`{PARENT_TAG}` = '{parent}'")
+
+    def close_stopped_trials(self, cell_run_id: str, stopped: set[str]) -> None:
+        """Runs of trials Tune stopped (ASHA) never finished themselves: mark them KILLED. Such a run
+        is still RUNNING, or FAILED when the stop reached its training as an error first; ``stopped``
+        holds the ids of the trials Tune reports without an error, so a trial that failed stays FAILED."""
+        for run in self._children(cell_run_id):
+            if TRIAL_TAG not in run.data.tags:
+                continue
+            to_kill = ("RUNNING", "FAILED") if run.data.tags[TRIAL_TAG] in stopped else ("RUNNING",)
+            if run.info.status in to_kill:
+                for stage in self._children(run.info.run_id):
+                    if stage.info.status in to_kill:
+                        self.finish(stage.info.run_id, "KILLED")
+                self.finish(run.info.run_id, "KILLED")
+
+    def finish_stage_runs(self, run_id: str, stages: list[str]) -> None:
+        """The runs of ``stages`` a finished experiment used, FINISHED as it is. Seed 0's experiment
+        may be the selected trial's run, reusing its stages: a stopped trial's stage was KILLED by
+        ``close_stopped_trials``, or FAILED by the trial's own process ending after the seed reused it."""
+        tags = self.client.get_run(run_id).data.tags
+        for stage in stages:
+            stage_run = tags.get(stage_run_id_tag(stage))
+            if stage_run and self.client.get_run(stage_run).info.status != "FINISHED":
+                self.finish(stage_run)
 
 
 # Every run this process opened (``run_for``), by store and experiment: a job stopped by a signal

@@ -4,7 +4,7 @@ Runs nest sweep → cell (searched sweeps only) → experiment or trial → stag
 ``fake2real.level`` saying which of these it is. A search trial's experiment run is a ``trial``;
 the selected configuration's run for each seed is an ``experiment`` (for seed 0 that may be the
 selected trial's own run, renamed and re-tagged by ``mark_selected``, its stage runs FINISHED with
-it by ``search.finish_stage_runs``).
+it by ``Tracker.finish_stage_runs``).
 
 Run names carry the bias ratio r: ``sweep-<name>``, ``cell-r<r>-<mixture>-<method>``,
 ``r<r>-<mixture>-<method>-seed<seed>``, ``r<r>-<mixture>-<method>-trial<Tune trial id>`` and

@@ -61,6 +61,12 @@ class Mixture:
     def needs_synthetic(self) -> bool:
         return self.count_rule is not None
 
+    @property
+    def pretrains_on_synthetic(self) -> bool:
+        """Its first stage trains on synthetic data alone and hands its model to the next (FFR and
+        its ablations): the stage a search may search first (``sweep.search.stage1``)."""
+        return len(self.stages) > 1 and self.stages[0].data == "synthetic" and self.stages[1].init_from_previous
+
 
 def usb_budget(counts: dict[tuple[int, int], int]) -> int:
     """Synthetic images USB adds: every group filled up to the largest real group."""
