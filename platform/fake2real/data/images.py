@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import io
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
 
 from fake2real.errors import DataError
+
+if TYPE_CHECKING:  # type hints only: torch is imported where an image is decoded for training
+    import torch
 
 # Source images kept byte for byte when already the table's size: every reader decodes these
 # formats and modes to RGB (``decode_rgb``), and a second JPEG pass would change the pixels a
@@ -67,7 +71,7 @@ def _first(exc: BaseException) -> str:
     return (str(exc).splitlines() or [type(exc).__name__])[0][:120]
 
 
-def decode_rgb(data: bytes) -> "torch.Tensor":
+def decode_rgb(data: bytes) -> torch.Tensor:
     """Encoded bytes of a table row → uint8 (3, H, W), as training sees them."""
     import torch
     from torchvision.io import ImageReadMode, decode_image
