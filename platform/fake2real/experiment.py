@@ -33,12 +33,12 @@ from fake2real.track.names import (
     trial_run_name, trial_run_tags,
 )
 from fake2real.track.params import dataset_params
-from fake2real.track.train_callback import MLflowStageCallback
 from fake2real.train.methods import get_method, resolve_params
 from fake2real.train.mixtures import Mixture, StagePlan, get_mixture
 from fake2real.train.posthoc import PosthocSpec, run_posthoc_task
 from fake2real.train.spec import Resources, StageSpec
-from fake2real.train.stage import AS_TASK, IN_PROCESS, StageResult, finished_stage, run_stage
+from fake2real.train.stage import AS_TASK, IN_PROCESS, run_stage
+from fake2real.train.stage_record import StageResult, finished_stage
 from fake2real.workspace import Workspace, prepare_real
 
 # Metrics an experiment run gets from its last stage and post-hoc step (its method's own too).
@@ -166,6 +166,8 @@ class Experiment:
         stage_run = tracker.run_for(spec.key(), stage_run_name(name, spec.name), run_id, params={"stage": spec.name, **spec.__dict__},
                                     tags={LEVEL_TAG: STAGE}, former_key=stored.legacy_key if stored else None)
         print(f"[train] {name} / {spec.name} (MLflow run {stage_run})", flush=True)
+        from fake2real.track.train_callback import MLflowStageCallback  # Ray Train: only when a stage trains
+
         with tracker.failed_on_error(stage_run):
             result = run_stage(spec, Resources.of(self.config.train), self.workspace.runs,
                                [MLflowStageCallback(tracker.uri, stage_run, spec.name)], report_to_tune=to_tune,

@@ -21,14 +21,25 @@ class _LazyModule:
     def __init__(self, name: str):
         self._name = name
 
+    def _module(self) -> ModuleType:
+        name = object.__getattribute__(self, "_name")
+        return sys.modules.get(name) or importlib.import_module(name)
+
     def __getattr__(self, attribute: str) -> Any:
-        module = sys.modules.get(self._name)
-        if module is None:
-            module = importlib.import_module(self._name)
-        return getattr(module, attribute)
+        return getattr(self._module(), attribute)
+
+    # Writes go to the module too (a test's monkeypatch of ``ray.cluster_resources`` patches Ray's).
+    def __setattr__(self, attribute: str, value: Any) -> None:
+        if attribute == "_name":
+            object.__setattr__(self, attribute, value)
+        else:
+            setattr(self._module(), attribute, value)
+
+    def __delattr__(self, attribute: str) -> None:
+        delattr(self._module(), attribute)
 
     def __repr__(self) -> str:
-        return f"<module {self._name!r}, imported at first use>"
+        return f"<module {object.__getattribute__(self, '_name')!r}, imported at first use>"
 
 
 def lazy_module(name: str) -> ModuleType:

@@ -31,7 +31,7 @@ from fake2real.search_plan import distinct_searches, searches_stage1, stage1_cel
 from fake2real.pools import check_shortfall, ensure_pool, pool_counts
 from fake2real.synthetic import Draw, Pool, draw_location, synthetic_draw
 from fake2real.train.mixtures import get_mixture
-from fake2real.train.stage import finished_stage
+from fake2real.train.stage_record import finished_stage
 from fake2real.workspace import Workspace, planned_real_info, real_location
 
 Group = tuple[int, int]

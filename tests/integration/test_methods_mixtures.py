@@ -21,7 +21,7 @@ from fake2real.sweep import run_sweep
 from fake2real.train.methods import METHODS
 from fake2real.train.methods.dfr import C_GRID
 from fake2real.train.mixtures import MIXTURES
-from fake2real.train.stage import RESULT_FILE
+from fake2real.train.stage_record import RESULT_FILE
 
 OTHER_MIXTURES = sorted(set(MIXTURES) - {"none"})
 

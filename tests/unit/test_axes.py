@@ -166,7 +166,7 @@ def test_a_shared_stage_trains_once_while_the_other_experiment_waits(monkeypatch
 def _regime_results():
     """Two gaps × two strengths, 3 seeds: FFR far above ASB at gap 0, far below at gap 1 (tight
     seeds), and level with USB everywhere (wide seeds)."""
-    from fake2real.train.stage import StageResult
+    from fake2real.train.stage_record import StageResult
 
     base = {"asb": 0.6, "usb": 0.6}
     out = []

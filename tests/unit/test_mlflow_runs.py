@@ -30,7 +30,7 @@ from fake2real.track.names import (
     TRIAL_TAG, sweep_run_name,
 )
 from fake2real.track.params import dataset_params
-from fake2real.train.stage import StageResult
+from fake2real.train.stage_record import StageResult
 from helpers import experiment_config
 
 REPO = Path(__file__).resolve().parents[2]

@@ -93,7 +93,7 @@ def _same_runs_twice():
     back from MLflow (RunRecord, sorted as read_sweep sorts them)."""
     from fake2real.experiment import ExperimentResult
     from fake2real.report.runs import RunRecord
-    from fake2real.train.stage import StageResult
+    from fake2real.train.stage_record import StageResult
 
     results, records = [], []
     for ratio in (0.99, None, 0.9):  # the sweep's own order; None: the data as distributed

@@ -17,22 +17,18 @@ adopted: a marker under its key now names the old run's checkpoint (docs/design.
 from __future__ import annotations
 
 import os
-import threading
-from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import pyarrow.fs
-import ray.train
-from ray.train import CheckpointConfig, FailureConfig, LoggingConfig, RunConfig, ScalingConfig
-from ray.train.torch import TorchConfig, TorchTrainer
 
-from fake2real.data.storage import Location, relative_to
-from fake2real.data.markers import read_marker, write_marker
+from fake2real.data.storage import Location
 from fake2real.interrupt import off_main_thread
-from fake2real.train.local import run_local, run_stage_task
-from fake2real.train.loop import train_loop_per_worker
 from fake2real.train.spec import Resources, StageSpec
+from fake2real.train.stage_record import StageResult, finished_stage, last_component, mark_done
 
-RESULT_FILE = "stage_result.json"
+if TYPE_CHECKING:
+    import ray.train
+
 # Ray Train's controller takes a report at its next poll of the workers, every 2 s by default: on
 # small stages that was most of each epoch (benchmarks/stage_overhead.py: 2.1 s per report, 0.22 s
 # at 0.2 s). Set in the process that starts the trainer, which passes it on to the controller; a
@@ -47,87 +43,10 @@ PREEMPTION_WATCHER_ENV = "RAY_TRAIN_ENABLE_PREEMPTION_WATCHER"
 IN_PROCESS, AS_TASK = "in_process", "task"
 
 
-@dataclass
-class StageResult:
-    key: str
-    checkpoint_uri: str
-    metrics: dict = field(default_factory=dict)
-    reused: bool = False
-    legacy_key: str | None = None  # found stored under the key it had before keys were relative
-
-
 def checkpoint_uri(checkpoint: ray.train.Checkpoint) -> str:
     if isinstance(checkpoint.filesystem, pyarrow.fs.LocalFileSystem):
         return checkpoint.path
     return f"{checkpoint.filesystem.type_name}://{checkpoint.path}"
-
-
-def _last(uri: str) -> str:
-    return uri.rstrip("/").rsplit("/", 1)[-1]
-
-
-def _stored(storage: Location, run_name: str) -> StageResult | None:
-    """The result marked done in the run folder ``run_name``, its checkpoint under ``storage`` as it is now."""
-    done = read_marker(storage / run_name / RESULT_FILE)
-    if done is None:
-        return None
-    if "checkpoint" in done:  # relative to the runs folder (absolute only if it never was in it)
-        relative = "://" not in done["checkpoint"] and not done["checkpoint"].startswith("/")
-        checkpoint = str(storage / done["checkpoint"]) if relative else done["checkpoint"]
-    else:  # written before: absolute, a folder of this run's (wherever the workspace was then)
-        checkpoint = str(storage / run_name / _last(done["checkpoint_uri"]))
-    return StageResult(done["key"], checkpoint, done.get("metrics", {}), reused=True)
-
-
-# runs folder → {run folder: where its marker says the workspace was (None: nowhere else)}, read
-# once per process; the experiments of a sweep ask from threads.
-_FORMER: dict[str, dict[str, str | None]] = {}
-_FORMER_LOCK = threading.Lock()
-
-
-def _former_roots(storage: Location, workspace: str) -> list[str]:
-    """Where the workspace was when its old markers were written: their absolute checkpoint URIs
-    end in ``<runs folder>/<run>/<checkpoint>``, what is before is the workspace they were keyed in."""
-    runs = relative_to(str(storage), workspace)
-    if runs is None:
-        return []
-    fs, path = storage.filesystem()
-    with _FORMER_LOCK:
-        seen = _FORMER.setdefault(str(storage), {})
-        folders = [info.base_name for info in fs.get_file_info(pyarrow.fs.FileSelector(path, allow_not_found=True))
-                   if info.type == pyarrow.fs.FileType.Directory]
-        for folder in folders:
-            if folder in seen:
-                continue
-            old = (read_marker(storage / folder / RESULT_FILE) or {}).get("checkpoint_uri", "")
-            suffix = f"/{runs}/{folder}/{_last(old)}"
-            seen[folder] = old[: -len(suffix)] if old.endswith(suffix) and old[: -len(suffix)] != workspace else None
-        return sorted({root for root in seen.values() if root is not None})
-
-
-def finished_stage(spec: StageSpec, storage: str) -> StageResult | None:
-    """The stage's result when it finished earlier (its done marker), else None; one stored under
-    its legacy key is found too (``legacy_key`` set), and nothing is written (a dry run asks)."""
-    storage = Location(storage)
-    found = _stored(storage, spec.run_name)
-    if found is not None or spec.workspace is None:
-        return found
-    for root in [spec.workspace, *_former_roots(storage, spec.workspace)]:
-        legacy = spec.legacy_key(root)
-        if legacy == spec.key():  # nothing of the workspace in its key
-            return None
-        found = _stored(storage, f"{spec.name}-{legacy}")
-        if found is not None:
-            return replace(found, key=spec.key(), legacy_key=legacy)
-    return None
-
-
-def _mark_done(spec: StageSpec, storage: Location, result: StageResult) -> None:
-    """The done marker under the stage's key: its checkpoint relative to the runs folder (an
-    adopted stage's: the old run's), so it is found wherever the workspace goes."""
-    checkpoint = relative_to(result.checkpoint_uri, storage) or result.checkpoint_uri
-    marker = {"key": spec.key(), "checkpoint": checkpoint, "metrics": result.metrics}
-    write_marker(storage / spec.run_name / RESULT_FILE, marker | ({"adopted_from": result.legacy_key} if result.legacy_key else {}))
 
 
 def run_stage(spec: StageSpec, resources: Resources, storage: str, callbacks: list | None = None, report_to_tune: bool = False,
@@ -137,9 +56,12 @@ def run_stage(spec: StageSpec, resources: Resources, storage: str, callbacks: li
     done = finished_stage(spec, storage)
     if done is not None:
         if done.legacy_key is not None:  # from now on found by its key, wherever the workspace goes
-            _mark_done(spec, Location(storage), done)
+            mark_done(spec, Location(storage), done)
         return done
     callbacks = list(callbacks or [])
+    # Imported here: planning a sweep reads a stage's record without torch or Ray Train.
+    from fake2real.train.local import run_local, run_stage_task
+
     if resources.num_workers == 1:
         if report_to_tune and single_worker != IN_PROCESS:
             raise ValueError("a single-worker stage reports to Tune from its trial's own process (single_worker=IN_PROCESS)")
@@ -150,12 +72,17 @@ def run_stage(spec: StageSpec, resources: Resources, storage: str, callbacks: li
     else:
         metrics, checkpoint = _fit(spec, resources, storage, callbacks, report_to_tune)
     outcome = StageResult(key=spec.key(), checkpoint_uri=checkpoint, metrics={k: v for k, v in metrics.items() if isinstance(v, (int, float))})
-    _mark_done(spec, Location(storage), outcome)
+    mark_done(spec, Location(storage), outcome)
     return outcome
 
 
 def _fit(spec: StageSpec, resources: Resources, storage: str, callbacks: list, report_to_tune: bool) -> tuple[dict, str]:
     """The stage on a ``TorchTrainer``'s worker group: (the selected model's metrics, its checkpoint's URI)."""
+    from ray.train import CheckpointConfig, FailureConfig, LoggingConfig, RunConfig, ScalingConfig
+    from ray.train.torch import TorchConfig, TorchTrainer
+
+    from fake2real.train.loop import train_loop_per_worker
+
     os.environ.setdefault(CONTROLLER_POLL_ENV, CONTROLLER_POLL_S)
     os.environ.setdefault(PREEMPTION_WATCHER_ENV, "0")
     if report_to_tune:  # created in the trial's process, called in Ray Train's controller
@@ -187,4 +114,4 @@ def _fit(spec: StageSpec, resources: Resources, storage: str, callbacks: list, r
     result = off_main_thread(trainer.fit)
     # Named as a reused stage names it (Location's spelling of the runs folder, whatever Ray's):
     # the next stage's key is the same whether this one was trained now or found.
-    return result.metrics, str(Location(storage) / spec.run_name / _last(checkpoint_uri(result.checkpoint)))
+    return result.metrics, str(Location(storage) / spec.run_name / last_component(checkpoint_uri(result.checkpoint)))

@@ -24,7 +24,8 @@ from fake2real.track.names import KEY_TAG
 from fake2real.train import posthoc
 from fake2real.train.mixtures import get_mixture
 from fake2real.train.spec import ADDED_LATER, Resources, StageSpec
-from fake2real.train.stage import RESULT_FILE, finished_stage, run_stage
+from fake2real.train.stage import run_stage
+from fake2real.train.stage_record import RESULT_FILE, finished_stage
 
 CHECKPOINT = "checkpoint_2026-01-01_00-00-00.000000"
 
