@@ -22,7 +22,6 @@ from fake2real.generate.generator_training import (
 from fake2real.runtime import init_ray
 from fake2real.track.mlflow_runs import Tracker, resolve_uri
 from fake2real.track.names import CHECKPOINT_TAG, GENERATOR, LEVEL_TAG
-from fake2real.track.train_callback import MLflowGeneratorCallback
 from fake2real.workspace import Workspace, prepare_held_apart
 
 # Experiments of a sweep prepare their data in threads: one trains the generator, the others wait.
@@ -58,6 +57,8 @@ def _train_and_judge(config: ExperimentConfig, workspace: Workspace, job: Genera
     run = tracker.run_for(spec.key(), spec.run_name, params=params, tags={LEVEL_TAG: GENERATOR})
     print(f"[generator] {spec.run_name}: {spec.training['steps']} steps on {redact(spec.table)} (MLflow run {run})", flush=True)
     with tracker.failed_on_error(run):
+        from fake2real.track.train_callback import MLflowGeneratorCallback  # Ray Train: only to train one
+
         callback = MLflowGeneratorCallback(tracker.uri, run, spec.training["steps"], SAMPLES_FILE)
         trained = train_generator(spec, job.resources, workspace.runs, [callback])
         print(f"[generator] judging it: {job.quality_images_per_group} images per group", flush=True)

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import ray
 
+from fake2real.lazy import lazy_module
 from fake2real.config import ExperimentConfig
 from fake2real.data.sources import changed_source
 from fake2real.data.storage import Location
@@ -22,6 +22,9 @@ from fake2real.runtime import init_ray, require_resources
 from fake2real.synthetic import Draw, Group, Pool, draw_location, synthetic_draw
 from fake2real.train.mixtures import Mixture
 from fake2real.workspace import Workspace
+
+# Imported at first use: planning a sweep (its dry run) reads pools without Ray.
+ray = lazy_module("ray")
 
 
 def _actors(config: ExperimentConfig) -> ActorPool:

@@ -44,3 +44,12 @@ def test_a_lazy_module_is_the_module_at_first_use():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[0.5, 0.5, 1.0]"
+
+
+@pytest.mark.parametrize("overrides", [[], ["sweep.search.num_samples=4", "sweep.search.stage1=true", "sweep.mixtures=[none, ffr, usb]", "train.num_workers=1"]])
+def test_a_sweeps_dry_run_imports_no_torch_and_no_ray_library(tmp_path, overrides):
+    # The dry run plans with the run's own code (search_plan, stage records, pools) without the
+    # libraries that train; Ray's core may be read for a local cluster's size (capacity.py).
+    code = ("from fake2real.config import build_config\nfrom fake2real.entrypoints import sweep_dry_run\n"
+            f"print(sweep_dry_run(build_config(overrides={[f'output_dir={tmp_path}', *overrides]!r})).splitlines()[-1], file=sys.stderr)")
+    assert imported(code, ("torch", "torchvision", "ray.train", "ray.tune", "ray.data", "diffusers", "mlflow")) == []

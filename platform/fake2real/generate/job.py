@@ -18,8 +18,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-import ray
 
+from fake2real.lazy import lazy_module
 from fake2real.seeding import stable_seed
 from fake2real.data.images import encode_image
 from fake2real.data.storage import TMP_PREFIX, Location, delete_file, get_bytes, is_file, list_names, put_bytes
@@ -29,6 +29,9 @@ from fake2real.data.table import (
 )
 from fake2real.errors import DataError, redact
 from fake2real.generate.spec import ActorPool, ImageSpec
+
+# Imported at first use: planning a sweep (its dry run) reads pools without Ray.
+ray = lazy_module("ray")
 
 PLAN_FILE = "plan/plan.parquet"
 

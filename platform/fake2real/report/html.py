@@ -23,7 +23,6 @@ from fake2real.report.cells import by_point, interval_text, intervals, ratio_ord
 from fake2real.config import point_label
 from fake2real.report.table import COLUMNS as TABLE_COLUMNS, HEADERS, cell_bars
 from fake2real.report.runs import RunRecord, SweepRuns, read_sweep
-from fake2real.report.saliency import saliency_figure
 from fake2real.errors import TrackingError, redact
 from fake2real.track.mlflow_runs import fail_fast
 
@@ -100,6 +99,8 @@ def build_figures(records: list[RunRecord], saliency: bool = True) -> list[Figur
         built.append(Figure(f"synthetic-images-{index}", f"Synthetic images per group ({', '.join(users)})", synthetic_grid(table),
                             f"Training images of {html.escape(table)}, first six per group by id."))
     if saliency:
+        from fake2real.report.saliency import saliency_figure  # torch: only for this figure
+
         found = saliency_figure(records)
         if found is not None:
             png, runs = found

@@ -18,18 +18,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from fake2real import identity
 from fake2real.data.storage import Location, get_bytes, is_file, put_bytes, relative_to
 from fake2real.data.table import group_name, read_info
 from fake2real.errors import DataError
+from fake2real.lazy import lazy_module
 from fake2real.train.methods import get_method
 from fake2real.train.metrics import evaluate_predictions
-from fake2real.train.models import build_model
 from fake2real.train.probe import g_leakage_auroc
 from fake2real.train.spec import BEST_MODEL
-from fake2real.train.tensors import load_split
+
+# Imported at first use, as the model code below is: an experiment names its post-hoc step
+# (``PosthocSpec``) without torch, e.g. in a sweep's dry run.
+torch = lazy_module("torch")
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,8 @@ def load_selected_model(checkpoint_uri: str, model_name: str, num_classes: int, 
     mode; ``owner`` names who needs it in the error when it is missing."""
     import ray.train
 
+    from fake2real.train.models import build_model
+
     model = build_model(model_name, num_classes, input_size=input_size)
     with ray.train.Checkpoint(checkpoint_uri).as_directory() as directory:
         path = Path(directory) / BEST_MODEL
@@ -58,14 +62,16 @@ def load_selected_model(checkpoint_uri: str, model_name: str, num_classes: int, 
     return model.eval()
 
 
-@torch.no_grad()
 def extract(model, table: str, split: str, num_biases: int, device, batch_size: int = 512) -> dict[str, np.ndarray]:
+    from fake2real.train.tensors import load_split
+
     data = load_split(table, split, num_biases)
     features, logits = [], []
-    for start in range(0, len(data), batch_size):
-        x = model.features(data.images[start : start + batch_size].to(device))
-        features.append(x.float().cpu())
-        logits.append(model.fc(x).float().cpu())
+    with torch.no_grad():
+        for start in range(0, len(data), batch_size):
+            x = model.features(data.images[start : start + batch_size].to(device))
+            features.append(x.float().cpu())
+            logits.append(model.fc(x).float().cpu())
     return {
         "x": torch.cat(features).numpy(),
         "logits": torch.cat(logits).numpy(),

@@ -9,10 +9,13 @@ stage selects among all its epochs, not only those after the restart.
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
 from fake2real.track.names import VAL_WGA
 from fake2real.train.metrics import improves, selection_key
+
+if TYPE_CHECKING:
+    import torch
 
 SELECTION_METRIC = VAL_WGA
 
@@ -24,7 +27,7 @@ class Selection:
         self.state = state  # the best candidate's state dict (the checkpoint's best_model.pt)
 
     @classmethod
-    def none_yet(cls, model: torch.nn.Module) -> "Selection":
+    def none_yet(cls, model: torch.nn.Module) -> Selection:
         """No candidate so far; the weights are the starting model's until one comes."""
         return cls({"epoch": -1, SELECTION_METRIC: -1.0, "key": None}, {k: v.detach().clone() for k, v in model.state_dict().items()})
 
