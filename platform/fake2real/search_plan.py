@@ -57,7 +57,7 @@ def declared_space(config: ExperimentConfig) -> tuple[dict, dict]:
         defaults[f"method.{hp.name}"] = configured.get(hp.name, hp.default)
     # Optuna's log-uniform needs the default inside (0, ∞): a configured weight decay of 0 is
     # outside the searched range, so the defaults point is clipped into it.
-    for name, (kind, low, high) in (("lr", lr), ("weight_decay", search.weight_decay)):
+    for name, (_kind, low, high) in (("lr", lr), ("weight_decay", search.weight_decay)):
         defaults[name] = min(max(defaults[name], low), high)
     return space, defaults
 

@@ -46,7 +46,10 @@ def test_a_lazy_module_is_the_module_at_first_use():
     assert done.stdout.strip() == "[0.5, 0.5, 1.0]"
 
 
-@pytest.mark.parametrize("overrides", [[], ["sweep.search.num_samples=4", "sweep.search.stage1=true", "sweep.mixtures=[none, ffr, usb]", "train.num_workers=1"]])
+SEARCHED = ["sweep.search.num_samples=4", "sweep.search.stage1=true", "sweep.mixtures=[none, ffr, usb]", "train.num_workers=1"]
+
+
+@pytest.mark.parametrize("overrides", [[], SEARCHED])
 def test_a_sweeps_dry_run_imports_no_torch_and_no_ray_library(tmp_path, overrides):
     # The dry run plans with the run's own code (search_plan, stage records, pools) without the
     # libraries that train; Ray's core may be read for a local cluster's size (capacity.py).

@@ -120,7 +120,7 @@ def _parse(data: bytes, name: str) -> tuple[pa.Table, bool]:
         else:
             table = pq.read_table(pa.BufferReader(data))
         # Names are decoded on first use: a binary file's first line fails here (UnicodeDecodeError).
-        table.column_names
+        _ = table.column_names
     except (pa.ArrowException, ValueError, OSError) as exc:
         expected = "CSV (UTF-8 text, a header line first)" if suffix == "csv" else "Parquet"
         raise DataError(f"{name}: cannot read it as {expected}: {_first_line(exc)}") from None
@@ -195,7 +195,8 @@ def check_present(fs: pafs.FileSystem, paths: list[str], shown: list[str] | None
     """Every listed image exists and is a file (``shown``: how errors name them; default the
     paths, quoted: a trailing space in a listed path is the usual cause of a missing image)."""
     infos = fs.get_file_info(paths)
-    for kind, problem in ((pafs.FileType.NotFound, "is missing ({} missing in all)"), (pafs.FileType.Directory, "is a directory, not an image file ({} in all)")):
+    for kind, problem in ((pafs.FileType.NotFound, "is missing ({} missing in all)"),
+                          (pafs.FileType.Directory, "is a directory, not an image file ({} in all)")):
         found = [i for i, info in enumerate(infos) if info.type == kind]
         if found:
             raise DataError(f"listed image '{(shown or paths)[found[0]]}' {problem.format(len(found))}")

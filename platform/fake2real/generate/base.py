@@ -35,10 +35,12 @@ class Backend(ABC):
     @classmethod
     def check_settings(cls, settings: _Section) -> None:
         """Checks of its own section when it is the chosen backend: a ValueError naming the field."""
+        return None  # an optional hook: no checks by default
 
     @classmethod
     def check(cls, config: ExperimentConfig) -> None:
         """Driver-side checks before any Ray work: a ConfigError naming the field."""
+        return None  # an optional hook: no checks by default
 
     @classmethod
     @abstractmethod

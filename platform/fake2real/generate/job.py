@@ -240,6 +240,7 @@ def _finish(output: Location, plan: pa.Table, info: TableInfo, max_attempts: int
     info.extra = {**info.extra, "rejections": int(rejections.sum()), "rows_rejected_on_every_attempt": int((rejections >= max_attempts).sum())}
     finalize(output, info)
     if info.extra["rows_rejected_on_every_attempt"]:
-        print(f"[generate] warning: {info.extra['rows_rejected_on_every_attempt']} rows were rejected on all {max_attempts} attempts (column 'rejections')", flush=True)
+        print(f"[generate] warning: {info.extra['rows_rejected_on_every_attempt']} rows were rejected on all {max_attempts} attempts "
+              "(column 'rejections')", flush=True)
     return info
 

@@ -24,7 +24,8 @@ def target_layer(model: nn.Module, example: torch.Tensor) -> nn.Module:
     """The last backbone module (in execution order) whose output is (N, C, H, W) with H·W > 1."""
     order: list[nn.Module] = []
     hooks = [
-        module.register_forward_hook(lambda m, _i, out: order.append(m) if torch.is_tensor(out) and out.dim() == 4 and out.shape[2] * out.shape[3] > 1 else None)
+        module.register_forward_hook(
+            lambda m, _i, out: order.append(m) if torch.is_tensor(out) and out.dim() == 4 and out.shape[2] * out.shape[3] > 1 else None)
         for module in model.backbone.modules()
         if module is not model.backbone
     ]

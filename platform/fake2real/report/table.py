@@ -136,7 +136,8 @@ def _bars(results, title: str, ax=None):
         shown = [cell for cell in cells if cell in found]
         x = [cells.index(cell) + offset for cell in shown]
         means = [found[cell].mean for cell in shown]
-        ax.bar(x, means, width=0.34, yerr=figures.error_bars([found[c] for c in shown]), capsize=3, error_kw={"ecolor": "#555", "lw": 1}, color=colour, alpha=0.75, label=label)
+        ax.bar(x, means, width=0.34, yerr=figures.error_bars([found[c] for c in shown]), capsize=3, error_kw={"ecolor": "#555", "lw": 1},
+               color=colour, alpha=0.75, label=label)
         for i, cell in enumerate(cells):
             values = finite(r.metrics.get(column) for r in results if cell_of(r) == cell)
             ax.scatter([i + offset] * len(values), values, color="black", s=10, zorder=3)

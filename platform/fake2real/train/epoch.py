@@ -68,7 +68,8 @@ def lr_factor(schedule: str, progress: float) -> float:
 
 
 def train_step(
-    forward: torch.nn.Module, method: Method, optimizer: torch.optim.Optimizer, images: torch.Tensor, labels: torch.Tensor, groups: torch.Tensor, reducer: Reducer
+    forward: torch.nn.Module, method: Method, optimizer: torch.optim.Optimizer, images: torch.Tensor, labels: torch.Tensor,
+    groups: torch.Tensor, reducer: Reducer,
 ) -> torch.Tensor:
     """One optimizer step on a batch (on the forward's device); returns the method's loss, detached."""
     # bf16 autocast on GPUs (no loss scaling needed, unlike fp16); full precision on CPUs.
