@@ -43,3 +43,12 @@ def test_the_integration_marker_selects_exactly_the_integration_folder():
     assert any(i.startswith("tests/unit/") for i in fast)
     assert [i for i in integration if not i.startswith("tests/integration/")] == []
     assert any(i.startswith("tests/integration/") for i in integration)
+
+
+def test_ci_runs_the_readmes_test_command():
+    """.ci/run's command is the README's second command, character for character: what CI runs is
+    what a user is told to run (ruff's lint included)."""
+    ci = (REPO / ".ci" / "run").read_text().splitlines()
+    command = ci[ci.index("# README, command 2:") + 1]
+    assert command in (REPO / "README.md").read_text().splitlines()
+    assert "ruff check ." in command and command.endswith("python -m pytest")
