@@ -159,9 +159,11 @@ def distinct_searches(cells: list[ExperimentConfig]) -> list[ExperimentConfig]:
     runs (with its own share of trials): a cell's own search, and a stage-1 search that every
     method of its (dataset, r) shares; cells with one key (a real-data-only cell at every point
     of the renderer's knobs) share one search."""
-    unique = list({search_key(cell): cell for cell in cells}.values())
-    searches = {search_key(cell): last_stage_cell(cell) for cell in unique}
-    for cell in unique:
+    unique: dict[str, ExperimentConfig] = {}
+    for cell in cells:  # the first cell of a key searches, as in the run; the others find its result
+        unique.setdefault(search_key(cell), cell)
+    searches = {key: last_stage_cell(cell) for key, cell in unique.items()}
+    for cell in unique.values():
         if searches_stage1(cell):
             stage1 = stage1_cell(cell)
             searches.setdefault(search_key(stage1), stage1)
