@@ -35,10 +35,10 @@ def _training(config) -> tuple[float, dict, bool]:
     from mlflow.tracking import MlflowClient
 
     from fake2real.generate.generator_training import finished_generator
-    from fake2real.generators import ensure_generator, generator_job
+    from fake2real.prepare.generators import ensure_generator, generator_job
     from fake2real.track.mlflow_runs import resolve_uri
     from fake2real.track.names import KEY_TAG
-    from fake2real.workspace import Workspace
+    from fake2real.prepare.workspace import Workspace
 
     workspace = Workspace.create(config)
     job = generator_job(config)

@@ -26,8 +26,8 @@ from fake2real.config import build_config
 from fake2real.data.storage import Location
 from fake2real.data.table import TableInfo
 from fake2real.presets import preset
-from fake2real.sweep_plan import draws, pool_needs
-from fake2real.workspace import Workspace
+from fake2real.run.sweep_plan import draws, pool_needs
+from fake2real.prepare.workspace import Workspace
 
 REPO = Path(__file__).resolve().parent.parent
 # CelebA-HQ train (class Smiling, bias Male): the majority groups and the kept minority per ratio.

@@ -20,11 +20,11 @@ import torch
 
 from fake2real.config import build_config
 from fake2real.data.table import read_info
-from fake2real.pools import prepare_synthetic
+from fake2real.prepare.pools import prepare_synthetic
 from fake2real.train.models import build_model
 from fake2real.train.probe import g_leakage_auroc
 from fake2real.train.tensors import ImageTensors, load_split
-from fake2real.workspace import Workspace, prepare_real
+from fake2real.prepare.workspace import Workspace, prepare_real
 
 SEEDS = (0, 1, 2)
 

@@ -18,14 +18,14 @@ import time
 from pathlib import Path
 
 from fake2real.config import build_config
-from fake2real.experiment import train_shared_stages
+from fake2real.run.experiment import train_shared_stages
 from fake2real.presets import PRESETS
 from fake2real.runtime import init_ray
-from fake2real.search import search_cell
-from fake2real.sweep_plan import search_cells
+from fake2real.run.search import search_cell
+from fake2real.run.sweep_plan import search_cells
 from fake2real.track.mlflow_runs import Tracker
 from fake2real.track.names import CELL, LEVEL_TAG
-from fake2real.workspace import Workspace, prepare_real
+from fake2real.prepare.workspace import Workspace, prepare_real
 
 
 def run(args, asha: bool, root: Path) -> dict:

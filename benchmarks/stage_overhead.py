@@ -173,7 +173,7 @@ def main() -> None:
     from fake2real.config import build_config
     from fake2real.presets import preset
     from fake2real.runtime import init_ray
-    from fake2real.workspace import Workspace, prepare_real
+    from fake2real.prepare.workspace import Workspace, prepare_real
 
     root = Path(tempfile.mkdtemp(prefix="fake2real-overhead-"))
     config = build_config(overrides={"output_dir": str(root / "out")}, base=preset("quick"))

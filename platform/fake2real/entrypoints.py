@@ -11,25 +11,25 @@ import shlex
 import sys
 from pathlib import Path
 
-from fake2real.checks import check_cluster, check_experiments
+from fake2real.run.checks import check_cluster, check_experiments
 from fake2real.config import ExperimentConfig
 from fake2real.data.ingest import count_table
 from fake2real.data.storage import Location
 from fake2real.data.table import check_writable, read_info
 from fake2real.errors import ConfigError, redact
-from fake2real.experiment import run_experiment
+from fake2real.run.experiment import run_experiment
 from fake2real.generate.backends import backend_of
 from fake2real.generate.plan import describe
-from fake2real.generators import ensure_generator, generator_job
-from fake2real.pools import check_shortfall, ensure_pool, pool_counts
+from fake2real.prepare.generators import ensure_generator, generator_job
+from fake2real.prepare.pools import check_shortfall, ensure_pool, pool_counts
 from fake2real.runtime import init_ray
-from fake2real.sweep import SweepResult, check_sweep, run_sweep
-from fake2real.sweep_plan import dry_run
-from fake2real.synthetic import check_generation, synthetic_draw
+from fake2real.run.sweep import SweepResult, check_sweep, run_sweep
+from fake2real.run.sweep_plan import dry_run
+from fake2real.prepare.synthetic import check_generation, synthetic_draw
 from fake2real.report.html import build_report
 from fake2real.track.mlflow_runs import Tracker, existing_store, resolve_uri, runs_page
 from fake2real.track.names import FILTERS, SORT_METRIC
-from fake2real.workspace import Workspace, planned_real_info, prepare_real
+from fake2real.prepare.workspace import Workspace, planned_real_info, prepare_real
 
 
 def ingest_job(config: ExperimentConfig) -> str:

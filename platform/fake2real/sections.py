@@ -266,7 +266,7 @@ class SearchConfig(_Section):
 
 class CostRates(_Section):
     """Rates the dry run's cost estimate uses, per device (a GPU, or a CPU worker); None: the rate
-    measured for this generator / model in benchmarks/ (``fake2real.cost.MEASURED``), if any."""
+    measured for this generator / model in benchmarks/ (``fake2real.prepare.cost.MEASURED``), if any."""
 
     generation_images_per_second: Optional[float] = Field(None, gt=0)
     training_images_per_second: Optional[float] = Field(None, gt=0)

@@ -11,7 +11,7 @@ from fake2real.config import build_config
 from fake2real.data.table import read_info, read_table
 from fake2real.errors import ConfigError
 from fake2real.presets import preset
-from fake2real.sweep import run_sweep
+from fake2real.run.sweep import run_sweep
 from fake2real.entrypoints import generate_job
 
 GROUPS4 = ("y0_b0", "y0_b1", "y1_b0", "y1_b1")

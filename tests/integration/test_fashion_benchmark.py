@@ -17,9 +17,9 @@ from fake2real.config import build_config
 from fake2real.data.table import read_info, read_table
 from fake2real.generate.backends import backend_of
 from fake2real.generate.generator_training import GeneratorResources, train_generator
-from fake2real.sweep import run_sweep
+from fake2real.run.sweep import run_sweep
 from fake2real.track.names import CHECKPOINT_TAG, GENERATOR, LEVEL_TAG
-from fake2real.workspace import Workspace, prepare_held_apart
+from fake2real.prepare.workspace import Workspace, prepare_held_apart
 from helpers import REPO, run_job
 
 FASHION = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")

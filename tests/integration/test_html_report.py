@@ -29,7 +29,7 @@ import prometheus
 from fake2real.config import build_config
 from fake2real.data.table import read_info
 from fake2real.presets import preset
-from fake2real.sweep import SweepResult, run_sweep
+from fake2real.run.sweep import SweepResult, run_sweep
 from fake2real.train.local import LATEST_FILE
 from helpers import free_port, run_job, stop_group, wait_http
 

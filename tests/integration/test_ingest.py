@@ -11,7 +11,7 @@ import native_fixtures as fixtures
 from fake2real.config import build_config
 from fake2real.data.table import read_info, read_table
 from fake2real.entrypoints import ingest_job
-from fake2real.workspace import Workspace, prepare_real
+from fake2real.prepare.workspace import Workspace, prepare_real
 from helpers import run_job
 
 GROUPS4 = ("y0_b0", "y0_b1", "y1_b0", "y1_b1")

@@ -17,7 +17,7 @@ from fake2real.config import build_config
 from fake2real.data.table import read_info, read_table
 from fake2real.presets import preset
 from fake2real.entrypoints import sweep_dry_run
-from fake2real.sweep import run_sweep
+from fake2real.run.sweep import run_sweep
 from fake2real.train.methods import METHODS
 from fake2real.train.methods.dfr import C_GRID
 from fake2real.train.mixtures import MIXTURES

@@ -9,7 +9,7 @@ from mlflow.tracking import MlflowClient
 
 from fake2real.config import build_config
 from fake2real.data.table import read_info, read_table
-from fake2real.experiment import run_experiment
+from fake2real.run.experiment import run_experiment
 from fake2real.presets import preset
 from fake2real.track.mlflow_runs import Tracker
 from fake2real.track.names import PARENT_TAG

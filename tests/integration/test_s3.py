@@ -12,7 +12,7 @@ from fake2real.data.storage import Location, upload
 from fake2real.data.table import METADATA_FILE, is_complete, part_names, read_info, read_table
 from fake2real.presets import preset
 from fake2real.entrypoints import generate_job
-from fake2real.workspace import Workspace, prepare_real
+from fake2real.prepare.workspace import Workspace, prepare_real
 from helpers import run_job
 
 CELEBA = {"name": "celeba", "image_size": 16, "bias_ratio": 0.9}

@@ -13,7 +13,7 @@ from mlflow.tracking import MlflowClient
 from fake2real.config import build_config
 from fake2real.presets import preset
 from fake2real.report.html import build_report
-from fake2real.sweep import run_sweep
+from fake2real.run.sweep import run_sweep
 from fake2real.track.names import AXES_TAG, LEVEL_TAG
 
 STRENGTHS = [0.0, 0.3]

@@ -23,7 +23,7 @@ from fake2real.config import build_config
 from fake2real.track.train_callback import ReportLog
 from fake2real.train.spec import Resources, StageSpec
 from fake2real.train.stage import run_stage
-from fake2real.workspace import Workspace, prepare_real
+from fake2real.prepare.workspace import Workspace, prepare_real
 
 EPOCHS = 6
 # Measured on this benchmark (6 epochs, cosine, lr 2e-3): seed 0 on 1 vs 2 workers differ in

@@ -9,13 +9,13 @@ import time
 
 import pytest
 
-from fake2real import experiment
+from fake2real.run import experiment
 from fake2real.config import build_config
 from fake2real.data.storage import Location
 from fake2real.entrypoints import sweep_dry_run
 from fake2real.errors import ConfigError
-from fake2real.sweep_plan import cells, real_cells
-from fake2real.workspace import Workspace, real_location
+from fake2real.run.sweep_plan import cells, real_cells
+from fake2real.prepare.workspace import Workspace, real_location
 
 GAP_AND_ARTIFACT = "sweep.axes={dataset.shapes.semantic_gap: [0.0, 0.5], dataset.shapes.artifact_strength: [0.0, 0.08, 0.3]}"
 

@@ -166,7 +166,7 @@ def test_shipped_config_file_validates(path):
     from fake2real.train.methods import get_method, resolve_params
     from fake2real.train.mixtures import get_mixture
 
-    from fake2real.synthetic import needs_generation
+    from fake2real.prepare.synthetic import needs_generation
 
     config = build_config(path)
     # The names the sweep would run must exist, and their method params must resolve.

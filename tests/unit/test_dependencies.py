@@ -22,7 +22,7 @@ FIRST_PARTY = {"fake2real"}
 RUNTIME_ONLY = {
     "accelerate": "diffusers' default low_cpu_mem_usage loading (warns and falls back without it)",
     "transformers": "the Stable Diffusion pipelines' text encoder and tokenizer",
-    "optuna": "ray.tune.search.optuna (fake2real/search.py)",
+    "optuna": "ray.tune.search.optuna (fake2real/run/search.py)",
 }
 
 

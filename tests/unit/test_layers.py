@@ -84,6 +84,6 @@ def test_the_check_sees_an_upward_import(tmp_path):
     """The checker itself: an upward import in a file is found (not a test that cannot fail)."""
     source = tmp_path / "m.py"
     source.write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from fake2real.report import html\n"
-                      "def f():\n    from fake2real.sweep import run_sweep\n")
-    assert imports(source) == {"sweep"}
-    assert layer_of("sweep", layers()) > layer_of("data.table", layers())
+                      "def f():\n    from fake2real.run.sweep import run_sweep\n")
+    assert imports(source) == {"run.sweep"}
+    assert layer_of("run.sweep", layers()) > layer_of("data.table", layers())

@@ -16,14 +16,14 @@ from types import SimpleNamespace
 import pytest
 import ray.tune
 
-import fake2real.experiment as experiment
-import fake2real.search as search
+import fake2real.run.experiment as experiment
+import fake2real.run.search as search
 from fake2real import cli
 from fake2real.errors import TrackingError
 from fake2real.sections import DatasetConfig
 from fake2real.entrypoints import where_to_look
-from fake2real.search_plan import cell_key
-from fake2real.sweep import SweepResult
+from fake2real.run.search_plan import cell_key
+from fake2real.run.sweep import SweepResult
 from fake2real.track.mlflow_runs import Tracker, existing_store
 from fake2real.track.names import (
     EXPERIMENT_KIND, EXPERIMENT_KIND_TAG, FILTERS, LEVEL_TAG, LEVELS, PARENT_TAG, SELECTED_TAG, SORT_METRIC, STAGE, SWEEP, TRIAL,

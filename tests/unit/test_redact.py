@@ -13,11 +13,11 @@ from fake2real.config import build_config
 from fake2real.data.storage import Location
 from fake2real.entrypoints import where_to_look
 from fake2real.errors import ConfigError, TrackingError, redact
-from fake2real.experiment import Experiment
-from fake2real.sweep import SweepResult
+from fake2real.run.experiment import Experiment
+from fake2real.run.sweep import SweepResult
 from fake2real.track.mlflow_runs import Tracker
 from fake2real.track.names import CHECKPOINT_TAG
-from fake2real.workspace import Workspace
+from fake2real.prepare.workspace import Workspace
 
 SECRETS = ("password", "SECRET", "KEY:", "tok3n")
 
@@ -130,7 +130,7 @@ def test_the_html_report_names_its_store_without_the_password():
 
 
 def test_the_real_table_line_names_its_folder_without_the_secret(monkeypatch, capsys):
-    import fake2real.workspace as workspace_module
+    import fake2real.prepare.workspace as workspace_module
     from fake2real.data.table import TableInfo
 
     config = build_config(overrides={"output_dir": "s3://KEY:SECRET@bucket/out"})

@@ -91,7 +91,7 @@ def test_chart_panels_for_several_ratios_and_bars_for_one(tmp_path):
 def _same_runs_twice():
     """The same runs as the sweep holds them (ExperimentResult) and as the report reads them
     back from MLflow (RunRecord, sorted as read_sweep sorts them)."""
-    from fake2real.experiment import ExperimentResult
+    from fake2real.run.experiment import ExperimentResult
     from fake2real.report.runs import RunRecord
     from fake2real.train.stage_record import StageResult
 

@@ -71,7 +71,7 @@ def test_a_loopback_tracking_uri_is_refused_on_a_multi_node_cluster(monkeypatch)
 def test_an_autoscaling_cluster_is_sized_by_what_it_can_grow_to(monkeypatch):
     from fake2real.config import build_config
     from fake2real.presets import PRESETS
-    from fake2real.capacity import concurrent_trials
+    from fake2real.run.capacity import concurrent_trials
 
     # cluster/local-autoscaling.yaml before its first worker: a head with 0 CPUs.
     monkeypatch.setattr(runtime.ray, "cluster_resources", lambda: {"memory": 1e9})

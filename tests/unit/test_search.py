@@ -8,8 +8,8 @@ from ray.tune.search.optuna import OptunaSearch
 
 from fake2real.config import build_config
 from fake2real.errors import ConfigError
-from fake2real.search import search_space
-from fake2real.search_plan import apply, cell_key, searches_stage1, stage1_cell, with_seed
+from fake2real.run.search import search_space
+from fake2real.run.search_plan import apply, cell_key, searches_stage1, stage1_cell, with_seed
 from fake2real.track.mlflow_runs import Tracker
 from fake2real.track.names import CELL, LEVEL_TAG, STAGE, trial_run_tags
 from fake2real.train.methods import METHODS, get_method
@@ -101,7 +101,7 @@ def test_stage1_is_searched_as_synthetic_only_erm_for_ffr_and_its_ablations():
 def test_stage1_search_counts_as_a_synthetic_plan_of_the_sweep(tmp_path):
     """The stage-1 search trains on FFR's synthetic data: with one generation.output folder, a
     sweep of an FFR ablation would need two plans there. Refused before any Ray work."""
-    from fake2real.sweep import run_sweep
+    from fake2real.run.sweep import run_sweep
 
     overrides = {
         "output_dir": str(tmp_path / "out"),
@@ -146,7 +146,7 @@ def test_a_stage_that_starts_from_a_previous_one_searches_two_decades_below_its_
 
 
 def test_lp_ft_is_searched_and_applied_to_the_last_stage():
-    from fake2real.search_plan import HEAD_WARMUP_EPOCHS, apply
+    from fake2real.run.search_plan import HEAD_WARMUP_EPOCHS, apply
 
     config = build_config(overrides={"train": {"mixture": "ffr"}})
     space, defaults = search_space(config)
@@ -159,7 +159,7 @@ def test_lp_ft_is_searched_and_applied_to_the_last_stage():
 
 
 def test_each_cell_draws_with_a_seed_of_its_own():
-    from fake2real.search_plan import search_key, search_seed
+    from fake2real.run.search_plan import search_key, search_seed
 
     erm = build_config(overrides={"train": {"mixture": "ffr", "method": "erm"}, "sweep": {"search": {"num_samples": 4}}})
     dro = build_config(overrides={"train": {"mixture": "ffr", "method": "groupdro"}, "sweep": {"search": {"num_samples": 4}}})
@@ -172,7 +172,7 @@ def test_each_cell_draws_with_a_seed_of_its_own():
 
 @pytest.mark.parametrize("num_samples, stage1, last", [(2, 1, 1), (5, 2, 3), (8, 4, 4)])
 def test_a_stage1_search_spends_its_share_of_the_cells_trials(num_samples, stage1, last):
-    from fake2real.search_plan import last_stage_cell, stage1_cell
+    from fake2real.run.search_plan import last_stage_cell, stage1_cell
 
     cell = build_config(overrides={"train": {"mixture": "ffr"}, "sweep": {"search": {"num_samples": num_samples, "stage1": True}}})
     assert stage1_cell(cell).sweep.search.num_samples == stage1
@@ -183,7 +183,7 @@ def test_a_stage1_search_spends_its_share_of_the_cells_trials(num_samples, stage
 
 
 def test_a_stage1_search_needs_two_trials_to_split(tmp_path, monkeypatch):
-    from fake2real.sweep import check_sweep
+    from fake2real.run.sweep import check_sweep
 
     monkeypatch.setenv("RAY_ADDRESS", "ray-head:6379")  # a cluster the job joins: sized once Ray is up, not here
     config = build_config(overrides={"output_dir": str(tmp_path), "sweep": {"search": {"num_samples": 1, "stage1": True}}})
@@ -197,8 +197,8 @@ def test_a_stage1_search_needs_two_trials_to_split(tmp_path, monkeypatch):
 
 def test_the_searches_a_sweep_runs_each_once_as_it_runs_them():
     """What the dry run counts and the run searches: one list, shared by key (search_plan.distinct_searches)."""
-    from fake2real.search_plan import distinct_searches, search_key
-    from fake2real.sweep_plan import search_cells
+    from fake2real.run.search_plan import distinct_searches, search_key
+    from fake2real.run.sweep_plan import search_cells
 
     config = build_config(overrides=["sweep.axes={dataset.shapes.semantic_gap: [0.0, 0.5]}", "sweep.mixtures=[none, ffr]",
                                      "sweep.methods=[erm, groupdro]", "sweep.search.num_samples=4", "sweep.search.stage1=true"])

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from fake2real.cost import MEASURED, rates
+from fake2real.prepare.cost import MEASURED, rates
 from fake2real.entrypoints import sweep_dry_run
 
 
@@ -113,7 +113,7 @@ def test_your_own_folders_planned_and_a_shortfall_refused_before_any_work(tmp_pa
      "but the local Ray cluster the job starts without RAY_ADDRESS has 2: lower train.cpus_per_worker"),
 ])
 def test_a_trainer_the_local_cluster_cannot_hold_is_refused_before_ray_and_any_run(tmp_path, make_config, monkeypatch, overrides, message):
-    from fake2real import capacity, sweep
+    from fake2real.run import capacity, sweep
     from fake2real.errors import ConfigError
 
     def started(*_, **__):
@@ -133,7 +133,7 @@ def test_a_trainer_the_local_cluster_cannot_hold_is_refused_before_ray_and_any_r
 
 
 def test_a_single_worker_search_trial_fits_a_cluster_of_exactly_its_cpus(make_config, monkeypatch):
-    from fake2real import capacity
+    from fake2real.run import capacity
 
     monkeypatch.setattr(capacity, "local_cluster_cpus", lambda: 2.0)
     built = make_config("train.num_workers=1", "train.cpus_per_worker=2", "sweep.search.num_samples=2")
@@ -143,9 +143,9 @@ def test_a_single_worker_search_trial_fits_a_cluster_of_exactly_its_cpus(make_co
 
 
 def test_a_sweep_over_its_experiment_limit_is_refused_by_the_run_not_by_its_dry_run(make_config, monkeypatch):
-    from fake2real import sweep
+    from fake2real.run import sweep
     from fake2real.errors import ConfigError
-    from fake2real.sweep_plan import cells
+    from fake2real.run.sweep_plan import cells
 
     def started(*_, **__):
         raise AssertionError("the run went on to its cells, MLflow or Ray")

@@ -8,7 +8,7 @@ import pytest
 import ray
 
 import fake2real.data.lease as lease
-import fake2real.capacity as capacity
+import fake2real.run.capacity as capacity
 from fake2real.data.storage import Location, is_file
 from fake2real.entrypoints import generate_dry_run, generate_job, ingest_job, sweep_dry_run, sweep_job, train_job
 from fake2real.errors import InUseError

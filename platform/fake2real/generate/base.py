@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # the config imports every backend (sections.py): typing only
     import pyarrow as pa
 
     from fake2real.config import ExperimentConfig
-    from fake2real.synthetic import Pool
+    from fake2real.prepare.synthetic import Pool
 
 
 class Backend(ABC):

@@ -8,7 +8,7 @@ import jsonschema
 
 from fake2real.config import build_config
 from fake2real.presets import PRESETS
-from fake2real.capacity import TRIAL_DRIVER_CPUS
+from fake2real.run.capacity import TRIAL_DRIVER_CPUS
 from test_cluster_files import CLUSTER, load, ray_schema, where
 
 WORKERS = 2  # per stage in tests/integration/test_autoscaling_cluster.py (its WORKERS)

@@ -10,7 +10,7 @@ from fake2real.config import build_config
 from fake2real.data.storage import Location
 from fake2real.data.table import TableInfo, write_table
 from fake2real.errors import ConfigError, DataError
-from fake2real.workspace import Workspace, planned_real_info, prepare_real
+from fake2real.prepare.workspace import Workspace, planned_real_info, prepare_real
 
 GROUPS = [(0, 0), (0, 1), (1, 0), (1, 1)]
 

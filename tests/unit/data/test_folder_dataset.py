@@ -20,7 +20,7 @@ from fake2real.data.ingest import listing, majority_map
 from fake2real.data.table import count_groups, read_info, read_table
 from fake2real.errors import ConfigError, DataError
 from fake2real.sections import DatasetConfig
-from fake2real.workspace import planned_real_info
+from fake2real.prepare.workspace import planned_real_info
 
 GROUPS = ("y0_b0", "y0_b1", "y1_b0", "y1_b1")
 AS_DISTRIBUTED = {

@@ -12,15 +12,15 @@ import pytest
 
 import native_fixtures as fixtures
 from helpers import write_locally
-from fake2real import pools
+from fake2real.prepare import pools
 from fake2real.data import imported, ingest
 from fake2real.data.sources import DIGEST_KEY, SOURCES_FILE, changed_source, digest
 from fake2real.data.storage import Location
 from fake2real.data.table import TableInfo, finalize, read_info, read_table, to_contract, write_part
 from fake2real.errors import DataError
-from fake2real.pools import prepare_synthetic
-from fake2real.synthetic import synthetic_draw
-from fake2real.workspace import Workspace, prepare_real
+from fake2real.prepare.pools import prepare_synthetic
+from fake2real.prepare.synthetic import synthetic_draw
+from fake2real.prepare.workspace import Workspace, prepare_real
 
 SECOND = 10**9
 

@@ -10,9 +10,9 @@ from fake2real.config import MOVED, build_config
 from fake2real.data.storage import Location
 from fake2real.errors import ConfigError
 from fake2real.generate.backends import BACKENDS, backend_of
-from fake2real.synthetic import synthetic_pool
+from fake2real.prepare.synthetic import synthetic_pool
 from fake2real.train.mixtures import get_mixture
-from fake2real.workspace import Workspace
+from fake2real.prepare.workspace import Workspace
 
 DIFFUSERS = ["generation.backend=diffusers", "generation.diffusers.model=/x"]
 FOLDER = ["generation.backend=folder", "generation.folder.root=gen"]

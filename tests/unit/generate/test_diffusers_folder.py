@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 from fake2real.errors import ConfigError
-from fake2real.synthetic import check_generation
+from fake2real.prepare.synthetic import check_generation
 from tiny_sd import build_tiny_sd
 
 

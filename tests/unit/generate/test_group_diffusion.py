@@ -12,8 +12,8 @@ from fake2real.data.datasets import fashion_mnist
 from fake2real.errors import ConfigError, DataError
 from fake2real.generate.backends import backend_of, make_generator
 from fake2real.generate.group_pipeline import build_unet, save_pipeline
-from fake2real.synthetic import synthetic_pool
-from fake2real.workspace import Workspace
+from fake2real.prepare.synthetic import synthetic_pool
+from fake2real.prepare.workspace import Workspace
 
 BACKEND = ["generation.backend=group_diffusion", "train.model=efficientnet_lite0", "train.pretrained=imagenet"]
 

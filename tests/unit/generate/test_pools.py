@@ -22,10 +22,10 @@ from fake2real.generate.job import PLAN_FILE, GeneratorActor, _store_plan, held_
 from fake2real.generate.plan import build_plan
 from fake2real.generate.spec import ImageSpec
 from fake2real.data.datasets.shapes import ShapesWorld
-from fake2real.pools import prepare_synthetic
-from fake2real.synthetic import synthetic_draw
+from fake2real.prepare.pools import prepare_synthetic
+from fake2real.prepare.synthetic import synthetic_draw
 from fake2real.train.mixtures import get_mixture
-from fake2real.workspace import Workspace
+from fake2real.prepare.workspace import Workspace
 
 SPEC = ImageSpec("procedural", {"world": ShapesWorld().model_dump()}, image_format="png")
 IDENTITY = {"dataset": "shapes", "backend": "procedural"}

@@ -13,10 +13,10 @@ from fake2real.config import build_config
 from fake2real.data.table import TableInfo, check_writable, finalize
 from fake2real.errors import ConfigError
 from fake2real.entrypoints import generate_dry_run
-from fake2real.pools import prepare_synthetic
-from fake2real.synthetic import check_sweep_generation, synthetic_draw, synthetic_plan
+from fake2real.prepare.pools import prepare_synthetic
+from fake2real.prepare.synthetic import check_sweep_generation, synthetic_draw, synthetic_plan
 from fake2real.train.mixtures import get_mixture
-from fake2real.workspace import Workspace
+from fake2real.prepare.workspace import Workspace
 
 CELEBA_CLASSES, CELEBA_BIASES = ["not_smiling", "smiling"], ["female", "male"]
 

@@ -17,7 +17,7 @@ from fake2real import identity
 from fake2real.config import build_config
 from fake2real.data.markers import write_marker
 from fake2real.data.storage import Location, get_bytes, put_bytes, register_filesystem
-from fake2real.experiment import stage_spec
+from fake2real.run.experiment import stage_spec
 from fake2real.generate.generator_training import GeneratorSpec, finished_generator
 from fake2real.track.mlflow_runs import Tracker
 from fake2real.track.names import KEY_TAG

@@ -26,7 +26,7 @@ from typing import Callable
 from fake2real.config import ExperimentConfig, point_label
 from fake2real.data.storage import Location
 from fake2real.data.table import read_info
-from fake2real.pools import prepare_synthetic
+from fake2real.prepare.pools import prepare_synthetic
 from fake2real.track.mlflow_runs import Tracker
 from fake2real.track.names import (
     AXES_TAG, CHECKPOINT_TAG, LEVEL_TAG, STAGE, experiment_run_name, experiment_run_tags, stage_run_id_tag, stage_run_name,
@@ -39,7 +39,7 @@ from fake2real.train.posthoc import PosthocSpec, run_posthoc_task
 from fake2real.train.spec import Resources, StageSpec
 from fake2real.train.stage import AS_TASK, IN_PROCESS, run_stage
 from fake2real.train.stage_record import StageResult, finished_stage
-from fake2real.workspace import Workspace, prepare_real
+from fake2real.prepare.workspace import Workspace, prepare_real
 
 # Metrics an experiment run gets from its last stage and post-hoc step (its method's own too).
 LOGGED = ("val/", "test/", "synthetic_test/", "probe/")

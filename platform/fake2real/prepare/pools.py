@@ -17,11 +17,11 @@ from fake2real.generate.backends import backend_of
 from fake2real.generate.job import held_counts, run_generation
 from fake2real.generate.plan import describe, drawn_ids
 from fake2real.generate.spec import ActorPool
-from fake2real.generators import ensure_generator, generator_job
+from fake2real.prepare.generators import ensure_generator, generator_job
 from fake2real.runtime import init_ray, require_resources
-from fake2real.synthetic import Draw, Group, Pool, draw_location, synthetic_draw
+from fake2real.prepare.synthetic import Draw, Group, Pool, draw_location, synthetic_draw
 from fake2real.train.mixtures import Mixture
-from fake2real.workspace import Workspace
+from fake2real.prepare.workspace import Workspace
 
 # Imported at first use: planning a sweep (its dry run) reads pools without Ray.
 ray = lazy_module("ray")

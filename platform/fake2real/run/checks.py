@@ -8,7 +8,7 @@ from __future__ import annotations
 from fake2real.config import ExperimentConfig
 from fake2real.errors import ConfigError
 from fake2real.runtime import check_tracking_for_cluster, require_resources
-from fake2real.synthetic import check_generation, needs_generation
+from fake2real.prepare.synthetic import check_generation, needs_generation
 from fake2real.train.methods import get_method, resolve_params
 from fake2real.train.mixtures import get_mixture
 from fake2real.train.spec import Resources

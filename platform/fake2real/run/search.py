@@ -31,13 +31,13 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 
-from fake2real.capacity import concurrent_trials, experiments_at_once, trial_resources
+from fake2real.run.capacity import concurrent_trials, experiments_at_once, trial_resources
 from fake2real.config import ExperimentConfig, merge, point_label
 from fake2real.data.markers import read_marker, write_marker
 from fake2real.data.storage import Location
 from fake2real.errors import Fake2RealError
-from fake2real.experiment import run_experiments, run_trial, train_shared_stages
-from fake2real.search_plan import apply, cell_key, declared_space, last_stage_cell, search_key, search_seed, searches_stage1, stage1_cell, with_seed
+from fake2real.run.experiment import run_experiments, run_trial, train_shared_stages
+from fake2real.run.search_plan import apply, cell_key, declared_space, last_stage_cell, search_key, search_seed, searches_stage1, stage1_cell, with_seed
 from fake2real.stats import interval
 from fake2real.track.names import (
     AXES_TAG, CELL, LEVEL_TAG, SELECTION_STEP, TEST_WGA, VAL_WGA, cell_run_name, experiment_run_name, mark_selected,

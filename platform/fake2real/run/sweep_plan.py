@@ -19,20 +19,20 @@ import itertools
 from dataclasses import dataclass, field, replace
 
 from fake2real.config import ExperimentConfig, axis_points, merge, nested, point_label
-from fake2real.cost import MEASURED_GENERATOR_TRAINING, Rates, rates, stage_start_s
+from fake2real.prepare.cost import MEASURED_GENERATOR_TRAINING, Rates, rates, stage_start_s
 from fake2real.data.storage import Location
 from fake2real.data.table import TableInfo, group_name, is_complete
 from fake2real.errors import ConfigError
-from fake2real.experiment import stage_spec
+from fake2real.run.experiment import stage_spec
 from fake2real.generate.backends import backend_of
 from fake2real.generate.generator_training import finished_generator
-from fake2real.generators import generator_job
-from fake2real.search_plan import distinct_searches, searches_stage1, stage1_cell
-from fake2real.pools import check_shortfall, ensure_pool, pool_counts
-from fake2real.synthetic import Draw, Pool, draw_location, synthetic_draw
+from fake2real.prepare.generators import generator_job
+from fake2real.run.search_plan import distinct_searches, searches_stage1, stage1_cell
+from fake2real.prepare.pools import check_shortfall, ensure_pool, pool_counts
+from fake2real.prepare.synthetic import Draw, Pool, draw_location, synthetic_draw
 from fake2real.train.mixtures import get_mixture
 from fake2real.train.stage_record import finished_stage
-from fake2real.workspace import Workspace, planned_real_info, real_location
+from fake2real.prepare.workspace import Workspace, planned_real_info, real_location
 
 Group = tuple[int, int]
 

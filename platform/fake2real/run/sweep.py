@@ -19,21 +19,21 @@ from pathlib import Path
 from fake2real.config import ExperimentConfig, axis_name, point_label
 from fake2real.data.storage import Location, upload
 from fake2real.errors import ConfigError
-from fake2real.checks import check_cluster, check_experiments
-from fake2real.experiment import ExperimentResult, run_experiments
+from fake2real.run.checks import check_cluster, check_experiments
+from fake2real.run.experiment import ExperimentResult, run_experiments
 from fake2real.generate.backends import backend_of
 from fake2real.report.table import markdown, write_charts, write_csv
 from fake2real.runtime import init_ray
-from fake2real.capacity import check_local_cluster, experiments_at_once
-from fake2real.search import run_searched_cell
-from fake2real.search_plan import declared_space, distinct_searches, searches_stage1
-from fake2real.sweep_plan import cells, check_size, pool_needs, prepare_pools, real_cells, search_cells
-from fake2real.synthetic import check_sweep_generation
+from fake2real.run.capacity import check_local_cluster, experiments_at_once
+from fake2real.run.search import run_searched_cell
+from fake2real.run.search_plan import declared_space, distinct_searches, searches_stage1
+from fake2real.run.sweep_plan import cells, check_size, pool_needs, prepare_pools, real_cells, search_cells
+from fake2real.prepare.synthetic import check_sweep_generation
 from fake2real.track.mlflow_runs import Tracker, resolve_uri
 from fake2real.track.names import LEVEL_TAG, SWEEP, sweep_run_name
 from fake2real.track.params import dataset_params
 from fake2real.track.ray_metrics import SWEEP_CELLS, SWEEP_CELLS_FINISHED
-from fake2real.workspace import Workspace, planned_real_info, prepare_real
+from fake2real.prepare.workspace import Workspace, planned_real_info, prepare_real
 
 
 @dataclass

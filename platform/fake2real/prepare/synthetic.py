@@ -30,7 +30,7 @@ from fake2real.generate.plan import build_plan, draw_id, pool_id
 from fake2real.generate.prompts import PromptTemplate, load_template
 from fake2real.generate.spec import ImageSpec
 from fake2real.train.mixtures import Mixture, biased_counts, get_mixture, synthetic_counts
-from fake2real.workspace import Workspace, prepare_real
+from fake2real.prepare.workspace import Workspace, prepare_real
 
 Group = tuple[int, int]
 

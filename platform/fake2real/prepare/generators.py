@@ -22,7 +22,7 @@ from fake2real.generate.generator_training import (
 from fake2real.runtime import init_ray
 from fake2real.track.mlflow_runs import Tracker, resolve_uri
 from fake2real.track.names import CHECKPOINT_TAG, GENERATOR, LEVEL_TAG
-from fake2real.workspace import Workspace, prepare_held_apart
+from fake2real.prepare.workspace import Workspace, prepare_held_apart
 
 # Experiments of a sweep prepare their data in threads: one trains the generator, the others wait.
 _LOCK = threading.Lock()
