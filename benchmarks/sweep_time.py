@@ -30,6 +30,7 @@ def main() -> None:
 
     from mlflow.tracking import MlflowClient
 
+    from fake2real.errors import redact
     from fake2real.track.names import LEVEL_TAG, PARENT_TAG, STAGE, TRIAL, VAL_WGA
 
     client = MlflowClient(args.tracking_uri)
@@ -53,7 +54,7 @@ def main() -> None:
         epochs[kind] += len(history)
         count[kind] += 1
     if not count:
-        raise SystemExit(f"error: no stage runs with metrics in {args.tracking_uri}")
+        raise SystemExit(f"error: no stage runs with metrics in {redact(args.tracking_uri)}")  # a URI may hold a password
     if args.wall_s <= 0 or args.at_once < 1:
         raise SystemExit("error: --wall-s must be > 0 and --at-once ≥ 1")
     capacity = args.wall_s * args.at_once
