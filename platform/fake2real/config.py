@@ -17,7 +17,7 @@ from fake2real.errors import ConfigError
 from fake2real.yaml_file import load_override_value, load_yaml_file
 from fake2real.identity import drop, without_unset
 from fake2real import identity
-from fake2real.data.datasets.fashion_mnist import FashionWorld
+from fake2real.data.datasets import DATASETS
 from fake2real.generate.backends import BACKENDS
 from fake2real.generate.diffusers_backend import FIRST_SETTINGS
 from fake2real.section_base import Seed, _Section
@@ -34,7 +34,8 @@ ADDED_LATER = {
     "dataset.metadata": None, "dataset.class_names": None, "dataset.bias_names": None, "dataset.table": None,
     "sweep.axes": {},
     "train.input_size": None,
-    "dataset.fashion_mnist": FashionWorld().model_dump(mode="json"),
+    # A dataset's own section that came after stored jobs (all but the built-in world's).
+    **{f"dataset.{name}": d.Settings().model_dump(mode="json") for name, d in DATASETS.items() if d.Settings and not d.section_in_every_key},
     "train.real.head_warmup_epochs": 0, "train.synthetic.head_warmup_epochs": 0, "train.asb.head_warmup_epochs": 0,
     # A search's own key (search_plan.cell_key) holds every search setting: its searches are new ones.
     "sweep.search.head_warmup": True,
@@ -73,7 +74,7 @@ class ExperimentConfig(_Section):
 
     @model_validator(mode="after")
     def _pretrained_on_real_data(self) -> "ExperimentConfig":
-        if self.dataset.name != "shapes" and self.train.model != "small_cnn" and self.train.pretrained is None:
+        if DATASETS[self.dataset.name].photographs and self.train.model != "small_cnn" and self.train.pretrained is None:
             weights = "imagenet (its packaged weights)" if self.train.model == "efficientnet_lite0" else \
                 "a local torchvision weights file (e.g. resnet50-11ad3fa6.pth)"
             raise ValueError(f"train.pretrained: a {self.train.model} on '{self.dataset.name}' starts from ImageNet weights, as in the paper: "
@@ -133,8 +134,7 @@ class ExperimentConfig(_Section):
         """This config with the built-in world's synthetic-renderer knobs at their defaults: what
         its real data, and a mixture trained on real data alone, depend on (points of a sweep over
         those knobs share them)."""
-        dataset = self.dataset.model_copy(update={"shapes": self.dataset.shapes.real_part()})
-        return self.model_copy(update={"dataset": dataset})
+        return self.model_copy(update={"dataset": self.dataset.real_part()})
 
     def digest(self, *sections: str) -> str:
         """Stable hash of the named sections (all if none): the identity of a job."""

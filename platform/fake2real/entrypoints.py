@@ -18,10 +18,8 @@ from fake2real.data.storage import Location
 from fake2real.data.table import check_writable, read_info
 from fake2real.errors import ConfigError, redact
 from fake2real.run.experiment import run_experiment
-from fake2real.generate.backends import backend_of
-from fake2real.generate.plan import describe
 from fake2real.prepare.generators import ensure_generator, generator_job
-from fake2real.prepare.pools import check_shortfall, ensure_pool, pool_counts
+from fake2real.prepare.pools import ensure_pool
 from fake2real.runtime import init_ray
 from fake2real.run.sweep import SweepResult, check_sweep, run_sweep
 from fake2real.run.sweep_plan import dry_run
@@ -62,11 +60,7 @@ def generate_dry_run(config: ExperimentConfig) -> str:
     come from its listing)."""
     check_generation(config)
     draw = synthetic_draw(config, Workspace(Location(config.output_dir)), real_info=planned_real_info)
-    if backend_of(config).imports:  # it cannot grow: a shortfall the run refuses is refused here too
-        check_shortfall(config, draw.pool, draw.counts, pool_counts(config, draw.pool))
-        return redact(f"pool {draw.pool.id}: imported from {backend_of(config).source(config)}; draws {sum(draw.counts.values())} images")
-    plan = draw.pool.plan(draw.counts)
-    return redact(f"pool {draw.pool.id}: {plan.num_rows} images\n{describe(plan)}")
+    return redact(f"pool {draw.pool.id}: {draw.pool.dry_run(draw.counts)}")
 
 
 def train_generator_job(config: ExperimentConfig) -> str:

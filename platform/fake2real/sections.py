@@ -10,10 +10,8 @@ from typing import Any, Literal, Optional
 
 from pydantic import Field, create_model, field_validator, model_validator
 
-from fake2real.data.datasets.fashion_mnist import FashionWorld
-from fake2real.data.datasets.shapes import ShapesWorld
 from fake2real.generate.backends import BACKENDS, unknown_backend
-from fake2real.data.datasets import DATASETS
+from fake2real.data.datasets import DATASETS, OWN_FIELDS, unknown_dataset
 from fake2real.train.methods import METHODS
 from fake2real.train.spec import LoaderConfig, StageHparams
 from fake2real.train.mixtures import COUNT_RULES, MIXTURES
@@ -27,7 +25,10 @@ def _known(field: str, names: list[str], registry: dict, what: str) -> None:
             raise ValueError(f"{field}: unknown {what} '{name}' (known: {', '.join(sorted(registry))})")
 
 
-class DatasetConfig(_Section):
+class DatasetBase(_Section):
+    """``dataset``: what every dataset shares; ``DatasetConfig`` adds each dataset's own section,
+    ``dataset.<name>`` (``data/datasets/``), and the dataset checks the rest (``Dataset.check``)."""
+
     name: str = "shapes"
     # Share of each class's majority bias after subsampling; None keeps the data as distributed.
     bias_ratio: Optional[float] = Field(0.99, ge=0.5, lt=1.0)
@@ -35,9 +36,6 @@ class DatasetConfig(_Section):
     split_seed: int = 0
     # Class → its majority bias, by name or index; None: the dataset's (the reference's) map.
     majority_bias: Optional[dict[str | int, str | int]] = None
-    shapes: ShapesWorld = ShapesWorld()
-    # fashion_mnist: its classes and how the native images are shared out (data/datasets/fashion_mnist.py).
-    fashion_mnist: FashionWorld = FashionWorld()
     # Real datasets: the native layout's folder (local path or URI such as s3://bucket/celeba);
     # None for a dataset with a default place (fashion_mnist: Debian's package).
     root: Optional[str] = None
@@ -59,29 +57,37 @@ class DatasetConfig(_Section):
     @field_validator("name")
     @classmethod
     def _known_dataset(cls, value: str) -> str:
-        _known("dataset.name", [value], DATASETS, "dataset")
+        if value not in DATASETS:
+            raise ValueError(unknown_dataset(value))
         return value
 
     @model_validator(mode="after")
-    def _check(self) -> "DatasetConfig":
-        for field in ("metadata", "class_names", "bias_names"):
-            if getattr(self, field) is not None and self.name != "folder":
-                raise ValueError(f"dataset.{field} is for dataset 'folder' only (dataset.name is '{self.name}')")
-        for field in ("class_names", "bias_names"):
-            given = getattr(self, field)
-            if given is not None and (len(given) < 2 or len(set(given)) != len(given)):
-                raise ValueError(f"dataset.{field}: needs at least 2 distinct names, got {given}")
+    def _check(self) -> "DatasetBase":
+        for field, owners in OWN_FIELDS.items():
+            if self.name not in owners and getattr(self, field) != type(self).model_fields[field].default:
+                which = f"dataset '{owners[0]}'" if len(owners) == 1 else "datasets " + ", ".join(f"'{o}'" for o in owners)
+                raise ValueError(f"dataset.{field} is for {which} only (dataset.name is '{self.name}')")
         if self.table is not None:
             if self.root:
                 raise ValueError("dataset.root: a finished table (dataset.table) is used as it is; unset dataset.root")
             if self.bias_ratio is not None:
                 raise ValueError("dataset.bias_ratio: a finished table (dataset.table) is used as it is; set it to null")
             return self
-        if self.name == "shapes" and self.bias_ratio is None:
-            raise ValueError("dataset.bias_ratio is required for the built-in shapes world")
-        if self.name != "shapes" and not self.root and not hasattr(DATASETS[self.name], "DEFAULT_ROOT"):
-            raise ValueError(f"dataset.root is required for dataset '{self.name}' (the folder of its native layout)")
+        DATASETS[self.name].check(self)
         return self
+
+    def real_part(self) -> "DatasetBase":
+        """This section with every dataset section's synthetic-renderer knobs at their defaults:
+        what its real table, and a mixture trained on real data alone, depend on."""
+        return self.model_copy(update={name: getattr(self, name).real_part() for name, d in DATASETS.items() if d.Settings})
+
+
+# ``dataset``: the fields every dataset shares, and each dataset's own section as
+# ``dataset.<name>``, from the registry: a new dataset joins the config with its file.
+DatasetConfig = create_model(
+    "DatasetConfig", __base__=DatasetBase, __module__=__name__,
+    **{name: (dataset.Settings, dataset.Settings()) for name, dataset in DATASETS.items() if dataset.Settings},
+)
 
 
 class Degradation(_Section):

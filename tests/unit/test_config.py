@@ -182,7 +182,7 @@ def test_shipped_config_file_validates(path):
         if config.generation.backend == "group_diffusion":
             from fake2real.data.datasets import get_dataset
 
-            assert hasattr(get_dataset(config.dataset.name), "held_apart_table")
+            assert get_dataset(config.dataset.name).held_apart_key(config.dataset) is not None
         else:
             assert config.generation.backend == "diffusers" and config.generation.diffusers.model
     for name in config.train.method_params:

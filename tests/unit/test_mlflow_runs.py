@@ -29,7 +29,7 @@ from fake2real.track.names import (
     EXPERIMENT_KIND, EXPERIMENT_KIND_TAG, FILTERS, LEVEL_TAG, LEVELS, PARENT_TAG, SELECTED_TAG, SORT_METRIC, STAGE, SWEEP, TRIAL,
     TRIAL_TAG, sweep_run_name,
 )
-from fake2real.track.params import dataset_params
+from fake2real.data.datasets import logged_params
 from fake2real.train.stage_record import StageResult
 from helpers import experiment_config
 
@@ -209,15 +209,15 @@ def test_a_shapes_run_logs_no_real_dataset_fields(store):
 
 
 def test_dataset_params_drop_only_defaults_the_dataset_does_not_read():
-    shapes = dataset_params(DatasetConfig())
+    shapes = logged_params(DatasetConfig())
     assert "shapes" in shapes and not {"root", "table", "class_attribute", "image_size", "metadata"} & set(shapes)
-    celeba = dataset_params(DatasetConfig(name="celeba", root="/data/celeba"))
+    celeba = logged_params(DatasetConfig(name="celeba", root="/data/celeba"))
     assert {"root", "table", "image_size", "jpeg_quality", "class_attribute", "bias_attribute"} <= set(celeba)
     assert not {"shapes", "metadata", "class_names", "bias_names"} & set(celeba)
-    folder = dataset_params(DatasetConfig(name="folder", root="/data/f", metadata="m.csv"))
+    folder = logged_params(DatasetConfig(name="folder", root="/data/f", metadata="m.csv"))
     assert {"metadata", "class_names", "bias_names"} <= set(folder) and "class_attribute" not in folder
     # A field that was set is kept, whether the dataset reads it or not.
-    tuned = dataset_params(DatasetConfig(name="utkface", root="/data/u", shapes={"image_size": 64}))
+    tuned = logged_params(DatasetConfig(name="utkface", root="/data/u", shapes={"image_size": 64}))
     assert tuned["shapes"]["image_size"] == 64 and "class_attribute" not in tuned
 
 

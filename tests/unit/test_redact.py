@@ -135,7 +135,9 @@ def test_the_real_table_line_names_its_folder_without_the_secret(monkeypatch, ca
 
     config = build_config(overrides={"output_dir": "s3://KEY:SECRET@bucket/out"})
     monkeypatch.setattr(workspace_module, "is_complete", lambda path: False)
-    monkeypatch.setattr(workspace_module, "build_real_table", lambda dataset, path: TableInfo("shapes", ["a", "b"], ["c", "d"], "real"))
+    from fake2real.data.datasets.shapes import Shapes
+
+    monkeypatch.setattr(Shapes, "build_real_table", classmethod(lambda cls, dataset, path: TableInfo("shapes", ["a", "b"], ["c", "d"], "real")))
     path = workspace_module.prepare_real(config, Workspace(Location(config.output_dir)))
     assert str(path).startswith("s3://KEY:SECRET@bucket/out/data/real-shapes-")  # the table's location itself is unchanged
     out = capsys.readouterr().out

@@ -1,6 +1,6 @@
 """Real datasets from their native layouts into the image-table contract, in parallel on Ray Data.
 
-The reader (one module per dataset) lists images with (y, b, split) and declares each class's
+The reader (a ``NativeDataset``, ``data/datasets/base.py``) lists images with (y, b, split) and declares each class's
 majority bias (``MAJORITY_BIAS``, overridable by ``dataset.majority_bias``); here the listing is
 checked (every listed image exists, no group empty after subsampling) *before* any Ray work,
 subsampled by the reference's rule (``data/groups.py``), then decoded by Ray Data tasks and
@@ -51,7 +51,7 @@ def majority_map(config, reader) -> dict[int, int]:
     class_names, bias_names = list(class_names), list(bias_names)
     given = config.majority_bias
     if given is None:
-        attributes = getattr(reader, "MAJORITY_BIAS_ATTRIBUTES", None)
+        attributes = reader.MAJORITY_BIAS_ATTRIBUTES
         chosen = (getattr(config, "class_attribute", None), getattr(config, "bias_attribute", None))
         if attributes is not None and chosen != attributes:
             raise ConfigError(
@@ -91,7 +91,7 @@ def majority_map(config, reader) -> dict[int, int]:
 
 def listing(config, reader) -> pa.Table:
     """The reader's rows after the checks and the bias-ratio rule; raises on bad input."""
-    base_ratio = getattr(reader, "REFERENCE_BASE_RATIO", None)
+    base_ratio = reader.REFERENCE_BASE_RATIO
     if config.bias_ratio is not None and base_ratio is not None and config.bias_ratio < base_ratio:
         # The reference's base step already imposes base_ratio: a lower ratio would be mislabelled.
         raise ConfigError(
@@ -177,7 +177,7 @@ def build_native_table(config, reader, path: str | os.PathLike) -> TableInfo:
     info = TableInfo(config.name, class_names, bias_names, "real", extra={"root": config.root, "image_size": config.image_size})
     fn_kwargs = {"root": config.root, "size": config.image_size, "quality": config.jpeg_quality}
     sources = None
-    if getattr(reader, "RECORDS_SOURCES", False):  # the user's own files, edited in place: the next run checks them
+    if reader.records_sources:  # the user's own files, edited in place: the next run checks them
         fs, base = filesystem(config.root)
         sources = stamps(fs, base, [p[len(base) + 1:] for p in rows["path"].to_pylist()])
     return write_on_ray(rows, path, _decode_batch, fn_kwargs, info, sources)

@@ -33,6 +33,11 @@ def backend_of(config) -> type[Backend]:
     return get_backend(config.generation.backend)
 
 
+def settings_of(config):
+    """The chosen backend's own section, ``generation.<backend>``: what the backend receives."""
+    return getattr(config.generation, config.generation.backend)
+
+
 def make_generator(name: str, settings: dict) -> GeneratorBackend:
     """A generation actor's backend, built from its settings (``Backend.identity``)."""
     backend = get_backend(name)

@@ -55,11 +55,10 @@ class DiffusersBackend(GeneratorBackend):
             raise ValueError("generation.diffusers.model is required for the diffusers backend")
 
     @classmethod
-    def check(cls, config) -> None:
+    def check(cls, settings, dataset) -> None:
         import diffusers
         from diffusers import DiffusionPipeline
 
-        settings = config.generation.diffusers
         try:
             DiffusionPipeline.load_config(settings.model, revision=settings.revision, local_files_only=True)
         except (OSError, ValueError) as exc:
@@ -75,15 +74,14 @@ class DiffusersBackend(GeneratorBackend):
                               "(a diffusers scheduler class, e.g. DDIMScheduler)")
 
     @classmethod
-    def identity(cls, config) -> dict:
+    def identity(cls, settings, dataset) -> dict:
         # Stored pools were named with these 13 settings; a setting added later joins a pool's
         # identity only when set, so the stored pools keep their ids.
-        settings, defaults = config.generation.diffusers.model_dump(), DiffusersSettings().model_dump()
+        settings, defaults = settings.model_dump(), DiffusersSettings().model_dump()
         return {name: value for name, value in settings.items() if name in FIRST_SETTINGS or value != defaults[name]}
 
     @classmethod
-    def rate_key(cls, config, real_size: int) -> tuple[str, int]:
-        settings = config.generation.diffusers
+    def rate_key(cls, settings, real_size: int, gpus_per_actor: float | None) -> tuple[str, int]:
         return ("cpu" if settings.device == "cpu" else "gpu"), settings.resolution
 
     def __init__(self, settings: dict):

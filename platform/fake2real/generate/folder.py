@@ -31,22 +31,20 @@ class FolderImport(ImportBackend):
             raise ValueError("generation.folder.root is required for the folder backend (the folder of your synthetic images)")
 
     @classmethod
-    def identity(cls, config) -> dict:
-        folder = config.generation.folder
+    def identity(cls, folder, dataset) -> dict:
         return {"root": folder.root, "metadata": metadata_digest(folder.root, folder.metadata)}
 
     @classmethod
-    def listed(cls, config, class_names, bias_names, split=None, identity=None):
-        folder = config.generation.folder
+    def listed(cls, folder, class_names, bias_names, split=None, identity=None):
         rows = list_imported(folder.root, folder.metadata, class_names, bias_names, split=split)
         if identity is not None and rows.schema.metadata[DIGEST_KEY].decode() != identity["metadata"]:
             raise ConfigError(f"config: generation.folder: the metadata under {folder.root} changed while this job ran; run it again")
         return rows
 
     @classmethod
-    def build(cls, config, pool, rows) -> None:
-        build_imported_table(rows, pool.id, pool.identity["size"], pool.location, pool.info, quality=config.generation.jpeg_quality)
+    def build(cls, folder, rows, pool_id, location, info, size, quality) -> None:
+        build_imported_table(rows, pool_id, size, location, info, quality=quality)
 
     @classmethod
-    def source(cls, config) -> str:
-        return config.generation.folder.root
+    def source(cls, folder) -> str:
+        return folder.root

@@ -18,6 +18,7 @@ from typing import ClassVar, Literal, Optional
 import numpy as np
 from pydantic import Field, field_validator
 
+from fake2real.data.datasets import dataset_of
 from fake2real.errors import ConfigError, DataError
 from fake2real.generate.base import GeneratorBackend
 from fake2real.section_base import Seed, _Section
@@ -73,25 +74,22 @@ class GroupDiffusionSettings(_Section):
     training: GeneratorTraining = GeneratorTraining()
 
 
-def _held_apart(config):
-    """The dataset's module when it sets images apart for a generator, else a one-line refusal."""
-    from fake2real.data.datasets import get_dataset
-
-    module = get_dataset(config.dataset.name)
-    if not hasattr(module, "held_apart_table"):
-        raise ConfigError(f"config: {FIELD} is required for dataset '{config.dataset.name}' (it sets no images apart "
+def _held_apart_key(dataset) -> dict:
+    """What the images ``dataset`` (its section) sets apart for a generator depend on, else a one-line refusal."""
+    key = dataset_of(dataset).held_apart_key(dataset)
+    if key is None:
+        raise ConfigError(f"config: {FIELD} is required for dataset '{dataset.name}' (it sets no images apart "
                           "to train a generator on): give a trained generator's folder")
-    return module
+    return key
 
 
-def generator_spec(config, table: str = ""):
-    """The ``GeneratorSpec`` the platform trains for ``config`` (``table``: where its images are)."""
+def generator_spec(settings: GroupDiffusionSettings, dataset, table: str = ""):
+    """The ``GeneratorSpec`` the platform trains for these settings and ``dataset`` (``table``: where its images are)."""
     from fake2real.generate.generator_training import GeneratorSpec
 
-    module = _held_apart(config)
-    class_names, bias_names = module.names(config.dataset)
-    training = config.generation.group_diffusion.training
-    return GeneratorSpec(table, module.held_apart_key(config.dataset), tuple(class_names), tuple(bias_names), training.computing())
+    key = _held_apart_key(dataset)
+    class_names, bias_names = dataset_of(dataset).names(dataset)
+    return GeneratorSpec(table, key, tuple(class_names), tuple(bias_names), settings.training.computing())
 
 
 def _weights_digest(folder: str) -> str:
@@ -112,12 +110,10 @@ class GroupDiffusionBackend(GeneratorBackend):
     conditioned_on_groups = True
 
     @classmethod
-    def check(cls, config) -> None:
-        settings = config.generation.group_diffusion
+    def check(cls, settings, dataset) -> None:
         if settings.model is None:
-            _held_apart(config)
+            _held_apart_key(dataset)
             return
-        from fake2real.data.datasets import get_dataset
         from fake2real.data.storage import Location, is_file, local_folder
 
         if not is_file(Location(settings.model) / "model_index.json"):
@@ -126,39 +122,37 @@ class GroupDiffusionBackend(GeneratorBackend):
 
         with local_folder(settings.model) as folder:
             trained = read_groups(folder, FIELD)
-        wanted = tuple(list(names) for names in get_dataset(config.dataset.name).names(config.dataset))
+        wanted = tuple(list(names) for names in dataset_of(dataset).names(dataset))
         if trained != wanted:
             raise ConfigError(f"config: {FIELD}: {settings.model} was trained for classes {trained[0]} × biases {trained[1]}, "
-                              f"not dataset {config.dataset.name}'s {wanted[0]} × {wanted[1]}")
+                              f"not dataset {dataset.name}'s {wanted[0]} × {wanted[1]}")
         _weights_digest(settings.model)
 
     @classmethod
-    def identity(cls, config) -> dict:
-        settings = config.generation.group_diffusion
+    def identity(cls, settings, dataset) -> dict:
         if settings.model is None:
-            made_by = {"generator": generator_spec(config).key()}
+            made_by = {"generator": generator_spec(settings, dataset).key()}
         else:
             made_by = {"model": settings.model, "weights": _weights_digest(settings.model)}
         return {**made_by, "steps": settings.steps, "eta": settings.eta, "device": settings.device}
 
     @classmethod
-    def trained_generator(cls, config):
+    def trained_generator(cls, settings, dataset, max_failures: int):
         """The generator the platform must train before it generates (None: the user gave one)."""
         from fake2real.generate.generator_training import GeneratorJob, GeneratorResources
 
-        settings = config.generation.group_diffusion
         if settings.model is not None:
             return None
         training = settings.training
         resources = GeneratorResources(training.num_workers, training.cpus_per_worker, training.use_gpu, training.checkpoint_every,
-                                       config.train.max_failures)
-        return GeneratorJob(generator_spec(config), resources, training.quality_images_per_group, training.quality_reader_epochs,
+                                       max_failures)
+        return GeneratorJob(generator_spec(settings, dataset), resources, training.quality_images_per_group, training.quality_reader_epochs,
                             settings.steps, settings.eta)
 
     @classmethod
-    def rate_key(cls, config, real_size: int) -> tuple[str, int]:
-        device = config.generation.group_diffusion.device
-        on_gpu = device == "cuda" or (device == "auto" and bool(config.generation.gpus_per_actor))
+    def rate_key(cls, settings, real_size: int, gpus_per_actor: float | None) -> tuple[str, int]:
+        device = settings.device
+        on_gpu = device == "cuda" or (device == "auto" and bool(gpus_per_actor))
         return ("gpu" if on_gpu else "cpu"), real_size
 
     def __init__(self, settings: dict):

@@ -4,6 +4,7 @@ renderer's semantics plus the G artifact (``data/datasets/shapes.py``). It rende
 
 from __future__ import annotations
 
+from fake2real.data.datasets import dataset_of
 from fake2real.data.datasets.shapes import ShapesWorld, render
 from fake2real.errors import ConfigError
 from fake2real.generate.base import GeneratorBackend
@@ -20,17 +21,17 @@ class ProceduralBackend(GeneratorBackend):
     image_format = "png"  # lossless: the artifact is a few intensity levels
 
     @classmethod
-    def check(cls, config) -> None:
-        if config.dataset.name != "shapes":
+    def check(cls, settings, dataset) -> None:
+        if dataset_of(dataset).synthetic_world(dataset) is None:
             raise ConfigError(
                 "config: generation.backend: 'procedural' renders only the built-in shapes world; synthetic data for "
-                f"'{config.dataset.name}' needs generation.backend=diffusers and generation.diffusers.model, or generation.backend=folder "
+                f"'{dataset.name}' needs generation.backend=diffusers and generation.diffusers.model, or generation.backend=folder "
                 "(or train.mixture=none and generation.test_images_per_group=0)"
             )
 
     @classmethod
-    def identity(cls, config) -> dict:
-        return {"world": config.dataset.shapes.model_dump()}
+    def identity(cls, settings, dataset) -> dict:
+        return {"world": dataset_of(dataset).synthetic_world(dataset)}
 
     def __init__(self, settings: dict):
         self.world = ShapesWorld.model_validate(settings["world"])

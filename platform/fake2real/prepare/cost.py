@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fake2real.data.datasets import stored_image_size
-from fake2real.generate.backends import backend_of
+from fake2real.data.datasets import dataset_of
+from fake2real.generate.backends import backend_of, settings_of
 
 # (what, generator backend or model, device, image size) -> images per second per device (one CPU worker or
 # one GPU). Each with the command and section of benchmarks/RESULTS.md that measured it.
@@ -66,8 +66,8 @@ def _rate(given: float | None, key: tuple[str, str, str, int], setting: str) -> 
 
 def rates(config) -> Rates:
     cost, gen, train, dataset = config.sweep.cost, config.generation, config.train, config.dataset
-    real_size = stored_image_size(dataset)
-    generation_key = ("generation", gen.backend, *backend_of(config).rate_key(config, real_size))
+    real_size = dataset_of(dataset).stored_image_size(dataset)
+    generation_key = ("generation", gen.backend, *backend_of(config).rate_key(settings_of(config), real_size, gen.gpus_per_actor))
     # A model that resizes its input (train.input_size) costs what that size costs.
     training_key = ("training", train.model, "gpu" if train.use_gpu else "cpu", train.input_size or real_size)
     return Rates(*_rate(cost.generation_images_per_second, generation_key, "generation_images_per_second"),

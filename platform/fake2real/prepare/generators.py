@@ -15,7 +15,7 @@ from dataclasses import replace
 
 from fake2real.config import ExperimentConfig
 from fake2real.errors import redact
-from fake2real.generate.backends import backend_of
+from fake2real.generate.backends import backend_of, settings_of
 from fake2real.generate.generator_training import (
     SAMPLES_FILE, GeneratorJob, finished_generator, mark_generator, result_payload, train_generator,
 )
@@ -31,7 +31,7 @@ QUALITY_SHOWN = ("quality/real/y_accuracy", "quality/real/b_accuracy", "quality/
 
 
 def generator_job(config: ExperimentConfig) -> GeneratorJob | None:
-    return backend_of(config).trained_generator(config)
+    return backend_of(config).trained_generator(settings_of(config), config.dataset, config.train.max_failures)
 
 
 def ensure_generator(config: ExperimentConfig, workspace: Workspace) -> dict:

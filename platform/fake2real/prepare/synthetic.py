@@ -16,41 +16,18 @@ every pool once, to the largest count any of its cells draws, before its first c
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Callable
+from dataclasses import dataclass
 
 from fake2real.config import ExperimentConfig
-from fake2real.data.datasets import get_dataset, stored_image_size
 from fake2real.data.storage import Location
-from fake2real.data.table import TableInfo, group_name, read_info
+from fake2real.data.table import group_name, read_info
 from fake2real.errors import ConfigError
-from fake2real.generate.backends import backend_of
+from fake2real.generate.backends import backend_of, settings_of
 from fake2real.generate.filters import make_filters
-from fake2real.generate.plan import build_plan, draw_id, pool_id
-from fake2real.generate.prompts import PromptTemplate, load_template
-from fake2real.generate.spec import ImageSpec
+from fake2real.generate.plan import draw_id
 from fake2real.train.mixtures import Mixture, biased_counts, get_mixture, synthetic_counts
+from fake2real.prepare.pool_sources import Group, Pool, pool_source
 from fake2real.prepare.workspace import Workspace, prepare_real
-
-Group = tuple[int, int]
-
-
-@dataclass
-class Pool:
-    """One pool: where it lives, what names it, and how its plan rows are made."""
-
-    id: str
-    location: Location
-    info: TableInfo  # the table metadata the pool is finished with
-    groups: list[Group]
-    split: str = "train"
-    identity: dict = field(default_factory=dict)
-    prompt: Callable | None = None  # (y, b, seed) -> prompt; None: an imported pool
-    bias: Callable | None = None  # (y, b, seed) -> the bias value drawn, when prompts name none
-    spec: ImageSpec | None = None  # what its actors make its images with; None: an imported pool
-
-    def plan(self, counts: dict[Group, int]):
-        return build_plan(counts, self.prompt, self.identity, self.split, bias_fn=self.bias)[1]
 
 
 @dataclass
@@ -72,17 +49,9 @@ def needs_generation(config: ExperimentConfig, mixtures: list[str]) -> bool:
 
 def check_generation(config: ExperimentConfig) -> None:
     """Driver-side checks of the generation settings, before any Ray work."""
-    gen = config.generation
-    backend = backend_of(config)
-    make_filters(gen.filters)
-    backend.check(config)
-    if backend.imports:
-        backend.listed(config, *_names(config))  # every listed file, every label
-        return
-    if gen.prompts:
-        load_template(gen.prompts)
-    elif not hasattr(get_dataset(config.dataset.name), "prompt"):
-        raise ConfigError(f"config: generation.prompts is required for dataset '{config.dataset.name}' (a built-in template name or a YAML path)")
+    make_filters(config.generation.filters)
+    backend_of(config).check(settings_of(config), config.dataset)
+    pool_source(config).check(config)
 
 
 def check_sweep_generation(config: ExperimentConfig, mixtures: list[str]) -> None:
@@ -115,30 +84,8 @@ def _variant(config: ExperimentConfig, mixture: Mixture, test: bool = False) -> 
     gen = config.generation
     bias_words = True if test else gen.bias_words and mixture.bias_words
     degradation = gen.ablation_degradation.model_dump() if mixture.degrade and not test else None
-    backend = backend_of(config)
-    if backend.imports and (not bias_words or degradation):
-        raise ConfigError(
-            f"config: mixture '{mixture.name}' needs images made {'without bias words' if not bias_words else 'degraded'}; "
-            f"generation.backend={gen.backend} imports images as they are (import such a set as its own folder)"
-        )
-    if backend.conditioned_on_groups and not bias_words:
-        raise ConfigError(f"config: mixture '{mixture.name}' needs images made without bias words; generation.backend={gen.backend} "
-                          "makes every image for a (class, bias) group")
+    pool_source(config).check_variant(config, mixture.name, bias_words, degradation is not None)
     return bias_words, None if degradation is None else tuple(sorted(degradation.items()))
-
-
-def _names(config: ExperimentConfig) -> tuple[list[str], list[str]]:
-    """Class and bias names of the synthetic data: the template's, else the dataset's (from its real table)."""
-    gen = config.generation
-    if gen.prompts and not backend_of(config).imports:
-        template = load_template(gen.prompts)
-        return template.class_names, template.bias_names
-    reader = get_dataset(config.dataset.name)
-    if hasattr(reader, "names") and config.dataset.table is None:
-        class_names, bias_names = reader.names(config.dataset)
-        return list(class_names), list(bias_names)
-    info = read_info(config.dataset.table)
-    return info.class_names, info.bias_names
 
 
 def synthetic_pool(config: ExperimentConfig, workspace: Workspace, mixture: Mixture | None = None, test: bool = False) -> Pool:
@@ -147,73 +94,9 @@ def synthetic_pool(config: ExperimentConfig, workspace: Workspace, mixture: Mixt
     synthetic-test metrics compare."""
     mixture = mixture or get_mixture(config.train.mixture)
     bias_words, degradation = _variant(config, mixture, test)
-    split = "test" if test else "train"
-    names = _names(config)
-    if backend_of(config).imports:
-        return _imported_pool(config, workspace, split, names)
-    return _generated_pool(config, workspace, split, names, bias_words, dict(degradation) if degradation else None)
-
-
-def _all_groups(class_names: list[str], bias_names: list[str]) -> list[Group]:
-    return [(y, b) for y in range(len(class_names)) for b in range(len(bias_names))]
-
-
-def _imported_pool(config: ExperimentConfig, workspace: Workspace, split: str, names: tuple[list[str], list[str]]) -> Pool:
-    gen = config.generation
-    class_names, bias_names = names
-    # Stored at the real images' size unless generation.output_size says otherwise: they mix.
-    size = gen.output_size or stored_image_size(config.dataset)
-    identity = {"backend": gen.backend, **backend_of(config).identity(config), "classes": class_names, "biases": bias_names,
-                "size": size, "quality": gen.jpeg_quality}
-    pid = pool_id(identity, split)
-    extra = {"pool_id": pid, "backend": gen.backend, "bias_words": True, "degradation": None, "bias_labels": "listed"}
-    info = TableInfo(gen.backend, class_names, bias_names, "synthetic", extra=extra)
-    location = _pool_location(config, workspace, gen.backend, pid, split == "test")
-    return Pool(pid, location, info, _all_groups(class_names, bias_names), split, identity)
-
-
-def _generated_pool(config: ExperimentConfig, workspace: Workspace, split: str, names: tuple[list[str], list[str]],
-                    bias_words: bool, degradation: dict | None) -> Pool:
-    gen = config.generation
-    backend = backend_of(config)
-    class_names, bias_names = names
-    template = load_template(gen.prompts) if gen.prompts else None
-    prompt, bias_fn = _prompts(config, template, bias_words)
-    spec = ImageSpec(gen.backend, backend.identity(config), gen.image_format or backend.image_format, gen.jpeg_quality,
-                     gen.output_size, gen.filters, gen.max_attempts, degradation)
-    identity = {
-        "dataset": config.dataset.name if template is None else template.name,
-        "template": template.model_dump() if template else None,
-        "bias_words": bias_words,
-        "backend": spec.backend,
-        "backend_kwargs": spec.settings,
-        "stored": spec.stored,
-    }
-    if degradation:  # only then: the ids of undegraded pools stay what they were
-        identity["degradation"] = degradation
-    pid = pool_id(identity, split)
-    extra = {"pool_id": pid, "backend": gen.backend, "bias_words": bias_words, "degradation": degradation}
-    # Without bias words a text-to-image model picks B itself: the b column is then the group
-    # requested, not what was drawn (the procedural world records what it drew).
-    extra["bias_labels"] = "drawn" if bias_fn else ("requested" if not bias_words else "prompted")
-    info = TableInfo(identity["dataset"], class_names, bias_names, "synthetic", extra=extra)
-    # A template may leave some (y, b) pairs out.
-    groups = sorted(template.all_groups()) if template else _all_groups(class_names, bias_names)
-    location = _pool_location(config, workspace, identity["dataset"], pid, split == "test")
-    return Pool(pid, location, info, groups, split, identity, prompt, bias_fn, spec)
-
-
-def _prompts(config: ExperimentConfig, template: PromptTemplate | None, bias_words: bool) -> tuple[Callable, Callable | None]:
-    """(prompt, bias) functions of (y, b, seed): the template's prompts, else the dataset's; the
-    bias function only where the generator draws B itself (the procedural world without bias words)."""
-    if template is not None:
-        return (lambda y, b, seed: template.prompt(y, b, seed, bias_words)), None
-    dataset = get_dataset(config.dataset.name)
-    prompt = lambda y, b, seed: dataset.prompt(y, b, seed, bias_words)  # noqa: E731
-    if bias_words:
-        return prompt, None
-    world = config.dataset.shapes
-    return prompt, (lambda y, b, seed: dataset.unprompted_bias(y, seed, world))
+    source = pool_source(config)
+    return source.of(config, "test" if test else "train", source.names(config), bias_words, dict(degradation) if degradation else None,
+                     lambda name, pid: _pool_location(config, workspace, name, pid, test))
 
 
 def _pool_location(config: ExperimentConfig, workspace: Workspace, name: str, pid: str, test: bool) -> Location:
@@ -271,8 +154,6 @@ def synthetic_draw(config: ExperimentConfig, workspace: Workspace, mixture: Mixt
 def synthetic_plan(config: ExperimentConfig, workspace: Workspace, mixture: Mixture | None = None, test: bool = False):
     """``(pool id, plan, pool info)``: the rows of the pool an experiment draws (the plan a draw needs, to inspect)."""
     draw = synthetic_draw(config, workspace, mixture, test)
-    if backend_of(config).imports:
-        raise ConfigError(f"config: generation.backend={config.generation.backend} imports images; it has no generation plan")
     return draw.pool.id, draw.pool.plan(draw.counts), draw.pool.info
 
 

@@ -16,11 +16,10 @@ import pyarrow as pa
 
 from fake2real import identity
 from fake2real.config import ExperimentConfig
-from fake2real.data.datasets import build_real_table, get_dataset
+from fake2real.data.datasets import dataset_of
 from fake2real.data.groups import check_splits
-from fake2real.data.ingest import count_table, listing
+from fake2real.data.ingest import count_table
 from fake2real.data.lease import hold
-from fake2real.data.metadata import metadata_digest
 from fake2real.data.sources import changed_source
 from fake2real.data.storage import Location
 from fake2real.data.table import TableInfo, check_writable, count_groups, is_complete, read_info, schema_problem
@@ -96,8 +95,9 @@ def real_location(config: ExperimentConfig, workspace: Workspace) -> Location:
     # The built-in world's synthetic-renderer knobs left out (at their defaults): a sweep over
     # them shares one real table, and tables stored before keep their names.
     name = f"real-{config.dataset.name}-{config.real_data_only().digest('dataset')}"
-    if config.dataset.name == "folder":  # its rows are in the user's metadata file: edited, another table
-        name += f"-{metadata_digest(config.dataset.root, config.dataset.metadata)}"
+    sources = dataset_of(config.dataset).sources_key(config.dataset)  # folder: its metadata file, edited: another table
+    if sources:
+        name += f"-{sources}"
     return workspace.data / name
 
 
@@ -107,7 +107,7 @@ def prepare_real(config: ExperimentConfig, workspace: Workspace) -> Location:
     path = real_location(config, workspace)
     if not is_complete(path):
         print(f"[data] writing the real {config.dataset.name} table to {redact(str(path))}", flush=True)
-        info = build_real_table(config.dataset, path)
+        info = dataset_of(config.dataset).build_real_table(config.dataset, path)
         print(count_table(info), flush=True)
         return path
     # Its name covers the metadata file, not the images (folder): one edited since is refused, not reused stale.
@@ -121,8 +121,8 @@ def prepare_real(config: ExperimentConfig, workspace: Workspace) -> Location:
 
 def held_apart_location(config: ExperimentConfig, workspace: Workspace) -> Location:
     """Where the images ``config.dataset`` sets apart for training a generator are (or will be)."""
-    reader = get_dataset(config.dataset.name)
-    return workspace.data / f"held-apart-{config.dataset.name}-{identity.key(reader.held_apart_key(config.dataset))}"
+    key = dataset_of(config.dataset).held_apart_key(config.dataset)
+    return workspace.data / f"held-apart-{config.dataset.name}-{identity.key(key)}"
 
 
 def prepare_held_apart(config: ExperimentConfig, workspace: Workspace) -> Location:
@@ -130,7 +130,7 @@ def prepare_held_apart(config: ExperimentConfig, workspace: Workspace) -> Locati
     path = held_apart_location(config, workspace)
     if not is_complete(path):
         print(f"[data] writing the generator's held-apart {config.dataset.name} images to {redact(str(path))}", flush=True)
-        info = get_dataset(config.dataset.name).held_apart_table(config.dataset, path)
+        info = dataset_of(config.dataset).held_apart_table(config.dataset, path)
         print(count_table(info), flush=True)
     return path
 
@@ -144,7 +144,7 @@ def planned_real_info(config: ExperimentConfig) -> TableInfo:
     location = real_location(config, Workspace(Location(config.output_dir)))
     if is_complete(location):
         return read_info(location)
-    reader = get_dataset(dataset.name)
-    rows = reader.listing(dataset) if hasattr(reader, "build_real_table") else listing(dataset, reader)  # it lists itself
+    reader = dataset_of(dataset)
+    rows = reader.listing(dataset)
     class_names, bias_names = reader.names(dataset)
     return TableInfo(dataset.name, list(class_names), list(bias_names), "real", rows.num_rows, count_groups(rows))

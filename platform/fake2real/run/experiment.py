@@ -32,7 +32,7 @@ from fake2real.track.names import (
     AXES_TAG, CHECKPOINT_TAG, LEVEL_TAG, STAGE, experiment_run_name, experiment_run_tags, stage_run_id_tag, stage_run_name,
     trial_run_name, trial_run_tags,
 )
-from fake2real.track.params import dataset_params
+from fake2real.data.datasets import logged_params
 from fake2real.train.methods import get_method, resolve_params
 from fake2real.train.mixtures import Mixture, StagePlan, get_mixture
 from fake2real.train.posthoc import PosthocSpec, run_posthoc_task
@@ -125,7 +125,7 @@ class Experiment:
     def params(self) -> dict:
         config = self.config
         return {
-            "dataset": dataset_params(config.dataset),
+            "dataset": logged_params(config.dataset),
             "train": config.train.model_dump(),
             "seed": config.seed,
             "data.real_table": str(self.real),

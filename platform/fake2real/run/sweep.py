@@ -21,17 +21,17 @@ from fake2real.data.storage import Location, upload
 from fake2real.errors import ConfigError
 from fake2real.run.checks import check_cluster, check_experiments
 from fake2real.run.experiment import ExperimentResult, run_experiments
-from fake2real.generate.backends import backend_of
 from fake2real.report.table import markdown, write_charts, write_csv
 from fake2real.runtime import init_ray
 from fake2real.run.capacity import check_local_cluster, experiments_at_once
 from fake2real.run.search import run_searched_cell
 from fake2real.run.search_plan import declared_space, distinct_searches, searches_stage1
 from fake2real.run.sweep_plan import cells, check_size, pool_needs, prepare_pools, real_cells, search_cells
+from fake2real.prepare.pool_sources import pool_source
 from fake2real.prepare.synthetic import check_sweep_generation
 from fake2real.track.mlflow_runs import Tracker, resolve_uri
 from fake2real.track.names import LEVEL_TAG, SWEEP, sweep_run_name
-from fake2real.track.params import dataset_params
+from fake2real.data.datasets import logged_params
 from fake2real.track.ray_metrics import SWEEP_CELLS, SWEEP_CELLS_FINISHED
 from fake2real.prepare.workspace import Workspace, planned_real_info, prepare_real
 
@@ -68,8 +68,8 @@ def check_sweep(config: ExperimentConfig) -> None:
     # not once the sweep's MLflow runs exist (each distinct train section: an axis may change it).
     for cell in {cell.train.model_dump_json(): cell for cell in search_cells(config)}.values():
         check_local_cluster(cell)
-    if backend_of(config).imports:  # imported pools cannot grow: a shortfall fails here
-        pool_needs(config, Workspace(Location(config.output_dir)), planned_real_info)
+    # A pool that cannot grow refuses a draw larger than it holds: here, before any work.
+    pool_source(config).check_sweep(lambda: pool_needs(config, Workspace(Location(config.output_dir)), planned_real_info))
 
 
 def run_sweep(config: ExperimentConfig) -> SweepResult:
@@ -92,7 +92,7 @@ def _run(config: ExperimentConfig, workspace: Workspace) -> SweepResult:
     prepare_pools(config, workspace)
 
     key = config.digest()
-    params = {**config.model_dump(mode="json"), "dataset": dataset_params(config.dataset, mode="json")}
+    params = {**config.model_dump(mode="json"), "dataset": logged_params(config.dataset, mode="json")}
     sweep_run = tracker.run_for(f"sweep-{key}", sweep_run_name(config.name), params=params, tags={LEVEL_TAG: SWEEP})
     directory = workspace.results / f"{config.name}-{key}"
     ratios = config.sweep.bias_ratios or [config.dataset.bias_ratio]

@@ -24,17 +24,16 @@ from fake2real.data.storage import Location
 from fake2real.data.table import TableInfo, group_name, is_complete
 from fake2real.errors import ConfigError
 from fake2real.run.experiment import stage_spec
-from fake2real.generate.backends import backend_of
 from fake2real.generate.generator_training import finished_generator
 from fake2real.prepare.generators import generator_job
 from fake2real.run.search_plan import distinct_searches, searches_stage1, stage1_cell
-from fake2real.prepare.pools import check_shortfall, ensure_pool, pool_counts
-from fake2real.prepare.synthetic import Draw, Pool, draw_location, synthetic_draw
+from fake2real.prepare.pool_sources import Group, Pool
+from fake2real.prepare.pools import ensure_pool
+from fake2real.prepare.synthetic import Draw, draw_location, synthetic_draw
 from fake2real.train.mixtures import get_mixture
 from fake2real.train.stage_record import finished_stage
 from fake2real.prepare.workspace import Workspace, planned_real_info, real_location
 
-Group = tuple[int, int]
 
 
 def _pairs(config: ExperimentConfig) -> list[tuple[str, str]]:
@@ -131,9 +130,8 @@ def pool_needs(config: ExperimentConfig, workspace: Workspace, real_info=None) -
         for group, n in draw.counts.items():
             need.needed[group] = max(need.needed.get(group, 0), n)
     for need in needs.values():
-        need.held = pool_counts(config, need.pool)
-        if backend_of(config).imports:  # an imported pool cannot grow: a shortfall fails the plan too
-            check_shortfall(config, need.pool, need.needed, need.held)
+        need.held = need.pool.held()
+        need.pool.check_draw(need.needed, need.held)  # a pool that cannot grow: a shortfall fails the plan too
     return list(needs.values())
 
 
@@ -242,7 +240,7 @@ def dry_run(config: ExperimentConfig) -> str:
     if search.num_samples:
         lines.append(f"search trials: {len(trials)} ({search.num_samples} per searched cell, its stage-1 search's included; "
                      "each trains its search's last stage)")
-    generated = sum(need.to_add for need in needs if need.pool.prompt is not None)
+    generated = sum(need.pool.to_generate(need.needed, need.held) for need in needs)
     image_passes = sum(s.image_passes for s in [*work.values(), *trials])
     lines += _cost(config, rates(config), generated, image_passes)
     lines.append(_start_ups(config, sum(not s.done for s in work.values()) + len(trials)))

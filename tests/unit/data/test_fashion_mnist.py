@@ -10,6 +10,7 @@ import pytest
 import native_fixtures
 from fake2real.config import build_config
 from fake2real.data.datasets import fashion_mnist, get_dataset
+from fake2real.data.datasets.fashion_mnist import FashionMnist
 from fake2real.data.images import decode_rgb
 from fake2real.data.table import count_groups, read_info, read_table
 from fake2real.errors import ConfigError, DataError
@@ -29,7 +30,7 @@ def _config(root, **world):
 
 
 def test_registered_with_the_debian_folder_as_its_default_root():
-    assert get_dataset("fashion_mnist") is fashion_mnist
+    assert get_dataset("fashion_mnist") is FashionMnist
     config = build_config(overrides=["dataset.name=fashion_mnist"]).dataset  # no root needed
     assert config.root is None and fashion_mnist.root_of(config) == "/usr/share/datasets/fashion-mnist"
 
@@ -45,7 +46,7 @@ def test_the_tint_keeps_the_garment_and_colours_the_background():
 
 def test_every_image_gets_its_bias_by_the_documented_rule(root):
     config = _config(root)
-    rows = fashion_mnist.listing(config)
+    rows = FashionMnist.listing(config)
     for row_id, b in zip(rows["id"].to_pylist(), rows["b"].to_pylist()):
         _, file, index = row_id.rsplit("-", 2)
         assert b == stable_seed("fashion_mnist", config.split_seed, file, int(index)) % 2
@@ -53,7 +54,7 @@ def test_every_image_gets_its_bias_by_the_documented_rule(root):
 
 def test_splits_ratio_on_train_only_and_balanced_evaluation(root):
     config = _config(root)
-    counts = count_groups(fashion_mnist.listing(config))
+    counts = count_groups(FashionMnist.listing(config))
     assert counts["val"] == {"y0_b0": 5, "y0_b1": 5, "y1_b0": 5, "y1_b1": 5}
     assert counts["test"] == {"y0_b0": 8, "y0_b1": 8, "y1_b0": 8, "y1_b1": 8}
     train = counts["train"]
@@ -65,7 +66,7 @@ def test_splits_ratio_on_train_only_and_balanced_evaluation(root):
 
 def test_the_generator_never_sees_a_benchmark_image(root):
     config = _config(root)
-    benchmark = set(fashion_mnist.listing(config)["id"].to_pylist())
+    benchmark = set(FashionMnist.listing(config)["id"].to_pylist())
     held = fashion_mnist.held_apart_rows(config)
     assert not benchmark & set(held["id"].to_pylist())
     assert all(i.startswith("fashion_mnist-train-") for i in held["id"].to_pylist())  # never the test file
@@ -74,13 +75,13 @@ def test_the_generator_never_sees_a_benchmark_image(root):
     # The held-apart images do not depend on the bias ratio: one generator for every ratio.
     other = build_config(overrides={"dataset": {"name": "fashion_mnist", "root": root, "bias_ratio": 0.99,
                                                 "fashion_mnist": {"val_per_group": 5, "test_per_group": 8}}}).dataset
-    assert fashion_mnist.held_apart_key(other) == fashion_mnist.held_apart_key(config)
+    assert FashionMnist.held_apart_key(other) == FashionMnist.held_apart_key(config)
     assert fashion_mnist.held_apart_rows(other).equals(held)
 
 
 def test_the_tables_hold_the_tinted_images(root, tmp_path):
     config = _config(root, train_per_group=10)
-    info = fashion_mnist.build_real_table(config, tmp_path / "real")
+    info = FashionMnist.build_real_table(config, tmp_path / "real")
     assert info.class_names == ["pullover", "coat"] and info.bias_names == ["warm", "cool"]
     table = read_table(tmp_path / "real")
     assert max(count_groups(table)["train"].values()) == 10
@@ -88,24 +89,24 @@ def test_the_tables_hold_the_tinted_images(root, tmp_path):
     _, file, index = first["id"].rsplit("-", 2)
     expected = fashion_mnist.tint(fashion_mnist.read_native(root)[file][0][int(index)], first["b"])
     assert np.array_equal(decode_rgb(first["image"]).permute(1, 2, 0).numpy(), expected)
-    held = fashion_mnist.held_apart_table(config, tmp_path / "held")
+    held = FashionMnist.held_apart_table(config, tmp_path / "held")
     assert read_info(tmp_path / "held").source == "real" and set(held.group_counts) == {"train"}
 
 
 def test_splits_are_stable_and_depend_on_the_split_seed(root):
-    assert fashion_mnist.listing(_config(root)).equals(fashion_mnist.listing(_config(root)))
+    assert FashionMnist.listing(_config(root)).equals(FashionMnist.listing(_config(root)))
     moved = build_config(overrides={"dataset": {"name": "fashion_mnist", "root": root, "split_seed": 1,
                                                 "fashion_mnist": {"val_per_group": 5, "test_per_group": 8}}}).dataset
-    assert set(fashion_mnist.listing(moved)["id"].to_pylist()) != set(fashion_mnist.listing(_config(root))["id"].to_pylist())
+    assert set(FashionMnist.listing(moved)["id"].to_pylist()) != set(FashionMnist.listing(_config(root))["id"].to_pylist())
 
 
 def test_missing_files_name_the_package_to_install(tmp_path):
     fashion_mnist.read_native.cache_clear()
     with pytest.raises(DataError, match=r"^dataset.root: no folder at .*install it with: apt-get install dataset-fashion-mnist\)$"):
-        fashion_mnist.listing(_config(str(tmp_path / "nowhere")))
+        FashionMnist.listing(_config(str(tmp_path / "nowhere")))
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match=r"no Fashion-MNIST file .*train-images-idx3-ubyte.gz \(install it with: apt-get install"):
-        fashion_mnist.listing(_config(str(tmp_path / "empty")))
+        FashionMnist.listing(_config(str(tmp_path / "empty")))
 
 
 def test_a_corrupt_file_is_one_line(root):
@@ -114,17 +115,17 @@ def test_a_corrupt_file_is_one_line(root):
         out.write(b"\x00\x00\x08\x01" + (5).to_bytes(4, "big") + b"\x01\x02")  # says 5 labels, holds 2
     fashion_mnist.read_native.cache_clear()
     with pytest.raises(DataError, match=r"^dataset.root: .*t10k-labels-idx1-ubyte.gz is not an IDX file of 1 dimension\(s\)"):
-        fashion_mnist.listing(_config(root))
+        FashionMnist.listing(_config(root))
     with open(path, "wb") as out:
         out.write(b"not gzip at all")
     fashion_mnist.read_native.cache_clear()
     with pytest.raises(DataError, match="is not a readable gzip file"):
-        fashion_mnist.listing(_config(root))
+        FashionMnist.listing(_config(root))
 
 
 def test_too_few_test_images_name_the_group(root):
     with pytest.raises(DataError, match=r"group y0_b\d \(pullover, (warm|cool)\) has \d+ test-file images; val_per_group \+ test_per_group = 200"):
-        fashion_mnist.listing(_config(root, val_per_group=100, test_per_group=100))
+        FashionMnist.listing(_config(root, val_per_group=100, test_per_group=100))
 
 
 def test_class_names_are_checked_as_the_config_is_read():

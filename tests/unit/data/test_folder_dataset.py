@@ -14,7 +14,8 @@ import native_fixtures as fixtures
 from helpers import write_locally
 from fake2real.config import build_config
 from fake2real.data import ingest
-from fake2real.data.datasets import folder, get_dataset
+from fake2real.data.datasets import get_dataset
+from fake2real.data.datasets.folder import Folder
 from fake2real.data.datasets._common import seeded_split
 from fake2real.data.ingest import listing, majority_map
 from fake2real.data.table import count_groups, read_info, read_table
@@ -39,30 +40,30 @@ def root(tmp_path):
 
 
 def test_registered_and_listed_as_distributed(root):
-    assert get_dataset("folder") is folder
-    rows = listing(config(root), folder)
+    assert get_dataset("folder") is Folder
+    rows = listing(config(root), Folder)
     assert count_groups(rows) == AS_DISTRIBUTED
-    assert folder.names(config(root)) == (["cat", "dog"], ["indoor", "outdoor"])
+    assert Folder.names(config(root)) == (["cat", "dog"], ["indoor", "outdoor"])
     assert rows["path"][0].as_py() == f"{root}/images/cat/000.png"
     assert rows["id"][0].as_py() == "folder-images/cat/000.png"
 
 
 def test_parquet_metadata_gives_the_same_listing(tmp_path, root):
     other = fixtures.folder(tmp_path / "parquet", metadata="metadata.parquet")
-    a, b = listing(config(root), folder), listing(config(other), folder)
+    a, b = listing(config(root), Folder), listing(config(other), Folder)
     assert a.drop_columns(["path"]).equals(b.drop_columns(["path"]))
 
 
 def test_metadata_file_by_name_and_default_parquet(tmp_path):
     root = tmp_path / "pets"
     fixtures.write_metadata(root / "meta" / "labels.parquet", fixtures.folder_rows(root))
-    assert count_groups(listing(config(root, metadata="meta/labels.parquet"), folder)) == AS_DISTRIBUTED
+    assert count_groups(listing(config(root, metadata="meta/labels.parquet"), Folder)) == AS_DISTRIBUTED
     fixtures.write_metadata(root / "metadata.parquet", fixtures.folder_rows(root))
-    assert count_groups(listing(config(root), folder)) == AS_DISTRIBUTED  # no metadata.csv: metadata.parquet
+    assert count_groups(listing(config(root), Folder)) == AS_DISTRIBUTED  # no metadata.csv: metadata.parquet
 
 
 def test_given_names_set_the_indices_and_labels_may_be_indices(tmp_path, root):
-    flipped = count_groups(listing(config(root, class_names=["dog", "cat"], bias_names=["indoor", "outdoor"]), folder))
+    flipped = count_groups(listing(config(root, class_names=["dog", "cat"], bias_names=["indoor", "outdoor"]), Folder))
     assert flipped["train"] == {"y0_b0": 3, "y0_b1": 10, "y1_b0": 10, "y1_b1": 3}
     # Integer labels are indices into the given names (here in Parquet, as integers).
     rows = fixtures.folder_rows(tmp_path / "ints")
@@ -70,40 +71,40 @@ def test_given_names_set_the_indices_and_labels_may_be_indices(tmp_path, root):
         row["class"], row["bias"] = ["cat", "dog"].index(row["class"]), ["indoor", "outdoor"].index(row["bias"])
     fixtures.write_metadata(tmp_path / "ints" / "metadata.parquet", rows)
     named = config(tmp_path / "ints", class_names=["cat", "dog"], bias_names=["indoor", "outdoor"])
-    assert count_groups(listing(named, folder)) == AS_DISTRIBUTED
+    assert count_groups(listing(named, Folder)) == AS_DISTRIBUTED
     # Without names, integer labels are the names themselves, in numeric order.
-    assert folder.names(config(tmp_path / "ints")) == (["0", "1"], ["0", "1"])
+    assert Folder.names(config(tmp_path / "ints")) == (["0", "1"], ["0", "1"])
 
 
 def test_without_a_split_column_the_split_is_seeded(tmp_path):
     root = fixtures.folder(tmp_path / "pets", counts={"train": {g: 40 for g in fixtures.FOLDER_COUNTS["train"]}}, split_column=False)
-    rows = listing(config(root, split_seed=3), folder)
+    rows = listing(config(root, split_seed=3), Folder)
     assert rows["split"].to_pylist() == seeded_split(rows["id"].to_pylist(), 3)
     assert set(rows["split"].to_pylist()) == {"train", "val", "test"}
-    assert listing(config(root, split_seed=4), folder)["split"].to_pylist() != rows["split"].to_pylist()
+    assert listing(config(root, split_seed=4), Folder)["split"].to_pylist() != rows["split"].to_pylist()
 
 
 def test_bias_ratio_needs_a_majority_map(root):
     with pytest.raises(ConfigError) as info:
-        listing(config(root, bias_ratio=0.9), folder)
+        listing(config(root, bias_ratio=0.9), Folder)
     assert str(info.value) == (
         "config: dataset.majority_bias is required for dataset 'folder' with a bias_ratio (it has no reference map), "
         "e.g. {cat: indoor, dog: outdoor}; or set dataset.bias_ratio: null to keep the data as distributed"
     )
     named = config(root, bias_ratio=0.9, majority_bias={"cat": "indoor", "dog": "outdoor"})
-    assert majority_map(named, folder) == {0: 0, 1: 1}
-    counts = count_groups(listing(named, folder))
+    assert majority_map(named, Folder) == {0: 0, 1: 1}
+    counts = count_groups(listing(named, Folder))
     # As Waterbirds (no base step): 10·0.1/0.9 = 1.1 → 3 − int(3 − 1.1) = 2 minority images kept.
     assert counts["train"] == {"y0_b0": 10, "y0_b1": 2, "y1_b0": 2, "y1_b1": 10}
     assert counts["val"] == counts["test"] == {g: 2 for g in GROUPS}
-    assert majority_map(config(root), folder) == {}  # as distributed: nothing subsampled, no map needed
+    assert majority_map(config(root), Folder) == {}  # as distributed: nothing subsampled, no map needed
 
 
 def test_from_a_yaml_override(root):
     built = build_config(overrides=[
         "dataset.name=folder", f"dataset.root={root}", "dataset.majority_bias={cat: indoor, dog: outdoor}", "dataset.bias_ratio=0.9",
     ])
-    assert count_groups(listing(built.dataset, folder))["train"]["y0_b1"] == 2
+    assert count_groups(listing(built.dataset, Folder))["train"]["y0_b1"] == 2
 
 
 def rewrite(root, edit) -> None:
@@ -148,7 +149,7 @@ BAD_LAYOUTS = [
 def test_bad_layouts_fail_in_one_line(root, damage, pattern):
     damage(root)
     with pytest.raises(DataError, match=pattern.format(root=root)) as info:
-        listing(config(root), folder)
+        listing(config(root), Folder)
     assert "\n" not in str(info.value)
 
 
@@ -156,16 +157,16 @@ def test_unknown_label_names_the_file_the_line_the_value_and_the_known_labels(ro
     rewrite(root, lambda t: t.replace('"dog","indoor"', '"dgo","indoor"', 1))
     line = next(i for i, text in enumerate((root / "metadata.csv").read_text().splitlines(), 1) if '"dgo"' in text)
     with pytest.raises(DataError) as info:
-        listing(config(root, class_names=["cat", "dog"], bias_names=["indoor", "outdoor"]), folder)
+        listing(config(root, class_names=["cat", "dog"], bias_names=["indoor", "outdoor"]), Folder)
     assert str(info.value) == f"{root}/metadata.csv: line {line}: unknown class 'dgo' (known: cat, dog)"
     with pytest.raises(DataError, match=r"unknown bias '7' \(known: indoor, outdoor\)$"):
         rewrite(root, lambda t: t.replace('"dgo","indoor"', '"dog","7"'))
-        listing(config(root, class_names=["cat", "dog"], bias_names=["indoor", "outdoor"]), folder)
+        listing(config(root, class_names=["cat", "dog"], bias_names=["indoor", "outdoor"]), Folder)
 
 
 def test_a_named_class_without_rows_is_refused(root):
     with pytest.raises(DataError, match=r"metadata\.csv: class 'bird' has no rows$"):
-        listing(config(root, class_names=["cat", "dog", "bird"]), folder)
+        listing(config(root, class_names=["cat", "dog", "bird"]), Folder)
 
 
 @pytest.mark.parametrize(("fields", "message"), [
@@ -214,7 +215,7 @@ def test_a_corrupt_image_is_named(tmp_path):
 def test_native_table_of_a_folder_without_ray(tmp_path, root, monkeypatch):
     monkeypatch.setattr(ingest, "write_on_ray", write_locally)
     named = config(root, image_size=16, bias_ratio=0.9, majority_bias={"cat": "indoor", "dog": "outdoor"})
-    ingest.build_native_table(named, folder, tmp_path / "table")
+    ingest.build_native_table(named, Folder, tmp_path / "table")
     info = read_info(tmp_path / "table")
     assert (info.dataset, info.class_names, info.bias_names, info.source) == ("folder", ["cat", "dog"], ["indoor", "outdoor"], "real")
     assert info.group_counts["train"] == {"y0_b0": 10, "y0_b1": 2, "y1_b0": 2, "y1_b1": 10}
@@ -267,7 +268,7 @@ ESCAPES = [
 def test_a_path_that_leaves_the_root_is_refused_before_any_image_is_read(tmp_path, make_config, root, escape):
     path = escape(root, tmp_path)
     with pytest.raises(DataError) as info:
-        listing(config(root), folder)
+        listing(config(root), Folder)
     assert str(info.value) == f"{root}/metadata.csv: line 2: path '{path}' leaves the images' root folder {root}"
     # The dry run lists the same way: it refuses too, with nothing written.
     built = make_config(dataset={"name": "folder", "root": str(root), "bias_ratio": None})
@@ -281,22 +282,22 @@ def test_paths_that_stay_under_the_root_are_accepted(tmp_path, root):
     (root / "images/cat/000.png").rename(root / "images/cat/original.png")
     (root / "images/cat/000.png").symlink_to(root / "images/cat/original.png")  # a file linked inside
     rewrite(root, lambda t: t.replace("images/cat/001.jpg", "images/kitty/001.jpg").replace("images/cat/003.jpg", "images/dog/../cat/003.jpg"))
-    rows = listing(config(root), folder)
+    rows = listing(config(root), Folder)
     assert count_groups(rows) == AS_DISTRIBUTED
     assert f"{root}/images/dog/../cat/003.jpg" in rows["path"].to_pylist()
     (tmp_path / "via").symlink_to(root, target_is_directory=True)  # a root reached through a link
-    assert count_groups(listing(config(tmp_path / "via"), folder)) == AS_DISTRIBUTED
+    assert count_groups(listing(config(tmp_path / "via"), Folder)) == AS_DISTRIBUTED
 
 
 def test_a_metadata_file_outside_the_root_is_refused(tmp_path, root):
     fixtures.write_metadata(tmp_path / "labels.csv", fixtures.folder_rows(root))
     with pytest.raises(DataError) as info:
-        listing(config(root, metadata="../labels.csv"), folder)
+        listing(config(root, metadata="../labels.csv"), Folder)
     assert str(info.value) == f"metadata file '../labels.csv' leaves the images' root folder {root}"
     (root / "metadata.csv").unlink()
     (root / "metadata.csv").symlink_to(tmp_path / "labels.csv")
     with pytest.raises(DataError, match=rf"^metadata file 'metadata\.csv' leaves the images' root folder {root}$"):
-        listing(config(root), folder)
+        listing(config(root), Folder)
 
 
 def with_labels(root, labels: dict[int, tuple[str, str]]) -> None:
@@ -322,7 +323,7 @@ def test_a_stray_label_is_named_with_its_line(tmp_path, make_config, labels, mes
     root = fixtures.folder(tmp_path / "pets")
     with_labels(root, labels)
     built = make_config(dataset={"name": "folder", "root": str(root), "bias_ratio": None})
-    for listed in (lambda: listing(config(root), folder), lambda: planned_real_info(built)):  # the ingest, the dry run
+    for listed in (lambda: listing(config(root), Folder), lambda: planned_real_info(built)):  # the ingest, the dry run
         with pytest.raises(DataError) as info:
             listed()
         assert str(info.value) == f"{root}/metadata.csv: {message}{STRAY}"

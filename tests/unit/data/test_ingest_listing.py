@@ -9,10 +9,14 @@ import pytest
 import native_fixtures as fixtures
 from fake2real.config import build_config
 from fake2real.sections import DatasetConfig
-from fake2real.data.datasets import DATASETS, celeba, celebahq, shapes, spuco_animals, utkface, waterbirds
+from fake2real.data.datasets import DATASETS
+
 from fake2real.data.ingest import listing, majority_map
 from fake2real.data.table import count_groups
 from fake2real.errors import ConfigError, DataError
+
+celeba, celebahq, shapes, spuco_animals, utkface, waterbirds = (
+    DATASETS[name] for name in ("celeba", "celebahq", "shapes", "spuco_animals", "utkface", "waterbirds"))
 
 
 def _config(name, root, **fields) -> DatasetConfig:
@@ -101,9 +105,9 @@ def test_map_from_yaml_override():
     ],
 )
 def test_dataset_defaults(module, expected, base):
-    config = _config(module.NAME, "/x") if module is not shapes else DatasetConfig()
+    config = _config(module.name, "/x") if module is not shapes else DatasetConfig()
     assert majority_map(config, module) == expected
-    assert getattr(module, "REFERENCE_BASE_RATIO", None) == base
+    assert module.REFERENCE_BASE_RATIO == base
 
 
 def test_every_dataset_declares_a_map():

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 
 import native_fixtures as fixtures
-from fake2real.data.datasets import celeba, celebahq, spuco_animals, utkface, waterbirds
+from fake2real.data.datasets import DATASETS
 from fake2real.data.ingest import listing
 from fake2real.errors import DataError
 from fake2real.sections import DatasetConfig
 
-READERS = {m.NAME: m for m in (waterbirds, celeba, celebahq, utkface, spuco_animals)}
+READERS = {name: DATASETS[name] for name in ("waterbirds", "celeba", "celebahq", "utkface", "spuco_animals")}
 BUILD = {
     "waterbirds": fixtures.waterbirds,
     "celeba": fixtures.celeba,

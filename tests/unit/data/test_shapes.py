@@ -11,6 +11,7 @@ from PIL import Image
 from fake2real.data.datasets.shapes import ShapesWorld
 from fake2real.sections import DatasetConfig
 from fake2real.data.datasets import get_dataset, shapes
+from fake2real.data.datasets.shapes import Shapes
 from fake2real.data.images import encode_image
 from fake2real.data.table import SCHEMA, read_info, read_table
 from fake2real.errors import ConfigError
@@ -24,7 +25,7 @@ def _config(**world):
 @pytest.fixture(scope="module")
 def small_table(tmp_path_factory):
     path = tmp_path_factory.mktemp("shapes") / "real"
-    info = shapes.build_real_table(_config(), path)
+    info = Shapes.build_real_table(_config(), path)
     return path, info
 
 
@@ -34,7 +35,7 @@ def test_prompt():
 
 
 def test_get_dataset():
-    assert get_dataset("shapes") is shapes
+    assert get_dataset("shapes") is Shapes
     with pytest.raises(ConfigError,
                        match="unknown dataset 'mnist' .*known: celeba, celebahq, fashion_mnist, folder, shapes, spuco_animals, utkface, waterbirds"):
         get_dataset("mnist")
@@ -79,7 +80,7 @@ def test_build_real_table_rows(small_table):
 def test_build_real_table_is_deterministic(small_table, tmp_path):
     path, _ = small_table
     again = tmp_path / "again"
-    shapes.build_real_table(_config(), again)
+    Shapes.build_real_table(_config(), again)
     assert read_table(again).equals(read_table(path))
 
 
@@ -131,7 +132,7 @@ def test_tiny_pool_keeps_one_minority_image(tmp_path):
     config = DatasetConfig(
         bias_ratio=0.99, val_floor=10, shapes=ShapesWorld(train_per_group=5, val_per_group=20, test_per_group=2)
     )
-    info = shapes.build_real_table(config, tmp_path / "real")
+    info = Shapes.build_real_table(config, tmp_path / "real")
     assert info.group_counts["train"] == {"y0_b0": 5, "y0_b1": 1, "y1_b0": 1, "y1_b1": 5}
 
 
@@ -140,7 +141,7 @@ def test_majority_bias_override(tmp_path):
         bias_ratio=0.9, val_floor=0, majority_bias={"disc": "cool", "square": "warm"},
         shapes=ShapesWorld(train_per_group=20, val_per_group=2, test_per_group=1),
     )
-    info = shapes.build_real_table(config, tmp_path / "real")
+    info = Shapes.build_real_table(config, tmp_path / "real")
     # disc ↔ cool and square ↔ warm now: their minority keeps ceil(20 * 0.1 / 0.9 = 2.2) = 3.
     assert info.group_counts["train"] == {"y0_b0": 3, "y0_b1": 20, "y1_b0": 20, "y1_b1": 3}
 
@@ -148,7 +149,7 @@ def test_majority_bias_override(tmp_path):
 def test_majority_bias_shared_is_refused(tmp_path):
     config = DatasetConfig(majority_bias={"disc": "warm", "square": "warm"})
     with pytest.raises(ConfigError, match=r"^config: dataset\.majority_bias: classes 'disc' and 'square' share the majority bias 'warm'"):
-        shapes.build_real_table(config, tmp_path / "real")
+        Shapes.build_real_table(config, tmp_path / "real")
     assert not (tmp_path / "real").exists()
 
 

@@ -12,13 +12,13 @@ import pytest
 
 import native_fixtures as fixtures
 from helpers import write_locally
-from fake2real.prepare import pools
+from fake2real.prepare import pool_sources
 from fake2real.data import imported, ingest
 from fake2real.data.sources import DIGEST_KEY, SOURCES_FILE, changed_source, digest
 from fake2real.data.storage import Location
 from fake2real.data.table import TableInfo, finalize, read_info, read_table, to_contract, write_part
 from fake2real.errors import DataError
-from fake2real.prepare.pools import prepare_synthetic
+from fake2real.prepare.pools import ensure_pool, prepare_synthetic
 from fake2real.prepare.synthetic import synthetic_draw
 from fake2real.prepare.workspace import Workspace, prepare_real
 
@@ -29,7 +29,7 @@ SECOND = 10**9
 def setup(make_config, tmp_path, monkeypatch):
     monkeypatch.setattr(ingest, "write_on_ray", write_locally)
     monkeypatch.setattr(imported, "write_on_ray", write_locally)
-    monkeypatch.setattr(pools, "init_ray", lambda: None)
+    monkeypatch.setattr(pool_sources, "init_ray", lambda: None)
     real = fixtures.folder(tmp_path / "pets")
     synthetic = fixtures.synthetic_folder(tmp_path / "generated", per_group=7)
     config = make_config(
@@ -77,7 +77,7 @@ def test_an_imported_image_changed_since_the_pool_was_imported_is_refused(setup,
     assert str(error.value) == (f"generation.folder: {synthetic}: image gen/dog_outdoor_2.png {WHAT[how].format('pool was imported')}; "
                                 f"remove {pool.location} or restore the image")
     with pytest.raises(DataError, match="gen/dog_outdoor_2.png"):  # the pool's own import step refuses it too
-        pools.ensure_pool(config, pool, {(0, 0): 1})
+        ensure_pool(config, pool, {(0, 0): 1})
 
     image.write_bytes(original)  # restored: reused as it is
     os.utime(image, ns=(stat.st_atime_ns, stat.st_mtime_ns))

@@ -10,6 +10,7 @@ from fake2real.config import MOVED, build_config
 from fake2real.data.storage import Location
 from fake2real.errors import ConfigError
 from fake2real.generate.backends import BACKENDS, backend_of
+from fake2real.prepare.pool_sources import GeneratedPool, ImportedPool, pool_source
 from fake2real.prepare.synthetic import synthetic_pool
 from fake2real.train.mixtures import get_mixture
 from fake2real.prepare.workspace import Workspace
@@ -84,12 +85,17 @@ def test_what_each_backend_says_of_itself():
         return backend_of(build_config(overrides=list(overrides)))
 
     procedural, diffusers, folder = backend(), backend(*DIFFUSERS), backend("generation.backend=folder", "generation.folder.root=/g")
-    assert (procedural.image_format, procedural.uses_gpu, procedural.imports) == ("png", False, False)
-    assert (diffusers.image_format, diffusers.uses_gpu, diffusers.imports) == ("jpeg", True, False)
-    assert folder.imports and not folder.uses_gpu
+    assert (procedural.image_format, procedural.uses_gpu) == ("png", False)
+    assert (diffusers.image_format, diffusers.uses_gpu) == ("jpeg", True)
+    assert not folder.uses_gpu
+    # The pool class follows the kind of backend: generated and grown, or imported once.
+    kinds = [pool_source(build_config(overrides=list(o))) for o in ([], DIFFUSERS, ["generation.backend=folder", "generation.folder.root=/g"])]
+    assert kinds == [GeneratedPool, GeneratedPool, ImportedPool]
+    # A backend receives its own section (and the dataset section), never the whole config.
     config = build_config(overrides=DIFFUSERS)
-    assert diffusers.identity(config) == config.generation.diffusers.model_dump()
-    assert procedural.identity(build_config()) == {"world": build_config().dataset.shapes.model_dump()}
+    assert diffusers.identity(config.generation.diffusers, config.dataset) == config.generation.diffusers.model_dump()
+    default = build_config()
+    assert procedural.identity(default.generation.procedural, default.dataset) == {"world": default.dataset.shapes.model_dump()}
 
 
 def test_a_backend_lives_in_its_own_file():

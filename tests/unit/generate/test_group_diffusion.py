@@ -10,8 +10,9 @@ import native_fixtures
 from fake2real.config import build_config
 from fake2real.data.datasets import fashion_mnist
 from fake2real.errors import ConfigError, DataError
-from fake2real.generate.backends import backend_of, make_generator
+from fake2real.generate.backends import backend_of, make_generator, settings_of
 from fake2real.generate.group_pipeline import build_unet, save_pipeline
+from fake2real.prepare.generators import generator_job
 from fake2real.prepare.synthetic import synthetic_pool
 from fake2real.prepare.workspace import Workspace
 
@@ -44,8 +45,8 @@ def _folder(path, class_names=("pullover", "coat"), bias_names=("warm", "cool"))
 def test_a_given_folder_makes_each_image_from_its_own_seed(tmp_path, fashion_config):
     folder = _folder(tmp_path / "gen")
     config = fashion_config(f"generation.group_diffusion.model={folder}", "generation.group_diffusion.steps=3")
-    backend_of(config).check(config)
-    generator = make_generator("group_diffusion", backend_of(config).identity(config))
+    backend_of(config).check(settings_of(config), config.dataset)
+    generator = make_generator("group_diffusion", backend_of(config).identity(settings_of(config), config.dataset))
     y, b, seeds = np.array([0, 1, 1]), np.array([1, 0, 1]), np.array([7, 8, 9])
     together = generator.generate(y, b, ["p"] * 3, seeds)
     alone = generator.generate(y[1:2], b[1:2], ["p"], seeds[1:2])
@@ -57,8 +58,8 @@ def test_a_given_folder_makes_each_image_from_its_own_seed(tmp_path, fashion_con
 
 def test_a_group_it_was_not_trained_on_is_refused(tmp_path, fashion_config):
     folder = _folder(tmp_path / "gen")
-    generator = make_generator("group_diffusion", backend_of(fashion_config(f"generation.group_diffusion.model={folder}")).identity(
-        fashion_config(f"generation.group_diffusion.model={folder}")))
+    config = fashion_config(f"generation.group_diffusion.model={folder}")
+    generator = make_generator("group_diffusion", backend_of(config).identity(settings_of(config), config.dataset))
     with pytest.raises(DataError, match=r"asked for group y2_b0; the generator was trained for 2 classes × 2 biases \(pullover, coat × warm, cool\)"):
         generator.generate(np.array([2]), np.array([0]), ["p"], np.array([1]))
 
@@ -68,23 +69,24 @@ def test_a_folder_trained_for_other_groups_names_both(tmp_path, fashion_config):
     config = fashion_config(f"generation.group_diffusion.model={folder}")
     with pytest.raises(ConfigError, match=r"^config: generation.group_diffusion.model: .* was trained for classes \['shirt', 'coat'\] × "
                                           r"biases \['warm', 'cool'\], not dataset fashion_mnist's \['pullover', 'coat'\] × \['warm', 'cool'\]$"):
-        backend_of(config).check(config)
+        backend_of(config).check(settings_of(config), config.dataset)
 
 
 def test_missing_or_unfinished_folders_are_one_line(tmp_path, fashion_config):
     config = fashion_config(f"generation.group_diffusion.model={tmp_path / 'nowhere'}")
     with pytest.raises(ConfigError, match=r"^config: generation.group_diffusion.model: no generator at .*nowhere"):
-        backend_of(config).check(config)
+        backend_of(config).check(settings_of(config), config.dataset)
     folder = _folder(tmp_path / "gen")
     (tmp_path / "gen" / "groups.json").unlink()
     with pytest.raises(ConfigError, match=r"is not a generator the platform trained \(no groups.json\)"):
-        backend_of(fashion_config(f"generation.group_diffusion.model={folder}")).check(fashion_config(f"generation.group_diffusion.model={folder}"))
+        config = fashion_config(f"generation.group_diffusion.model={folder}")
+        backend_of(config).check(settings_of(config), config.dataset)
 
 
 def test_a_dataset_without_held_apart_images_needs_a_folder():
     config = build_config(overrides=["generation.backend=group_diffusion"])  # the built-in shapes world
     with pytest.raises(ConfigError, match=r"^config: generation.group_diffusion.model is required for dataset 'shapes'"):
-        backend_of(config).check(config)
+        backend_of(config).check(settings_of(config), config.dataset)
 
 
 def test_the_pool_names_the_generator_by_its_key_not_its_place(tmp_path, fashion_config):
@@ -98,7 +100,7 @@ def test_the_pool_names_the_generator_by_its_key_not_its_place(tmp_path, fashion
     assert pool(fashion_config("generation.group_diffusion.training.steps=10")) != pool(base)
     assert pool(fashion_config("generation.group_diffusion.steps=10")) != pool(base)
     # The held-apart images do not depend on the bias ratio: one generator for every ratio.
-    job = backend_of(base).trained_generator
+    job = generator_job
     assert job(base).spec.key() == job(fashion_config("dataset.bias_ratio=0.999")).spec.key()
 
 

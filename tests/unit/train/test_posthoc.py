@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from fake2real.config import build_config
-from fake2real.data.datasets import build_real_table
+from fake2real.data.datasets import dataset_of
 from fake2real.errors import DataError
 from fake2real.presets import preset
 from fake2real.train.posthoc import PosthocSpec, run_posthoc
@@ -13,7 +13,7 @@ from fake2real.train.posthoc import PosthocSpec, run_posthoc
 
 def test_dfr_without_finished_base_model(tmp_path):
     config = build_config(base=preset("smoke"))
-    build_real_table(config.dataset, tmp_path / "real")
+    dataset_of(config.dataset).build_real_table(config.dataset, tmp_path / "real")
     unfinished = tmp_path / "checkpoint"
     unfinished.mkdir()
     (unfinished / "resume_state.pt").write_bytes(b"")

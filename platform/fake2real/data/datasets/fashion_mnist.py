@@ -36,11 +36,11 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field, field_validator
 
+from fake2real.data.datasets.base import Dataset, DatasetSettings
 from fake2real.data.groups import check_splits, subsample_mask
 from fake2real.data.images import encode_image
 from fake2real.data.table import REAL, TableInfo, count_groups, group_name, write_table
 from fake2real.errors import DataError
-from fake2real.section_base import _Section
 from fake2real.seeding import stable_seed
 
 if TYPE_CHECKING:  # the dataset section is assembled above this layer (docs/design.md §2)
@@ -52,13 +52,12 @@ INSTALL_HINT = "apt-get install dataset-fashion-mnist"
 LABELS = ("t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle_boot")
 BIAS_NAMES = ["warm", "cool"]
 TINTS = np.array([[0.78, 0.45, 0.30], [0.30, 0.48, 0.78]])  # background RGB in 0..1, by b
-MAJORITY_BIAS = {0: 0, 1: 1}  # class i's majority tint: warm for the first class, cool for the second
 STORED_SIZE = 32
 FILES = {"train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
          "t10k": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")}
 
 
-class FashionWorld(_Section):
+class FashionWorld(DatasetSettings):
     """``dataset.fashion_mnist``: which classes, and how the native images are shared out."""
 
     classes: list[str] = ["pullover", "coat"]
@@ -78,10 +77,6 @@ class FashionWorld(_Section):
         if len(value) < 2 or len(set(value)) != len(value):
             raise ValueError(f"dataset.fashion_mnist.classes: needs at least 2 distinct classes, got {value}")
         return value
-
-
-def names(config: DatasetConfig) -> tuple[list[str], list[str]]:
-    return list(config.fashion_mnist.classes), list(BIAS_NAMES)
 
 
 def root_of(config: DatasetConfig) -> str:
@@ -175,28 +170,6 @@ def _pool(config: DatasetConfig) -> pa.Table:
     return pa.table(columns)
 
 
-def listing(config: DatasetConfig) -> pa.Table:
-    """The real table's rows (no pixels): the training pool after the bias-ratio rule (train
-    only), validation and test balanced; what a dry run counts."""
-    from fake2real.data.datasets import fashion_mnist  # this module, as majority_map expects a reader
-    from fake2real.data.ingest import majority_map
-
-    majority = majority_map(config, fashion_mnist)
-    pool = _pool(config)
-    table = pool.filter(pa.array(np.asarray(pool["split"].to_pylist()) != "held_apart"))
-    if config.bias_ratio is not None:
-        split = np.asarray(table["split"].to_pylist())
-        train = split == "train"
-        keep = np.ones(table.num_rows, dtype=bool)
-        ids = np.asarray(table["id"].to_pylist(), dtype=object)
-        keep[train] = subsample_mask(table["y"].to_numpy()[train], table["b"].to_numpy()[train], ids[train], majority,
-                                     config.bias_ratio, 0, seed=stable_seed(config.split_seed, "train"))
-        table = table.filter(pa.array(keep))
-    groups = [group_name(y, b) for y in range(len(config.fashion_mnist.classes)) for b in range(2)]
-    check_splits(count_groups(table), groups, NAME, config.bias_ratio)
-    return table
-
-
 def held_apart_rows(config: DatasetConfig) -> pa.Table:
     """The generator's training images (no pixels): the held-apart part, group-balanced (every
     group cut to the smallest), all with split ``train``."""
@@ -214,13 +187,6 @@ def held_apart_rows(config: DatasetConfig) -> pa.Table:
     return held.set_column(held.column_names.index("split"), "split", pa.array(["train"] * held.num_rows))
 
 
-def held_apart_key(config: DatasetConfig) -> dict:
-    """What the held-apart images depend on: not the bias ratio, nor validation or test sizes."""
-    world = config.fashion_mnist
-    return {"dataset": NAME, "root": config.root, "split_seed": config.split_seed, "classes": world.classes,
-            "generator_share": world.generator_share}
-
-
 def _write(config: DatasetConfig, rows: pa.Table, path, info: TableInfo) -> TableInfo:
     native = read_native(root_of(config))
     images = [encode_image(tint(native[file][0][index], b), "png")
@@ -231,21 +197,69 @@ def _write(config: DatasetConfig, rows: pa.Table, path, info: TableInfo) -> Tabl
     return info
 
 
-def build_real_table(config: DatasetConfig, path) -> TableInfo:
-    """Tint and write the kept rows (``listing``) as the real table at ``path``."""
-    rows = listing(config)
-    class_names, bias_names = names(config)
-    extra = {"root": root_of(config), "world": config.fashion_mnist.model_dump(), "image_size": STORED_SIZE}
-    return _write(config, rows, path, TableInfo(NAME, class_names, bias_names, "real", extra=extra))
-
-
-def held_apart_table(config: DatasetConfig, path) -> TableInfo:
-    """The generator's training table at ``path`` (source real, split train)."""
-    class_names, bias_names = names(config)
-    extra = {"root": root_of(config), "held_apart": held_apart_key(config), "image_size": STORED_SIZE}
-    return _write(config, held_apart_rows(config), path, TableInfo(NAME, class_names, bias_names, "real", extra=extra))
-
-
-def prompt(y: int, b: int, seed: int | None = None, bias_words: bool = True, classes: tuple[str, ...] = ("pullover", "coat")) -> str:
+def prompt(y: int, b: int, seed: int | None = None, bias_words: bool = True) -> str:
     """The group's description, recorded as provenance (the generator is conditioned on the group itself)."""
     return f"group y{y}_b{b}: class {y}, {BIAS_NAMES[b]} background" if bias_words else f"group y{y}: class {y}"
+
+
+class FashionMnist(Dataset):
+    name = NAME
+    Settings = FashionWorld
+    reads = ("root",)  # its images are tinted and stored at 32² by its own rule
+    MAJORITY_BIAS = {0: 0, 1: 1}  # class i's majority tint: warm for the first class, cool for the second
+    default_root = DEFAULT_ROOT
+
+    @classmethod
+    def names(cls, config: DatasetConfig) -> tuple[list[str], list[str]]:
+        return list(config.fashion_mnist.classes), list(BIAS_NAMES)
+
+    @classmethod
+    def stored_image_size(cls, config: DatasetConfig) -> int:
+        return STORED_SIZE
+
+    @classmethod
+    def prompts(cls, config: DatasetConfig):
+        return prompt
+
+    @classmethod
+    def listing(cls, config: DatasetConfig) -> pa.Table:
+        """The real table's rows (no pixels): the training pool after the bias-ratio rule (train
+        only), validation and test balanced; what a dry run counts."""
+        from fake2real.data.ingest import majority_map
+
+        majority = majority_map(config, cls)
+        pool = _pool(config)
+        table = pool.filter(pa.array(np.asarray(pool["split"].to_pylist()) != "held_apart"))
+        if config.bias_ratio is not None:
+            split = np.asarray(table["split"].to_pylist())
+            train = split == "train"
+            keep = np.ones(table.num_rows, dtype=bool)
+            ids = np.asarray(table["id"].to_pylist(), dtype=object)
+            keep[train] = subsample_mask(table["y"].to_numpy()[train], table["b"].to_numpy()[train], ids[train], majority,
+                                         config.bias_ratio, 0, seed=stable_seed(config.split_seed, "train"))
+            table = table.filter(pa.array(keep))
+        groups = [group_name(y, b) for y in range(len(config.fashion_mnist.classes)) for b in range(2)]
+        check_splits(count_groups(table), groups, NAME, config.bias_ratio)
+        return table
+
+    @classmethod
+    def held_apart_key(cls, config: DatasetConfig) -> dict:
+        """What the held-apart images depend on: not the bias ratio, nor validation or test sizes."""
+        world = config.fashion_mnist
+        return {"dataset": NAME, "root": config.root, "split_seed": config.split_seed, "classes": world.classes,
+                "generator_share": world.generator_share}
+
+    @classmethod
+    def build_real_table(cls, config: DatasetConfig, path) -> TableInfo:
+        """Tint and write the kept rows (``listing``) as the real table at ``path``."""
+        rows = cls.listing(config)
+        class_names, bias_names = cls.names(config)
+        extra = {"root": root_of(config), "world": config.fashion_mnist.model_dump(), "image_size": STORED_SIZE}
+        return _write(config, rows, path, TableInfo(NAME, class_names, bias_names, "real", extra=extra))
+
+    @classmethod
+    def held_apart_table(cls, config: DatasetConfig, path) -> TableInfo:
+        """The generator's training table at ``path`` (source real, split train)."""
+        class_names, bias_names = cls.names(config)
+        extra = {"root": root_of(config), "held_apart": cls.held_apart_key(config), "image_size": STORED_SIZE}
+        return _write(config, held_apart_rows(config), path, TableInfo(NAME, class_names, bias_names, "real", extra=extra))

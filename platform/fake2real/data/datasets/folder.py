@@ -16,17 +16,14 @@ import numpy as np
 import pyarrow as pa
 
 from fake2real.data.datasets._common import listing, seeded_split
-from fake2real.data.metadata import Metadata, read_metadata, relative_paths, resolve_labels
+from fake2real.data.datasets.base import FILE_FIELDS, NativeDataset
+from fake2real.data.metadata import Metadata, metadata_digest, read_metadata, relative_paths, resolve_labels
 from fake2real.errors import DataError
 
 NAME = "folder"
-MAJORITY_BIAS: dict = {}  # none: dataset.majority_bias names it when a bias_ratio subsamples
-REFERENCE_BASE_RATIO = None
 SPLITS = ("train", "val", "test")
 COLUMNS = ("path", "class", "bias")
-# Its images are the user's, edited in place while the metadata (the table's name) stays: the real
-# table records each file's size and modification time, checked on every later run (data/sources.py).
-RECORDS_SOURCES = True
+FOLDER_FIELDS = ("metadata", "class_names", "bias_names")  # the shared fields only it reads
 
 
 def _check_groups(meta: Metadata, y: np.ndarray, b: np.ndarray, class_names: list[str], bias_names: list[str]) -> None:
@@ -71,13 +68,6 @@ def _labelled(config) -> tuple[Metadata, np.ndarray, np.ndarray, list[str], list
     return meta, y, b, class_names, bias_names
 
 
-def names(config) -> tuple[list[str], list[str]]:
-    if config.class_names is not None and config.bias_names is not None:
-        return list(config.class_names), list(config.bias_names)
-    _, _, _, class_names, bias_names = _labelled(config)
-    return class_names, bias_names
-
-
 def _splits(meta: Metadata) -> list[str]:
     values = meta.column("split")
     for row, value in enumerate(values):
@@ -87,9 +77,38 @@ def _splits(meta: Metadata) -> list[str]:
     return values
 
 
-def list_images(config, fs, root: str) -> pa.Table:
-    meta, y, b, _, _ = _labelled(config)
-    paths = relative_paths(meta)
-    ids = [f"{NAME}-{path}" for path in paths]
-    split = _splits(meta) if "split" in meta.table.column_names else seeded_split(ids, config.split_seed)
-    return listing(ids, [f"{root}/{path}" for path in paths], y, b, split)
+class Folder(NativeDataset):
+    name = NAME
+    reads = FILE_FIELDS + FOLDER_FIELDS
+    # No reference majority map: dataset.majority_bias names it when a bias_ratio subsamples.
+    # Its images are the user's, edited in place while the metadata (the table's name) stays: the real
+    # table records each file's size and modification time, checked on every later run (data/sources.py).
+    records_sources = True
+
+    @classmethod
+    def check(cls, config) -> None:
+        super().check(config)
+        for field in ("class_names", "bias_names"):
+            given = getattr(config, field)
+            if given is not None and (len(given) < 2 or len(set(given)) != len(given)):
+                raise ValueError(f"dataset.{field}: needs at least 2 distinct names, got {given}")
+
+    @classmethod
+    def sources_key(cls, config) -> str:
+        """Its rows are in the user's metadata file: an edited file is another table."""
+        return metadata_digest(config.root, config.metadata)
+
+    @classmethod
+    def names(cls, config) -> tuple[list[str], list[str]]:
+        if config.class_names is not None and config.bias_names is not None:
+            return list(config.class_names), list(config.bias_names)
+        _, _, _, class_names, bias_names = _labelled(config)
+        return class_names, bias_names
+
+    @classmethod
+    def list_images(cls, config, fs, root: str) -> pa.Table:
+        meta, y, b, _, _ = _labelled(config)
+        paths = relative_paths(meta)
+        ids = [f"{NAME}-{path}" for path in paths]
+        split = _splits(meta) if "split" in meta.table.column_names else seeded_split(ids, config.split_seed)
+        return listing(ids, [f"{root}/{path}" for path in paths], y, b, split)

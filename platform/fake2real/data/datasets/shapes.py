@@ -17,13 +17,14 @@ subsampling, through the same rule as the real datasets). Every image is a pure 
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 import pyarrow as pa
 from pydantic import Field
 
-from fake2real.section_base import _Section
+from fake2real.data.datasets.base import Dataset, DatasetSettings
 from fake2real.data.images import encode_image
 from fake2real.data.groups import apply_bias_ratio, check_splits
 from fake2real.data.table import REAL, TableInfo, count_groups, group_name, write_table
@@ -43,7 +44,7 @@ SPLITS = ("train", "val", "test")
 _BACKGROUNDS = np.array([[0.78, 0.45, 0.30], [0.30, 0.48, 0.78]])  # warm, cool (RGB, 0..1)
 
 
-class ShapesWorld(_Section):
+class ShapesWorld(DatasetSettings):
     """``dataset.shapes``: the knobs of this world."""
 
     image_size: int = Field(32, ge=16, le=256)
@@ -65,14 +66,6 @@ class ShapesWorld(_Section):
     # Knobs of the synthetic renderer alone: the real images do not depend on them.
     SYNTHETIC_ONLY: ClassVar[tuple[str, ...]] = ("artifact_strength", "semantic_gap", "unprompted_bias_ratio")
 
-    def real_part(self) -> "ShapesWorld":
-        """This world with the synthetic renderer's knobs at their defaults: what the real table's identity reads."""
-        return self.model_copy(update={name: type(self).model_fields[name].default for name in self.SYNTHETIC_ONLY})
-
-
-def names(config) -> tuple[list[str], list[str]]:
-    return CLASS_NAMES, BIAS_NAMES
-
 
 def prompt(y: int, b: int, seed: int | None = None, bias_words: bool = True) -> str:
     """The group's prompt (recorded as provenance; the procedural renderer reads y and b)."""
@@ -81,8 +74,9 @@ def prompt(y: int, b: int, seed: int | None = None, bias_words: bool = True) -> 
     return PROMPT_TEMPLATE.format(class_name=CLASS_NAMES[y], bias_name=BIAS_NAMES[b])
 
 
-def unprompted_bias(y: int, seed: int, world: ShapesWorld) -> int:
-    """The background the renderer picks when the prompt names none: its prior, not balanced."""
+def unprompted_bias(y: int, b: int, seed: int, world: ShapesWorld) -> int:
+    """The background the renderer picks when the prompt names none (``b``, the group asked for,
+    unread): its prior, not balanced."""
     majority = MAJORITY_BIAS[y]
     draw = np.random.default_rng(stable_seed("unprompted", seed)).uniform()
     return majority if draw < world.unprompted_bias_ratio else 1 - majority
@@ -137,33 +131,66 @@ def _pool_rows(config: DatasetConfig) -> pa.Table:
     return pa.table(columns)
 
 
-def listing(config: DatasetConfig) -> pa.Table:
-    """The rows the real table keeps after the bias-ratio rule (no images: what a dry run counts)."""
-    from fake2real.data.datasets import shapes  # this module, as the reader majority_map expects
-    from fake2real.data.ingest import majority_map
+class Shapes(Dataset):
+    name = NAME
+    Settings = ShapesWorld
+    section_in_every_key = True  # dataset.shapes: in every job's key from the first
+    reads = ()  # rendered here: no files, stored at its own size
+    MAJORITY_BIAS = MAJORITY_BIAS
+    photographs = False  # a small CNN from random weights is the benchmark's model
 
-    majority = majority_map(config, shapes)  # a config error, before any rendering
-    pool = _pool_rows(config)
-    y, b, ids = (pool.column(c).to_numpy(zero_copy_only=False) for c in ("y", "b", "id"))
-    split = pool.column("split").to_pylist()
-    keep = apply_bias_ratio(y, b, ids, split, majority, config.bias_ratio, config.val_floor, config.split_seed)
-    table = pool.filter(pa.array(keep))
-    expected = [group_name(yy, bb) for yy in range(len(CLASS_NAMES)) for bb in range(len(BIAS_NAMES))]
-    check_splits(count_groups(table), expected, NAME, config.bias_ratio)
-    return table
+    @classmethod
+    def check(cls, config: DatasetConfig) -> None:
+        if config.bias_ratio is None:  # it renders balanced pools: the ratio makes them biased
+            raise ValueError("dataset.bias_ratio is required for the built-in shapes world")
 
+    @classmethod
+    def names(cls, config: DatasetConfig) -> tuple[list[str], list[str]]:
+        return CLASS_NAMES, BIAS_NAMES
 
-def build_real_table(config: DatasetConfig, path) -> TableInfo:
-    """Render the kept rows of the real pools and write the table at ``path``."""
-    table = listing(config)
-    world = config.shapes
-    # PNG, not JPEG: lossless, so the images are exactly what the renderer drew.
-    images = [
-        encode_image(render(y, b, seed, world, synthetic=False), "png")
-        for y, b, seed in zip(table["y"].to_pylist(), table["b"].to_pylist(), table["seed"].to_pylist())
-    ]
-    n = table.num_rows
-    table = table.append_column("image", pa.array(images, pa.binary())).append_column("g", pa.array([REAL] * n, pa.int64()))
-    info = TableInfo(NAME, CLASS_NAMES, BIAS_NAMES, source="real", extra={"world": config.shapes.model_dump()})
-    write_table(path, table, info)
-    return info
+    @classmethod
+    def stored_image_size(cls, config: DatasetConfig) -> int:
+        return config.shapes.image_size
+
+    @classmethod
+    def prompts(cls, config: DatasetConfig):
+        return prompt
+
+    @classmethod
+    def unprompted_bias(cls, config: DatasetConfig):
+        return partial(unprompted_bias, world=config.shapes)
+
+    @classmethod
+    def synthetic_world(cls, config: DatasetConfig) -> dict:
+        return config.shapes.model_dump()
+
+    @classmethod
+    def listing(cls, config: DatasetConfig) -> pa.Table:
+        """The rows the real table keeps after the bias-ratio rule (no images: what a dry run counts)."""
+        from fake2real.data.ingest import majority_map
+
+        majority = majority_map(config, cls)  # a config error, before any rendering
+        pool = _pool_rows(config)
+        y, b, ids = (pool.column(c).to_numpy(zero_copy_only=False) for c in ("y", "b", "id"))
+        split = pool.column("split").to_pylist()
+        keep = apply_bias_ratio(y, b, ids, split, majority, config.bias_ratio, config.val_floor, config.split_seed)
+        table = pool.filter(pa.array(keep))
+        expected = [group_name(yy, bb) for yy in range(len(CLASS_NAMES)) for bb in range(len(BIAS_NAMES))]
+        check_splits(count_groups(table), expected, NAME, config.bias_ratio)
+        return table
+
+    @classmethod
+    def build_real_table(cls, config: DatasetConfig, path) -> TableInfo:
+        """Render the kept rows of the real pools and write the table at ``path``."""
+        table = cls.listing(config)
+        world = config.shapes
+        # PNG, not JPEG: lossless, so the images are exactly what the renderer drew.
+        images = [
+            encode_image(render(y, b, seed, world, synthetic=False), "png")
+            for y, b, seed in zip(table["y"].to_pylist(), table["b"].to_pylist(), table["seed"].to_pylist())
+        ]
+        n = table.num_rows
+        table = table.append_column("image", pa.array(images, pa.binary())).append_column("g", pa.array([REAL] * n, pa.int64()))
+        info = TableInfo(NAME, CLASS_NAMES, BIAS_NAMES, source="real", extra={"world": config.shapes.model_dump()})
+        write_table(path, table, info)
+        return info

@@ -11,24 +11,17 @@ from pathlib import PurePosixPath
 
 import pyarrow.fs as pafs
 
+from fake2real.data.datasets.base import NativeDataset
 from fake2real.data.datasets._common import IMAGE_SUFFIXES, list_files, listing
 from fake2real.errors import DataError
 
 NAME = "spuco_animals"
 CLASS_NAMES = ["landbirds", "waterbirds", "small_dogs", "big_dogs"]
 BIAS_NAMES = ["land", "water", "indoor", "outdoor"]
-# Reference (mqraitem/From-Fake-to-Real, datasets/spuco_animals.py): landbirds ↔ land, waterbirds ↔ water,
-# small_dogs ↔ indoor, big_dogs ↔ outdoor.
-MAJORITY_BIAS = {0: 0, 1: 1, 2: 2, 3: 3}
-REFERENCE_BASE_RATIO = None  # no base step in the reference
 LAYOUT = {
     "spuco_birds": {"landbirds": ("land", "water"), "waterbirds": ("land", "water")},
     "spuco_dogs": {"small_dogs": ("indoor", "outdoor"), "big_dogs": ("indoor", "outdoor")},
 }
-
-
-def names(config) -> tuple[list[str], list[str]]:
-    return CLASS_NAMES, BIAS_NAMES
 
 
 def check_label_folders(fs, folder: str, expected, kind: str) -> None:
@@ -43,18 +36,29 @@ def check_label_folders(fs, folder: str, expected, kind: str) -> None:
             raise DataError(f"{folder}: image '{name}' outside the {kind} folders ({', '.join(expected)})")
 
 
-def list_images(config, fs, root: str):
-    ids, paths, y, b, split = [], [], [], [], []
-    for family, classes in LAYOUT.items():
-        for part in ("train", "val", "test"):
-            check_label_folders(fs, f"{root}/{family}/{part}", tuple(classes), "class")
-            for class_name, biases in classes.items():
-                check_label_folders(fs, f"{root}/{family}/{part}/{class_name}", biases, "bias")
-                for bias_name in biases:
-                    for path in list_files(fs, f"{root}/{family}/{part}/{class_name}/{bias_name}"):
-                        ids.append(f"{NAME}-{family}-{part}-{class_name}-{bias_name}-{PurePosixPath(path).name}")
-                        paths.append(path)
-                        y.append(CLASS_NAMES.index(class_name))
-                        b.append(BIAS_NAMES.index(bias_name))
-                        split.append(part)
-    return listing(ids, paths, y, b, split)
+class SpucoAnimals(NativeDataset):
+    name = NAME
+    # Reference (mqraitem/From-Fake-to-Real, datasets/spuco_animals.py): landbirds ↔ land, waterbirds ↔ water,
+    # small_dogs ↔ indoor, big_dogs ↔ outdoor. No base step in the reference.
+    MAJORITY_BIAS = {0: 0, 1: 1, 2: 2, 3: 3}
+
+    @classmethod
+    def names(cls, config) -> tuple[list[str], list[str]]:
+        return CLASS_NAMES, BIAS_NAMES
+
+    @classmethod
+    def list_images(cls, config, fs, root: str):
+        ids, paths, y, b, split = [], [], [], [], []
+        for family, classes in LAYOUT.items():
+            for part in ("train", "val", "test"):
+                check_label_folders(fs, f"{root}/{family}/{part}", tuple(classes), "class")
+                for class_name, biases in classes.items():
+                    check_label_folders(fs, f"{root}/{family}/{part}/{class_name}", biases, "bias")
+                    for bias_name in biases:
+                        for path in list_files(fs, f"{root}/{family}/{part}/{class_name}/{bias_name}"):
+                            ids.append(f"{NAME}-{family}-{part}-{class_name}-{bias_name}-{PurePosixPath(path).name}")
+                            paths.append(path)
+                            y.append(CLASS_NAMES.index(class_name))
+                            b.append(BIAS_NAMES.index(bias_name))
+                            split.append(part)
+        return listing(ids, paths, y, b, split)

@@ -9,18 +9,11 @@ from __future__ import annotations
 
 from pathlib import PurePosixPath
 
+from fake2real.data.datasets.base import NativeDataset
 from fake2real.data.datasets._common import check_value, list_files, listing, seeded_split
 from fake2real.errors import DataError
 
 NAME = "utkface"
-# Reference (mqraitem/From-Fake-to-Real, datasets/utk_face.py): Male (0) ↔ young (0), Female (1) ↔ old (1).
-MAJORITY_BIAS = {0: 0, 1: 1}
-# Reference: train and valid are first cut to bias ratio 0.9 (rounded down), then to the chosen ratio.
-REFERENCE_BASE_RATIO = 0.9
-
-
-def names(config) -> tuple[list[str], list[str]]:
-    return ["male", "female"], ["young", "old"]
 
 
 def age_bin(age: int) -> int | None:
@@ -40,15 +33,27 @@ def parse_name(path: str) -> tuple[int, int]:
     return int(parts[0]), int(check_value(parts[1], ("0", "1"), "gender", path))
 
 
-def list_images(config, fs, root: str):
-    ids, paths, y, b = [], [], [], []
-    for path in list_files(fs, root):
-        age, gender = parse_name(path)
-        bias = age_bin(age)
-        if bias is None:
-            continue
-        ids.append(f"{NAME}-{PurePosixPath(path).name}")
-        paths.append(path)
-        y.append(gender)
-        b.append(bias)
-    return listing(ids, paths, y, b, seeded_split(ids, config.split_seed))
+class UTKFace(NativeDataset):
+    name = NAME
+    # Reference (mqraitem/From-Fake-to-Real, datasets/utk_face.py): Male (0) ↔ young (0), Female (1) ↔ old (1).
+    MAJORITY_BIAS = {0: 0, 1: 1}
+    # Reference: train and valid are first cut to bias ratio 0.9 (rounded down), then to the chosen ratio.
+    REFERENCE_BASE_RATIO = 0.9
+
+    @classmethod
+    def names(cls, config) -> tuple[list[str], list[str]]:
+        return ["male", "female"], ["young", "old"]
+
+    @classmethod
+    def list_images(cls, config, fs, root: str):
+        ids, paths, y, b = [], [], [], []
+        for path in list_files(fs, root):
+            age, gender = parse_name(path)
+            bias = age_bin(age)
+            if bias is None:
+                continue
+            ids.append(f"{NAME}-{PurePosixPath(path).name}")
+            paths.append(path)
+            y.append(gender)
+            b.append(bias)
+        return listing(ids, paths, y, b, seeded_split(ids, config.split_seed))

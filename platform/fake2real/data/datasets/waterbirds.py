@@ -9,18 +9,12 @@ from __future__ import annotations
 import csv
 import io
 
+from fake2real.data.datasets.base import NativeDataset
 from fake2real.data.datasets._common import check_value, listing, read_text
 from fake2real.errors import DataError
 
 NAME = "waterbirds"
 SPLITS = {"0": "train", "1": "val", "2": "test"}
-# Reference (mqraitem/From-Fake-to-Real, as Sagawa et al.): landbird (0) ↔ land (0), waterbird (1) ↔ water (1).
-MAJORITY_BIAS = {0: 0, 1: 1}
-REFERENCE_BASE_RATIO = None  # no base step in the reference
-
-
-def names(config) -> tuple[list[str], list[str]]:
-    return ["landbird", "waterbird"], ["land", "water"]
 
 
 def _checked(row: dict, columns: int, where: str) -> dict:
@@ -36,18 +30,29 @@ def _checked(row: dict, columns: int, where: str) -> dict:
     return row
 
 
-def list_images(config, fs, root: str):
-    path = f"{root}/metadata.csv"
-    reader = csv.DictReader(io.StringIO(read_text(fs, path)))
-    missing = {"img_filename", "y", "split", "place"} - set(reader.fieldnames or [])
-    if missing:
-        raise DataError(f"{path}: missing column {sorted(missing)[0]}")
-    ids, paths, y, b, split = [], [], [], [], []
-    for row in reader:
-        row = _checked(row, len(reader.fieldnames), f"{path}: line {reader.line_num}")
-        ids.append(f"{NAME}-{row['img_filename']}")
-        paths.append(f"{root}/{row['img_filename']}")
-        y.append(int(row["y"]))
-        b.append(int(row["place"]))
-        split.append(SPLITS[row["split"]])
-    return listing(ids, paths, y, b, split)
+class Waterbirds(NativeDataset):
+    name = NAME
+    # Reference (mqraitem/From-Fake-to-Real, as Sagawa et al.): landbird (0) ↔ land (0), waterbird (1) ↔ water (1).
+    MAJORITY_BIAS = {0: 0, 1: 1}
+    # No base step in the reference (REFERENCE_BASE_RATIO None).
+
+    @classmethod
+    def names(cls, config) -> tuple[list[str], list[str]]:
+        return ["landbird", "waterbird"], ["land", "water"]
+
+    @classmethod
+    def list_images(cls, config, fs, root: str):
+        path = f"{root}/metadata.csv"
+        reader = csv.DictReader(io.StringIO(read_text(fs, path)))
+        missing = {"img_filename", "y", "split", "place"} - set(reader.fieldnames or [])
+        if missing:
+            raise DataError(f"{path}: missing column {sorted(missing)[0]}")
+        ids, paths, y, b, split = [], [], [], [], []
+        for row in reader:
+            row = _checked(row, len(reader.fieldnames), f"{path}: line {reader.line_num}")
+            ids.append(f"{NAME}-{row['img_filename']}")
+            paths.append(f"{root}/{row['img_filename']}")
+            y.append(int(row["y"]))
+            b.append(int(row["place"]))
+            split.append(SPLITS[row["split"]])
+        return listing(ids, paths, y, b, split)
