@@ -1,7 +1,8 @@
 """docs/design.md §3, checked by doing it: a method is added by one new file in train/methods/, a
-mixture by one entry in MIXTURES, and nothing else changes. Each addition is made in a copy of the
-package, and a fresh interpreter reads a config that names it, plans a sweep with it and (for the
-method) computes its loss."""
+mixture by one entry in MIXTURES, a dataset (with a field of its own) and a generator backend each
+by one new file and one registry line, and nothing else changes. Each addition is made in a copy
+of the package, and a fresh interpreter reads a config that names it, plans with it and (for the
+method) computes its loss, (for the backend) makes images."""
 
 from __future__ import annotations
 
@@ -30,6 +31,57 @@ class Focal(Method):
     def loss(self, batch, reducer):
         p = torch.exp(-batch.per_sample_loss)
         return ((1 - p) ** self.params["gamma"] * batch.per_sample_loss).mean()
+'''
+
+
+STRIPED = '''"""A built-in world with a setting of its own: the shapes world, striped."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from fake2real.data.datasets.base import DatasetSettings
+from fake2real.data.datasets.shapes import Shapes
+
+
+class StripedWorld(DatasetSettings):
+    stripes: int = Field(3, ge=1, le=16)
+
+
+class Striped(Shapes):
+    name = "striped"
+    Settings = StripedWorld
+    section_in_every_key = False
+'''
+
+SOLID = '''"""A generator of flat grey images, one level for all."""
+
+from __future__ import annotations
+
+import numpy as np
+from pydantic import Field
+
+from fake2real.generate.base import GeneratorBackend
+from fake2real.section_base import _Section
+
+
+class SolidSettings(_Section):
+    level: int = Field(128, ge=0, le=255)
+
+
+class SolidBackend(GeneratorBackend):
+    name = "solid"
+    Settings = SolidSettings
+
+    @classmethod
+    def identity(cls, settings, dataset) -> dict:
+        return {"level": settings.level, "size": dataset.shapes.image_size}
+
+    def __init__(self, settings: dict):
+        self.level, self.size, self.generator = settings["level"], settings["size"], "solid"
+
+    def generate(self, y, b, prompts, seeds):
+        return [np.full((self.size, self.size, 3), self.level, np.uint8) for _ in seeds]
 '''
 
 
@@ -109,3 +161,85 @@ print([line for line in sweep_dry_run(config).splitlines() if line.startswith("s
     assert done.returncode == 0, done.stderr
     # none's real stage, and ffr_twice's three (its stage 1 is FFR's, by name and hash)
     assert done.stdout.strip().startswith("stages to train after sharing: 4 (1 real, 1 stage1_synthetic, 1 stage2_real, 1 stage3_real)")
+
+
+def register(package: Path, registry: str, anchor: str, entry: str) -> None:
+    path = package / registry
+    text = path.read_text()
+    assert anchor in text
+    path.write_text(text.replace(anchor, anchor + entry, 1))
+
+
+def test_a_dataset_is_one_new_file_and_one_entry(tmp_path):
+    def add(package: Path) -> None:
+        (package / "data" / "datasets" / "striped.py").write_text(STRIPED)
+        register(package, "data/datasets/__init__.py", "from fake2real.data.datasets.shapes import Shapes\n",
+                 "from fake2real.data.datasets.striped import Striped\n")
+        register(package, "data/datasets/__init__.py", "Waterbirds, Folder", ", Striped")
+
+    root = copy_with(tmp_path, add)
+    assert changed_files(root) == ["data/datasets/__init__.py", "data/datasets/striped.py"]
+    done = run(root, f"""
+from fake2real.config import build_config
+from fake2real.data.datasets import logged_params
+from fake2real.entrypoints import sweep_dry_run
+from fake2real.errors import ConfigError
+config = build_config(overrides=["output_dir={tmp_path / 'out'}", "dataset.name=striped", "dataset.striped.stripes=5",
+                                 "sweep.mixtures=[none]", "sweep.methods=[erm]", "generation.test_images_per_group=0", "train.num_workers=1"])
+params = logged_params(config.dataset)
+print(params["striped"], "shapes" in params)
+print([line for line in sweep_dry_run(config).splitlines() if line.startswith("  r=")][0].split(" (")[0].rsplit("/", 1)[-1][:13])
+print(build_config().digest())
+for bad in (["dataset.striped.stripes=0"], ["dataset.name=stripy"]):
+    try:
+        build_config(overrides=bad)
+    except ConfigError as exc:
+        print(str(exc).split(" (known")[0])
+""", tmp_path)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "{'stripes': 5} False"  # its own section logged; the world it does not read left out
+    assert lines[1] == "real-striped-"  # planned as its own real table
+    from fake2real.config import build_config
+
+    assert lines[2] == build_config().digest()  # a new dataset's section joins a job's key only when set
+    assert lines[3] == "config: dataset.striped.stripes: Input should be greater than or equal to 1 (got 0)"
+    assert lines[4] == "config: dataset.name: unknown dataset 'stripy'"
+
+
+def test_a_backend_is_one_new_file_and_one_entry(tmp_path):
+    def add(package: Path) -> None:
+        (package / "generate" / "solid.py").write_text(SOLID)
+        register(package, "generate/backends.py", "from fake2real.generate.procedural import ProceduralBackend\n",
+                 "from fake2real.generate.solid import SolidBackend\n")
+        register(package, "generate/backends.py", "GroupDiffusionBackend, FolderImport", ", SolidBackend")
+
+    root = copy_with(tmp_path, add)
+    assert changed_files(root) == ["generate/backends.py", "generate/solid.py"]
+    done = run(root, f"""
+from fake2real.config import build_config
+from fake2real.entrypoints import generate_dry_run
+from fake2real.errors import ConfigError
+from fake2real.generate.backends import make_generator
+from fake2real.prepare.synthetic import synthetic_draw
+from fake2real.prepare.workspace import Workspace
+config = build_config(overrides=["output_dir={tmp_path / 'out'}", "generation.backend=solid", "generation.solid.level=7",
+                                 "generation.images_per_group=3"])
+print(generate_dry_run(config).splitlines()[0].split(": ", 1)[1])
+pool = synthetic_draw(config, Workspace.create(config)).pool
+images = make_generator("solid", pool.spec.settings).generate([0], [1], ["p"], [5])
+print(pool.identity["backend_kwargs"], images[0].shape, int(images[0].max()))
+print(build_config().digest())
+try:
+    build_config(overrides=["generation.backend=solid", "generation.solid.level=300"])
+except ConfigError as exc:
+    print(exc)
+""", tmp_path)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "12 images"  # 3 per group of the built-in world's 4
+    assert lines[1] == "{'level': 7, 'size': 32} (32, 32, 3) 7"
+    from fake2real.config import build_config
+
+    assert lines[2] == build_config().digest()  # a new backend's section joins a job's key only when set
+    assert lines[3] == "config: generation.solid.level: Input should be less than or equal to 255 (got 300)"

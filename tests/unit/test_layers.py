@@ -33,20 +33,11 @@ def layer_of(module: str, table: dict[str, int]) -> int:
     raise AssertionError(f"fake2real.{module} is in no layer of docs/design.md §2")
 
 
-def _runtime_nodes(tree: ast.AST):
-    """Every node but those under ``if TYPE_CHECKING:`` (type hints only: nothing is imported)."""
-    for node in ast.iter_child_nodes(tree):
-        if isinstance(node, ast.If) and getattr(node.test, "id", getattr(node.test, "attr", None)) == "TYPE_CHECKING":
-            yield from (n for child in node.orelse for n in [child, *_runtime_nodes(child)])
-            continue
-        yield node
-        yield from _runtime_nodes(node)
-
-
 def imports(path: Path) -> set[str]:
-    """The fake2real modules ``path`` imports at run time (without the package prefix)."""
+    """The fake2real modules ``path`` imports (without the package prefix), for type hints under
+    ``if TYPE_CHECKING:`` too: a type-only import upward still ties a lower layer to a higher one."""
     found = set()
-    for node in _runtime_nodes(ast.parse(path.read_text())):
+    for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("fake2real"):
             found |= {f"{node.module}.{a.name}" for a in node.names} if node.module == "fake2real" else {node.module}
         elif isinstance(node, ast.Import):
@@ -85,5 +76,5 @@ def test_the_check_sees_an_upward_import(tmp_path):
     source = tmp_path / "m.py"
     source.write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from fake2real.report import html\n"
                       "def f():\n    from fake2real.run.sweep import run_sweep\n")
-    assert imports(source) == {"run.sweep"}
+    assert imports(source) == {"report", "run.sweep"}
     assert layer_of("run.sweep", layers()) > layer_of("data.table", layers())

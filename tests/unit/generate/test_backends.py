@@ -112,3 +112,18 @@ def test_a_backend_lives_in_its_own_file():
     found = [f"{path.relative_to(package)}:{number}: {line.strip()}" for path in sorted(package.rglob("*.py")) if path not in own
              for number, line in enumerate(path.read_text().splitlines(), 1) if pattern.search(line) and "dataset" not in line]
     assert not found, "\n".join(found)
+
+
+def test_only_the_pool_sources_ask_which_kind_a_backend_is():
+    """Generated or imported is asked in one place, ``prepare/pool_sources.py``: everything else
+    calls the pool (no ``.imports`` switch, no ``isinstance`` of a pool or backend kind)."""
+    import re
+    from pathlib import Path
+
+    package = Path(__file__).resolve().parents[3] / "platform" / "fake2real"
+    own = {package / "prepare" / "pool_sources.py", package / "generate" / "base.py", package / "generate" / "backends.py"} | {
+        package / "generate" / f"{module}.py" for module in ("procedural", "diffusers_backend", "folder", "group_diffusion")}
+    pattern = re.compile(r"\b(ImportBackend|GeneratorBackend|ImportedPool|GeneratedPool)\b|\.imports\b|\.prompt is (not )?None")
+    found = [f"{path.relative_to(package)}:{number}: {line.strip()}" for path in sorted(package.rglob("*.py")) if path not in own
+             for number, line in enumerate(path.read_text().splitlines(), 1) if pattern.search(line)]
+    assert not found, "\n".join(found)

@@ -9,7 +9,7 @@ the images it sets apart for training a generator. ``NativeDataset`` is a datase
 native layout (``list_images``); ``data/ingest.py`` does the rest.
 
 Its methods receive the ``dataset`` section (``DatasetConfig``, assembled in ``sections.py``
-from the shared fields and every dataset's own section).
+from the shared fields and every dataset's own section; typed ``Section`` here, below the config).
 """
 
 from __future__ import annotations
@@ -20,12 +20,14 @@ from typing import TYPE_CHECKING, Callable, ClassVar, Optional
 from fake2real.errors import ConfigError
 from fake2real.section_base import _Section
 
-if TYPE_CHECKING:  # the dataset section is assembled above this layer (docs/design.md §2)
+if TYPE_CHECKING:
     import pyarrow as pa
     import pyarrow.fs as pafs
 
     from fake2real.data.table import TableInfo
-    from fake2real.sections import DatasetConfig
+
+# The dataset section, ``DatasetConfig``: assembled above this layer (docs/design.md §2), so typed by its base here.
+Section = _Section
 
 # Shared fields of a dataset read from files: where they are, and how its images are stored.
 FILE_FIELDS = ("root", "table", "image_size", "jpeg_quality")
@@ -61,59 +63,59 @@ class Dataset(ABC):
     records_sources: ClassVar[bool] = False
 
     @classmethod
-    def check(cls, section: DatasetConfig) -> None:
+    def check(cls, section: Section) -> None:
         """Checks of the section for this dataset (a ValueError naming the field); after the shared ones."""
         if not section.root and cls.default_root is None:
             raise ValueError(f"dataset.root is required for dataset '{cls.name}' (the folder of its native layout)")
 
     @classmethod
     @abstractmethod
-    def names(cls, section: DatasetConfig) -> tuple[list[str], list[str]]:
+    def names(cls, section: Section) -> tuple[list[str], list[str]]:
         """Its class names and bias value names, in index order."""
 
     @classmethod
     @abstractmethod
-    def listing(cls, section: DatasetConfig) -> pa.Table:
+    def listing(cls, section: Section) -> pa.Table:
         """The real table's rows after the bias-ratio rule, no pixels (what a dry run counts); raises on bad input."""
 
     @classmethod
     @abstractmethod
-    def build_real_table(cls, section: DatasetConfig, path) -> TableInfo:
+    def build_real_table(cls, section: Section, path) -> TableInfo:
         """Write its real table at ``path`` (a local folder or a URI)."""
 
     @classmethod
-    def stored_image_size(cls, section: DatasetConfig) -> int:
+    def stored_image_size(cls, section: Section) -> int:
         """The side of the images its real table stores."""
         return section.image_size
 
     @classmethod
-    def sources_key(cls, section: DatasetConfig) -> str:
+    def sources_key(cls, section: Section) -> str:
         """What of the user's files names its real table besides the section ('' for nothing)."""
         return ""
 
     @classmethod
-    def prompts(cls, section: DatasetConfig) -> Optional[Callable[[int, int, int, bool], str]]:
+    def prompts(cls, section: Section) -> Optional[Callable[[int, int, int, bool], str]]:
         """Its own prompt of a group, (y, b, seed, bias_words) → text; None: a template is needed."""
         return None
 
     @classmethod
-    def unprompted_bias(cls, section: DatasetConfig) -> Optional[Callable[[int, int, int], int]]:
+    def unprompted_bias(cls, section: Section) -> Optional[Callable[[int, int, int], int]]:
         """(y, b, seed) → the bias value its synthetic renderer draws when a prompt names none; None:
         a generator picks it unseen (the b column is then the group requested)."""
         return None
 
     @classmethod
-    def synthetic_world(cls, section: DatasetConfig) -> Optional[dict]:
+    def synthetic_world(cls, section: Section) -> Optional[dict]:
         """The world the procedural renderer draws for it; None: it has no procedural renderer."""
         return None
 
     @classmethod
-    def held_apart_key(cls, section: DatasetConfig) -> Optional[dict]:
+    def held_apart_key(cls, section: Section) -> Optional[dict]:
         """What the images it sets apart for training a generator depend on; None: it sets none apart."""
         return None
 
     @classmethod
-    def held_apart_table(cls, section: DatasetConfig, path) -> TableInfo:
+    def held_apart_table(cls, section: Section, path) -> TableInfo:
         """Write the images it sets apart for training a generator at ``path``."""
         raise ConfigError(f"config: dataset '{cls.name}' sets no images apart to train a generator on")
 
@@ -124,17 +126,17 @@ class NativeDataset(Dataset):
 
     @classmethod
     @abstractmethod
-    def list_images(cls, section: DatasetConfig, fs: pafs.FileSystem, root: str) -> pa.Table:
+    def list_images(cls, section: Section, fs: pafs.FileSystem, root: str) -> pa.Table:
         """Every image of the layout: id, path, y, b, split; raises naming the file on bad input."""
 
     @classmethod
-    def listing(cls, section: DatasetConfig) -> pa.Table:
+    def listing(cls, section: Section) -> pa.Table:
         from fake2real.data.ingest import listing
 
         return listing(section, cls)
 
     @classmethod
-    def build_real_table(cls, section: DatasetConfig, path) -> TableInfo:
+    def build_real_table(cls, section: Section, path) -> TableInfo:
         from fake2real.data.ingest import build_native_table
 
         return build_native_table(section, cls, path)

@@ -30,21 +30,18 @@ from __future__ import annotations
 import functools
 import gzip
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import Optional
 
 import numpy as np
 import pyarrow as pa
 from pydantic import Field, field_validator
 
-from fake2real.data.datasets.base import Dataset, DatasetSettings
+from fake2real.data.datasets.base import Dataset, DatasetSettings, Section
 from fake2real.data.groups import check_splits, subsample_mask
 from fake2real.data.images import encode_image
 from fake2real.data.table import REAL, TableInfo, count_groups, group_name, write_table
 from fake2real.errors import DataError
 from fake2real.seeding import stable_seed
-
-if TYPE_CHECKING:  # the dataset section is assembled above this layer (docs/design.md §2)
-    from fake2real.sections import DatasetConfig
 
 NAME = "fashion_mnist"
 DEFAULT_ROOT = "/usr/share/datasets/fashion-mnist"
@@ -79,7 +76,7 @@ class FashionWorld(DatasetSettings):
         return value
 
 
-def root_of(config: DatasetConfig) -> str:
+def root_of(config: Section) -> str:
     return config.root or DEFAULT_ROOT
 
 
@@ -124,7 +121,7 @@ def _rule(split_seed: int, file: str, count: int) -> np.ndarray:
     return np.array([stable_seed(NAME, split_seed, file, i) for i in range(count)], dtype=np.uint64)
 
 
-def _pool(config: DatasetConfig) -> pa.Table:
+def _pool(config: Section) -> pa.Table:
     """Every native image of the chosen classes with its (y, b), part and order, no pixels:
     part ``train`` / ``val`` / ``test`` / ``held_apart``; ``index`` into its file."""
     world = config.fashion_mnist
@@ -170,7 +167,7 @@ def _pool(config: DatasetConfig) -> pa.Table:
     return pa.table(columns)
 
 
-def held_apart_rows(config: DatasetConfig) -> pa.Table:
+def held_apart_rows(config: Section) -> pa.Table:
     """The generator's training images (no pixels): the held-apart part, group-balanced (every
     group cut to the smallest), all with split ``train``."""
     pool = _pool(config)
@@ -187,7 +184,7 @@ def held_apart_rows(config: DatasetConfig) -> pa.Table:
     return held.set_column(held.column_names.index("split"), "split", pa.array(["train"] * held.num_rows))
 
 
-def _write(config: DatasetConfig, rows: pa.Table, path, info: TableInfo) -> TableInfo:
+def _write(config: Section, rows: pa.Table, path, info: TableInfo) -> TableInfo:
     native = read_native(root_of(config))
     images = [encode_image(tint(native[file][0][index], b), "png")
               for file, index, b in zip(rows["file"].to_pylist(), rows["index"].to_pylist(), rows["b"].to_pylist())]
@@ -210,19 +207,19 @@ class FashionMnist(Dataset):
     default_root = DEFAULT_ROOT
 
     @classmethod
-    def names(cls, config: DatasetConfig) -> tuple[list[str], list[str]]:
+    def names(cls, config: Section) -> tuple[list[str], list[str]]:
         return list(config.fashion_mnist.classes), list(BIAS_NAMES)
 
     @classmethod
-    def stored_image_size(cls, config: DatasetConfig) -> int:
+    def stored_image_size(cls, config: Section) -> int:
         return STORED_SIZE
 
     @classmethod
-    def prompts(cls, config: DatasetConfig):
+    def prompts(cls, config: Section):
         return prompt
 
     @classmethod
-    def listing(cls, config: DatasetConfig) -> pa.Table:
+    def listing(cls, config: Section) -> pa.Table:
         """The real table's rows (no pixels): the training pool after the bias-ratio rule (train
         only), validation and test balanced; what a dry run counts."""
         from fake2real.data.ingest import majority_map
@@ -243,14 +240,14 @@ class FashionMnist(Dataset):
         return table
 
     @classmethod
-    def held_apart_key(cls, config: DatasetConfig) -> dict:
+    def held_apart_key(cls, config: Section) -> dict:
         """What the held-apart images depend on: not the bias ratio, nor validation or test sizes."""
         world = config.fashion_mnist
         return {"dataset": NAME, "root": config.root, "split_seed": config.split_seed, "classes": world.classes,
                 "generator_share": world.generator_share}
 
     @classmethod
-    def build_real_table(cls, config: DatasetConfig, path) -> TableInfo:
+    def build_real_table(cls, config: Section, path) -> TableInfo:
         """Tint and write the kept rows (``listing``) as the real table at ``path``."""
         rows = cls.listing(config)
         class_names, bias_names = cls.names(config)
@@ -258,7 +255,7 @@ class FashionMnist(Dataset):
         return _write(config, rows, path, TableInfo(NAME, class_names, bias_names, "real", extra=extra))
 
     @classmethod
-    def held_apart_table(cls, config: DatasetConfig, path) -> TableInfo:
+    def held_apart_table(cls, config: Section, path) -> TableInfo:
         """The generator's training table at ``path`` (source real, split train)."""
         class_names, bias_names = cls.names(config)
         extra = {"root": root_of(config), "held_apart": cls.held_apart_key(config), "image_size": STORED_SIZE}

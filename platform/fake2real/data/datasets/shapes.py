@@ -18,20 +18,17 @@ subsampling, through the same rule as the real datasets). Every image is a pure 
 from __future__ import annotations
 
 from functools import partial
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 import numpy as np
 import pyarrow as pa
 from pydantic import Field
 
-from fake2real.data.datasets.base import Dataset, DatasetSettings
+from fake2real.data.datasets.base import Dataset, DatasetSettings, Section
 from fake2real.data.images import encode_image
 from fake2real.data.groups import apply_bias_ratio, check_splits
 from fake2real.data.table import REAL, TableInfo, count_groups, group_name, write_table
 from fake2real.seeding import stable_seed
-
-if TYPE_CHECKING:  # the dataset section is assembled above this layer (docs/design.md §2)
-    from fake2real.sections import DatasetConfig
 
 NAME = "shapes"
 CLASS_NAMES = ["disc", "square"]
@@ -113,7 +110,7 @@ def render(y: int, b: int, seed: int, world: ShapesWorld, synthetic: bool) -> np
     return (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
-def _pool_rows(config: DatasetConfig) -> pa.Table:
+def _pool_rows(config: Section) -> pa.Table:
     """Every split's balanced pool, before subsampling: ids, groups and seeds, no images yet."""
     world = config.shapes
     per_group = {"train": world.train_per_group, "val": world.val_per_group, "test": world.test_per_group}
@@ -140,32 +137,32 @@ class Shapes(Dataset):
     photographs = False  # a small CNN from random weights is the benchmark's model
 
     @classmethod
-    def check(cls, config: DatasetConfig) -> None:
+    def check(cls, config: Section) -> None:
         if config.bias_ratio is None:  # it renders balanced pools: the ratio makes them biased
             raise ValueError("dataset.bias_ratio is required for the built-in shapes world")
 
     @classmethod
-    def names(cls, config: DatasetConfig) -> tuple[list[str], list[str]]:
+    def names(cls, config: Section) -> tuple[list[str], list[str]]:
         return CLASS_NAMES, BIAS_NAMES
 
     @classmethod
-    def stored_image_size(cls, config: DatasetConfig) -> int:
+    def stored_image_size(cls, config: Section) -> int:
         return config.shapes.image_size
 
     @classmethod
-    def prompts(cls, config: DatasetConfig):
+    def prompts(cls, config: Section):
         return prompt
 
     @classmethod
-    def unprompted_bias(cls, config: DatasetConfig):
+    def unprompted_bias(cls, config: Section):
         return partial(unprompted_bias, world=config.shapes)
 
     @classmethod
-    def synthetic_world(cls, config: DatasetConfig) -> dict:
+    def synthetic_world(cls, config: Section) -> dict:
         return config.shapes.model_dump()
 
     @classmethod
-    def listing(cls, config: DatasetConfig) -> pa.Table:
+    def listing(cls, config: Section) -> pa.Table:
         """The rows the real table keeps after the bias-ratio rule (no images: what a dry run counts)."""
         from fake2real.data.ingest import majority_map
 
@@ -180,7 +177,7 @@ class Shapes(Dataset):
         return table
 
     @classmethod
-    def build_real_table(cls, config: DatasetConfig, path) -> TableInfo:
+    def build_real_table(cls, config: Section, path) -> TableInfo:
         """Render the kept rows of the real pools and write the table at ``path``."""
         table = cls.listing(config)
         world = config.shapes
