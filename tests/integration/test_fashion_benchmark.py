@@ -15,7 +15,7 @@ from mlflow.tracking import MlflowClient
 
 from fake2real.config import build_config
 from fake2real.data.table import read_info, read_table
-from fake2real.generate.backends import backend_of
+from fake2real.prepare.generators import generator_job
 from fake2real.generate.generator_training import GeneratorResources, train_generator
 from fake2real.run.sweep import run_sweep
 from fake2real.track.names import CHECKPOINT_TAG, GENERATOR, LEVEL_TAG
@@ -61,7 +61,7 @@ def test_the_benchmark_end_to_end_at_tiny_size(ray_connected, tmp_path):
     real_ids = read_table(next(data.glob("real-fashion_mnist-*")), columns=["id"])["id"].to_pylist()
     assert held and not set(held) & set(real_ids)
     pool = read_table(next(p for p in data.glob("pool-fashion_mnist-*")), columns=["generator", "steps", "g"])
-    assert set(pool["generator"].to_pylist()) == {f"group_diffusion:{backend_of(config).trained_generator(config).spec.run_name} DDIM eta=0.0"}
+    assert set(pool["generator"].to_pylist()) == {f"group_diffusion:{generator_job(config).spec.run_name} DDIM eta=0.0"}
     assert set(pool["steps"].to_pylist()) == {2} and set(pool["g"].to_pylist()) == {1}
 
     client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
@@ -103,7 +103,7 @@ def test_generator_training_resumes_where_it_stopped(ray_connected, tmp_path):
             raise RuntimeError("the driver died after step 5")
 
     config = _config(tmp_path)
-    job = backend_of(config).trained_generator(config)
+    job = generator_job(config)
     table = prepare_held_apart(config, Workspace.create(config))
     spec = replace(job.spec, table=str(table))
     resources = GeneratorResources(cpus_per_worker=1, checkpoint_every=5)
