@@ -109,7 +109,7 @@ class Pool(ABC):
 
     @abstractmethod
     def ensure(self, config: ExperimentConfig, counts: dict[Group, int]) -> None:
-        """Make it hold at least ``counts[g]`` images of each group."""
+        """Make it hold at least ``counts[g]`` images of each group (after ``check_current``: ``pools.ensure_pool``)."""
 
     @abstractmethod
     def plan(self, counts: dict[Group, int]):
@@ -283,9 +283,8 @@ class ImportedPool(Pool):
             raise DataError(f"generation.{self.backend.name}: {source}: image {path} {what}; remove {self.location} or restore the image")
 
     def ensure(self, config, counts):
-        """Imported once, checked before any Ray work."""
+        """Imported once, checked before any Ray work (``pools.ensure_pool`` checked it is current first)."""
         if is_complete(self.location):  # its id holds the metadata's digest: no need to list it again
-            self.check_current()
             self.check_draw(counts, held_counts(self.location))
             return
         rows = self._listed()
